@@ -1,0 +1,1 @@
+"""Host adapters: servers and protocol bridges registered through the plugin hooks."""

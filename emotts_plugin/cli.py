@@ -1,0 +1,149 @@
+"""The ``emotts`` command line.
+
+Exit status: 0 on success (lenient repairs print warnings and still exit 0),
+2 for refused input, strict-mode markup errors, bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Sequence
+
+from .config import load_config
+from .emotion import EmotionVector
+from .errors import ConfigError, EmottsError
+from .runtime import Runtime
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("configuration (overrides plugin.yaml and config files)")
+    group.add_argument("--config", action="append", metavar="FILE", help="user config file (repeatable; default $EMOTTS_CONFIG)")
+    group.add_argument("-p", "--plugin", action="append", default=[], metavar="MODULE", help="load a plugin module (repeatable)")
+    group.add_argument("--emotion", help="emotion of text outside any emotion tag (label, alias or mixture)")
+    group.add_argument("--intensity", type=float, help="intensity 0..1 of --emotion")
+    group.add_argument("--transition-ms", type=int, help="glide time at emotion changes, in ms")
+    group.add_argument("--lang", help="language of text that declares none (e.g. en-US)")
+    group.add_argument("--voice", help="voice used when the markup names none")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emotts",
+        description="Emotional speech from marked-up text: SSML, vendor emotion dialects, chat-style cues.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p_parse = sub.add_parser("parse", help="print the segment plan of markup (FILE or - for stdin)")
+    p_parse.add_argument("input", metavar="FILE|-", help="markup file, or - to read standard input")
+    p_parse.add_argument("--strict", action="store_true", help="report markup problems as errors (exit 2)")
+    p_parse.add_argument("--json", action="store_true", help="print the plan as JSON (the documented contract)")
+    _common(p_parse)
+
+    p_emotions = sub.add_parser("emotions", help="list emotion labels with their aliases and vectors")
+    p_emotions.add_argument("--json", action="store_true", help="print as JSON")
+    _common(p_emotions)
+
+    p_plugins = sub.add_parser("plugins", help="list loaded plugins and the hooks they implement")
+    _common(p_plugins)
+    return parser
+
+
+def _runtime(args: argparse.Namespace) -> Runtime:
+    overrides = {
+        "emotion": args.emotion,
+        "intensity": args.intensity,
+        "transition_ms": args.transition_ms,
+        "lang": args.lang,
+        "voice": args.voice,
+    }
+    config = load_config(args.config, overrides)
+    return Runtime(config, plugins=args.plugin)
+
+
+def _read_input(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        with open(name, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {name!r}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{name!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    plan = runtime.parse(_read_input(args.input), mode="strict" if args.strict else None)
+    if args.json:
+        json.dump(plan.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for i, segment in enumerate(plan.segments, 1):
+            emotion = ", ".join(f"{label} {weight:.2f}" for label, weight in segment.emotion) or "neutral"
+            extras = []
+            if segment.break_before_ms:
+                extras.append(f"pause before {segment.break_before_ms} ms")
+            if segment.break_after_ms:
+                extras.append(f"pause after {segment.break_after_ms} ms")
+            if segment.emphasis:
+                extras.append(f"emphasis {segment.emphasis.value}")
+            if segment.marks:
+                extras.append(f"marks {', '.join(segment.marks)}")
+            if segment.voice:
+                extras.append(f"voice {segment.voice}")
+            suffix = f"  ({'; '.join(extras)})" if extras else ""
+            print(f"{i:3d}. [{emotion}] [{segment.lang}] {segment.text}{suffix}")
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def cmd_emotions(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    presets = [runtime.space.preset(label) for label in runtime.space.labels]
+    if args.json:
+        json.dump([p.to_dict() for p in presets], sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    dims = EmotionVector.dims()
+    for preset in presets:
+        vector = ", ".join(f"{d}={getattr(preset.vector, d):g}" for d in dims)
+        print(f"{preset.name}: {preset.description}")
+        print(f"    vector: {vector}")
+        print(f"    aliases: {', '.join(preset.aliases) or '-'}")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    for name, plugin in runtime.pm.list_name_plugin():
+        hooks = sorted(caller.name for caller in runtime.pm.get_hookcallers(plugin) or [])
+        print(f"{name}: {', '.join(hooks)}")
+    return 0
+
+
+COMMANDS = {"parse": cmd_parse, "emotions": cmd_emotions, "plugins": cmd_plugins}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except (EmottsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Every exception emotts raises, in one place.
+
+::
+
+    EmottsError                      base of everything below
+    ├── ConfigError(ValueError)      bad plugin.yaml / user config / CLI value   .key
+    ├── PresetError(ValueError)      a malformed emotion preset                   .preset
+    ├── UnknownEmotionError(ValueError)  a name that is no label or alias         .name
+    ├── MarkupError(ValueError)      markup that cannot be read                   .line .column
+    │   └── HostileInputError        refused before any parsing work (DOCTYPE,
+    │                                entities, size, depth, control characters)
+    └── PluginError(RuntimeError)    a plugin that misbehaves                     .plugin
+
+Bad input always raises a ``ValueError`` subclass, so callers that only know
+the standard library can still catch it.
+"""
+
+from __future__ import annotations
+
+
+class EmottsError(Exception):
+    """Base class of all emotts errors."""
+
+
+class ConfigError(EmottsError, ValueError):
+    """A configuration value or key is wrong; ``key`` is its dotted path."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class PresetError(EmottsError, ValueError):
+    """An emotion preset is malformed; ``preset`` names it (file or label)."""
+
+    def __init__(self, message: str, *, preset: str | None = None) -> None:
+        super().__init__(message)
+        self.preset = preset
+
+
+class UnknownEmotionError(EmottsError, ValueError):
+    """An emotion name is neither a label nor an alias."""
+
+    def __init__(self, message: str, *, name: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class MarkupError(EmottsError, ValueError):
+    """Markup that cannot be read; ``line`` and ``column`` are 1-based."""
+
+    def __init__(self, message: str, *, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.message
+        return f"line {self.line}, column {self.column or 1}: {self.message}"
+
+
+class HostileInputError(MarkupError):
+    """Input refused before parsing: it could make the parser do unbounded or unsafe work."""
+
+
+class PluginError(EmottsError, RuntimeError):
+    """A plugin failed to load or returned something unusable; ``plugin`` names it."""
+
+    def __init__(self, message: str, *, plugin: str | None = None) -> None:
+        super().__init__(message)
+        self.plugin = plugin

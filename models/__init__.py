@@ -1,0 +1,1 @@
+"""Voice backends and the emotion DSP they share."""
