@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import yaml
 
@@ -136,10 +136,14 @@ def _check_keys(data: Any, cls: type, prefix: str) -> None:
     allowed = [f.name for f in dataclasses.fields(cls)]
     for key, value in data.items():
         if key not in allowed:
-            raise ConfigError(
-                f"unknown configuration key {prefix}{key!r} (value {value!r}); allowed here: {', '.join(allowed)}",
-                key=f"{prefix}{key}",
-            )
+            raise _unknown_key(prefix, key, value, allowed)
+
+
+def _unknown_key(prefix: str, key: str, value: Any, allowed: Iterable[str]) -> ConfigError:
+    return ConfigError(
+        f"unknown configuration key '{prefix}{key}' (value {value!r}); allowed here: {', '.join(allowed)}",
+        key=f"{prefix}{key}",
+    )
 
 
 def _section(cls: type, raw: Any, name: str) -> Any:
@@ -177,11 +181,7 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any], prefix: str = "") 
     merged = dict(base)
     for key, value in override.items():
         if key not in base:
-            allowed = ", ".join(base)
-            raise ConfigError(
-                f"unknown configuration key {prefix}{key!r} (value {value!r}); allowed here: {allowed}",
-                key=f"{prefix}{key}",
-            )
+            raise _unknown_key(prefix, key, value, base)
         if isinstance(base[key], dict) and isinstance(value, Mapping):
             merged[key] = _merge(base[key], value, f"{prefix}{key}.")
         else:

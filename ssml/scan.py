@@ -165,11 +165,10 @@ class _Repairer:
             # keep line/column positions: the declaration becomes blank space
             self.pieces.append(re.sub(r"[^\n]", " ", decl.group()))
             pos = decl.end()
-        for match in TOKEN.finditer(text, pos):
+        while (match := TOKEN.search(text, pos)) is not None:
             if match.start() > pos:
                 self._text(text[pos : match.start()], pos)
-            self._token(match)
-            pos = match.end()
+            pos = self._token(match)
         if pos < len(text):
             self._text(text[pos:], pos)
         if self.strict:
@@ -195,7 +194,8 @@ class _Repairer:
             chunk = _CONTROL.sub("", chunk)
         self.pieces.append(chunk.replace(">", "&gt;"))
 
-    def _token(self, m: re.Match[str]) -> None:
+    def _token(self, m: re.Match[str]) -> int:
+        """Handle one token; returns the offset where scanning resumes."""
         kind = m.lastgroup if m.lastgroup in {"comment", "cdata", "pi", "lt", "gt"} else None
         start = m.start()
         if m.group("tag"):
@@ -203,7 +203,10 @@ class _Repairer:
         elif m.group("amp"):
             self._amp(m)
         elif m.group("cue"):
-            self._cue(m)
+            if not self._cue(m):
+                # not a cue: its opening bracket is text, and what is inside is scanned on
+                self._text(m.group()[0], m.start())
+                return m.start() + 1
         elif kind in {"comment", "pi"}:
             if self.strict:
                 self.pieces.append(m.group())
@@ -221,6 +224,7 @@ class _Repairer:
                 self.pieces.append("&lt;")
         elif kind == "gt":
             self.pieces.append(">" if self.strict else "&gt;")
+        return m.end()
 
     def _tag(self, m: re.Match[str]) -> None:
         raw = m.group()
@@ -307,19 +311,19 @@ class _Repairer:
             self.out.warn("bare '&' read as text", start)
         self.pieces.append("&amp;" + raw[1:])
 
-    def _cue(self, m: re.Match[str]) -> None:
+    def _cue(self, m: re.Match[str]) -> bool:
+        """Repair a bracket cue or stage direction; ``False`` if it is neither."""
         raw = m.group()
         start = m.start()
         word = (m.group("bracket") or m.group("paren") or "").strip()
         key = word.lower()
         if self.strict:
-            self.pieces.append(raw)
-            return
+            return False
         if key in PAUSE_CUES:
             self.out.warn(f"stage direction {raw} read as a {PAUSE_CUES[key]} ms pause", start)
             self.out.starts.append(start)
             self.pieces.append(f'<break time="{PAUSE_CUES[key]}ms"/>')
-            return
+            return True
         if m.group("bracket") is not None and self.is_emotion(word):
             if self.stack and self.stack[-1][2]:
                 self.stack.pop()
@@ -330,5 +334,5 @@ class _Repairer:
             self._check_depth(start)
             safe = word.replace("&", "&amp;").replace('"', "&quot;")
             self.pieces.append(f'<emotion name="{safe}">')
-            return
-        self.pieces.append(raw)
+            return True
+        return False
