@@ -12,6 +12,9 @@ import logging
 import sys
 from typing import Sequence
 
+import numpy as np
+
+from .audio import AudioFormat, encode, format_for_path, write_atomic
 from .config import load_config
 from .emotion import EmotionVector
 from .errors import ConfigError, EmottsError
@@ -44,6 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_parse.add_argument("--strict", action="store_true", help="report markup problems as errors (exit 2)")
     p_parse.add_argument("--json", action="store_true", help="print the plan as JSON (the documented contract)")
     _common(p_parse)
+
+    p_say = sub.add_parser("say", help="speak text or markup into an audio file")
+    p_say.add_argument("text", nargs="?", metavar="TEXT_OR_SSML", help="what to say (plain text or markup)")
+    p_say.add_argument("-f", "--file", metavar="FILE", help="read the text from FILE (- for stdin) instead")
+    p_say.add_argument("-o", "--output", metavar="OUT", default="emotts.wav", help="output file, - for stdout (default: emotts.wav)")
+    p_say.add_argument("--format", choices=[f.value for f in AudioFormat], help="encoding (default: from OUT's extension, else wav)")
+    p_say.add_argument("--sample-rate", type=int, metavar="HZ", help="output sample rate (default: the voice's)")
+    p_say.add_argument("--seed", type=int, help="seed for the voice's natural variation (repeatable output)")
+    p_say.add_argument("--strict", action="store_true", help="report markup problems as errors (exit 2)")
+    _common(p_say)
+
+    p_voices = sub.add_parser("voices", help="list the voices that can speak")
+    p_voices.add_argument("--json", action="store_true", help="print as JSON")
+    _common(p_voices)
 
     p_emotions = sub.add_parser("emotions", help="list emotion labels with their aliases and vectors")
     p_emotions.add_argument("--json", action="store_true", help="print as JSON")
@@ -105,6 +122,56 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synthesizer(args: argparse.Namespace):
+    from .synthesizer import Synthesizer
+
+    return Synthesizer(runtime=_runtime(args))
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    if (args.text is None) == (args.file is None):
+        raise ConfigError("give the text to say, or -f FILE (not both)")
+    text = args.text if args.text is not None else _read_input(args.file)
+    fmt = AudioFormat(args.format) if args.format else (format_for_path(args.output) or AudioFormat.WAV)
+    synthesizer = _synthesizer(args)
+    chunks = []
+    total = 0.0
+    show_progress = sys.stderr.isatty()
+    for chunk in synthesizer.stream(
+        text, mode="strict" if args.strict else None, seed=args.seed, sample_rate=args.sample_rate
+    ):
+        for warning in chunk.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        chunks.append(chunk.audio)
+        rate = chunk.sample_rate
+        total += chunk.duration_s
+        if show_progress:
+            print(f"\rrendered {total:6.1f} s of audio", end="", file=sys.stderr, flush=True)
+    if show_progress:
+        print(file=sys.stderr)
+    data = encode(np.concatenate(chunks), rate, fmt)
+    if args.output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        write_atomic(args.output, data)
+        print(f"wrote {args.output} ({total:.2f} s, {fmt.value}, {rate} Hz)", file=sys.stderr)
+    return 0
+
+
+def cmd_voices(args: argparse.Namespace) -> int:
+    voices = _synthesizer(args).voices()
+    if args.json:
+        rows = [{"name": v.name, "backend": v.backend, "languages": list(v.languages), "sample_rate": v.sample_rate,
+                 "description": v.description} for v in voices]
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    for voice in voices:
+        print(f"{voice.name:16s} {voice.backend:8s} {','.join(voice.languages):12s} {voice.sample_rate:6d} Hz  {voice.description}")
+    return 0
+
+
 def cmd_emotions(args: argparse.Namespace) -> int:
     runtime = _runtime(args)
     presets = [runtime.space.preset(label) for label in runtime.space.labels]
@@ -129,7 +196,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"parse": cmd_parse, "emotions": cmd_emotions, "plugins": cmd_plugins}
+COMMANDS = {"say": cmd_say, "voices": cmd_voices, "parse": cmd_parse, "emotions": cmd_emotions, "plugins": cmd_plugins}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -75,6 +75,12 @@ class Config:
     """Lenient repairs markup mistakes with warnings; strict reports them as errors."""
     voices_dir: str | None = None
     """Extra folder searched for Piper voices."""
+    noise: bool = True
+    """Sample the voice model's noise (natural variation); false renders deterministically."""
+    threads: int | None = None
+    """onnxruntime threads per voice; ``None`` lets onnxruntime choose."""
+    device: str = "cpu"
+    """Where voice models run: ``cpu`` or ``cuda`` (needs onnxruntime's CUDA provider)."""
     server: ServerConfig = ServerConfig()
     """Adapter addresses."""
     limits: Limits = Limits()
@@ -125,6 +131,10 @@ class Config:
             value = getattr(self.limits, field.name)
             if value <= 0:
                 raise ConfigError(f"limits.{field.name} must be positive, got {value!r}", key=f"limits.{field.name}")
+        if self.device not in {"cpu", "cuda"}:
+            raise ConfigError(f"device must be cpu or cuda, got {self.device!r}", key="device")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be at least 1, got {self.threads!r}", key="threads")
         if not 0 < self.server.http_port < 65536:
             raise ConfigError(f"server.http_port must be 1..65535, got {self.server.http_port!r}", key="server.http_port")
 
@@ -160,7 +170,7 @@ def _enum(cls: type[enum.Enum], raw: Any, key: str) -> Any:
         raise ConfigError(f"{key} must be one of {allowed}, got {raw!r}", key=key) from None
 
 
-_TYPES = {"int": int, "float": float, "str": str, "str | None": str}
+_TYPES = {"int": int, "float": float, "str": str, "str | None": str, "int | None": int, "bool": bool}
 
 
 def _coerce(field: dataclasses.Field, raw: Any, key: str) -> Any:
@@ -172,7 +182,7 @@ def _coerce(field: dataclasses.Field, raw: Any, key: str) -> Any:
         return raw
     if want is float and isinstance(raw, int) and not isinstance(raw, bool):
         return float(raw)
-    if isinstance(raw, bool) or not isinstance(raw, want):
+    if (isinstance(raw, bool) and want is not bool) or not isinstance(raw, want):
         raise ConfigError(f"{key} must be {kind}, got {raw!r}", key=key)
     return raw
 

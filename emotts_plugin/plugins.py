@@ -28,6 +28,7 @@ PLUGINS_ENV = "EMOTTS_PLUGINS"
 DEFAULT_PLUGINS = (
     "emotts_plugin.builtin_presets",
     "emotts_plugin.ssml.tags",
+    "emotts_plugin.models.plugin",
 )
 
 

@@ -67,8 +67,12 @@ class Runtime:
                 table[name] = handler
         return table
 
-    def parse(self, text: str, *, mode: MarkupMode | str | None = None) -> Plan:
-        """Markup or plain text → plan, with the preprocess and plan-transform hooks applied."""
-        text = call_chain(self.pm.hook.emotts_preprocess_text, "text", text, config=self.config)
-        plan = parse(text, space=self.space, handlers=self.tags, config=self.config, mode=mode)
-        return call_chain(self.pm.hook.emotts_transform_plan, "plan", plan, config=self.config)
+    def parse(self, text: str, *, mode: MarkupMode | str | None = None, config: Config | None = None) -> Plan:
+        """Markup or plain text → plan, with the preprocess and plan-transform hooks applied.
+
+        :param config: per-call configuration (e.g. another default emotion); the runtime's when ``None``.
+        """
+        config = config or self.config
+        text = call_chain(self.pm.hook.emotts_preprocess_text, "text", text, config=config)
+        plan = parse(text, space=self.space, handlers=self.tags, config=config, mode=mode)
+        return call_chain(self.pm.hook.emotts_transform_plan, "plan", plan, config=config)

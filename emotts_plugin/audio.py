@@ -1,0 +1,120 @@
+"""Audio at the edges: resampling, fades, silence, and encoding to bytes.
+
+Between stages audio is float32 mono in [-1, 1] with an explicit sample rate;
+bytes are made here, at the edge, by libsndfile (through ``soundfile``).
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import math
+
+import numpy as np
+import soundfile
+
+#: Length of the raised-cosine fade at every utterance edge.
+EDGE_FADE_MS = 4.0
+
+
+class AudioFormat(str, enum.Enum):
+    """Output encodings of ``emotts say`` and the adapters."""
+
+    WAV = "wav"
+    FLAC = "flac"
+    OGG = "ogg"
+    PCM16 = "pcm16"
+    ULAW = "ulaw"
+    ALAW = "alaw"
+
+
+# format → (libsndfile container, subtype)
+_CODECS = {
+    AudioFormat.WAV: ("WAV", "PCM_16"),
+    AudioFormat.FLAC: ("FLAC", "PCM_16"),
+    AudioFormat.OGG: ("OGG", "VORBIS"),
+    AudioFormat.PCM16: ("RAW", "PCM_16"),
+    AudioFormat.ULAW: ("RAW", "ULAW"),
+    AudioFormat.ALAW: ("RAW", "ALAW"),
+}
+
+
+def check_audio(audio: np.ndarray, sample_rate: int) -> None:
+    """Raise ``ValueError`` unless ``audio`` is 1-D float and ``sample_rate`` positive."""
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate!r}")
+    if audio.ndim != 1:
+        raise ValueError(f"audio must be mono with shape (n,), got shape {audio.shape}")
+
+
+def resample(audio: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
+    """Band-limited polyphase resampling, shape ``(n,)`` → ``(≈ n·target/rate,)``."""
+    check_audio(audio, sample_rate)
+    if target_rate <= 0:
+        raise ValueError(f"target sample rate must be positive, got {target_rate!r}")
+    if target_rate == sample_rate:
+        return audio.astype(np.float32, copy=False)
+    from scipy.signal import resample_poly
+
+    g = math.gcd(sample_rate, target_rate)
+    out = resample_poly(audio.astype(np.float64), target_rate // g, sample_rate // g)
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
+def fade_edges(audio: np.ndarray, sample_rate: int, fade_ms: float = EDGE_FADE_MS) -> np.ndarray:
+    """Raised-cosine fade-in and fade-out so the audio starts and ends at zero."""
+    check_audio(audio, sample_rate)
+    n = min(len(audio) // 2, int(sample_rate * fade_ms / 1000.0))
+    if n < 1:
+        return audio
+    out = audio.astype(np.float32, copy=True)
+    ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
+    out[:n] *= ramp
+    out[-n:] *= ramp[::-1]
+    return out
+
+
+def silence(ms: float, sample_rate: int) -> np.ndarray:
+    """``ms`` milliseconds of zeros."""
+    return np.zeros(max(0, int(round(sample_rate * ms / 1000.0))), dtype=np.float32)
+
+
+def encode(audio: np.ndarray, sample_rate: int, fmt: AudioFormat | str) -> bytes:
+    """Encode float mono audio as ``fmt`` (containers include their header)."""
+    check_audio(audio, sample_rate)
+    try:
+        fmt = AudioFormat(fmt)
+    except ValueError:
+        allowed = ", ".join(f.value for f in AudioFormat)
+        raise ValueError(f"unknown audio format {fmt!r}; use one of {allowed}") from None
+    container, subtype = _CODECS[fmt]
+    buffer = io.BytesIO()
+    data = np.clip(audio, -1.0, 1.0).astype(np.float32)
+    if fmt is AudioFormat.OGG and len(data) == 0:
+        data = np.zeros(1, np.float32)
+    soundfile.write(buffer, data, sample_rate, format=container, subtype=subtype)
+    return buffer.getvalue()
+
+
+def format_for_path(path: str) -> AudioFormat | None:
+    """The format a file name's extension asks for, if any."""
+    suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    aliases = {"wav": "wav", "flac": "flac", "ogg": "ogg", "pcm": "pcm16", "raw": "pcm16", "ulaw": "ulaw", "alaw": "alaw", "ul": "ulaw", "al": "alaw"}
+    return AudioFormat(aliases[suffix]) if suffix in aliases else None
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (no partial files)."""
+    import os
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temp = tempfile.mkstemp(dir=folder, prefix=".emotts-", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise

@@ -1,0 +1,298 @@
+"""Text or markup in, emotional speech out: :class:`Synthesizer`.
+
+``stream()`` is the core: it parses, groups the plan into utterances, and for
+each one renders the voice, turns the targets into control curves (gliding at
+emotion changes), shapes the audio with the emotion DSP and yields it with the
+silence that follows — sentence by sentence, so the first audio leaves before
+the rest is rendered and memory stays bounded on long input.
+``synthesize()`` is a thin wrapper that joins the chunks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from . import audio as audio_utils
+from .config import Config, MarkupMode, load_config
+from .errors import ConfigError, EmottsError, MarkupError
+from .planner import (
+    FRAME_S,
+    Calibration,
+    Utterance,
+    contour_curve,
+    frame_levels_db,
+    load_calibrations,
+    pause_mask,
+    speech_end_s,
+    target_curves,
+    utterances,
+)
+from .registry import VoiceBackendSpec
+from .runtime import Runtime
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class UnknownVoiceError(EmottsError, ValueError):
+    """A voice name no backend offers; the message lists the voices."""
+
+    def __init__(self, message: str, *, voice: str) -> None:
+        super().__init__(message)
+        self.voice = voice
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A ``<mark>`` and when it is reached."""
+
+    name: str
+    """The mark's name."""
+    time_s: float
+    """Seconds from the start of the output."""
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """One utterance of output with the silence around it."""
+
+    audio: np.ndarray
+    """float32 mono samples in [-1, 1]."""
+    sample_rate: int
+    """Samples per second."""
+    start_s: float
+    """Where this chunk starts in the whole output."""
+    text: str
+    """What the chunk says."""
+    marks: tuple[Mark, ...] = ()
+    """Marks reached in this chunk (times from the start of the output)."""
+    warnings: tuple[str, ...] = ()
+    """Problems met while rendering this chunk (parse warnings come with the first)."""
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+@dataclass(frozen=True, slots=True)
+class Synthesis:
+    """A whole rendered input."""
+
+    audio: np.ndarray
+    """float32 mono samples in [-1, 1]."""
+    sample_rate: int
+    """Samples per second."""
+    marks: tuple[Mark, ...] = ()
+    """Every ``<mark>`` with its time."""
+    warnings: tuple[str, ...] = ()
+    """Parse repairs and rendering problems."""
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+class Synthesizer:
+    """Load voices once, then render any number of inputs.
+
+    ``Synthesizer()`` uses the plugin.yaml defaults (and ``$EMOTTS_CONFIG``).
+    Thread-safe: renders may run concurrently from several threads.
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        runtime: Runtime | None = None,
+        plugins: Iterable[str | Any] = (),
+    ) -> None:
+        self.runtime = runtime or Runtime(config or load_config(), plugins=plugins)
+        self.config = self.runtime.config
+        self._backends = {}
+        self._voices = {}
+        for spec in self._backend_specs():
+            backend = spec.factory(self.config)
+            if backend is None:
+                continue
+            self._backends[spec.name] = backend
+            for info in backend.voices():
+                self._voices.setdefault(info.name, (backend, info))
+        self.calibrations = load_calibrations()
+        """Voice name (or ``default``) → :class:`Calibration` in use."""
+        self._check_voice(self.config.voice)
+        self._backend(self.config.voice).load(self.config.voice)
+        self._seed_lock = threading.Lock()
+
+    def _backend_specs(self) -> list[VoiceBackendSpec]:
+        specs = []
+        for impl in self.runtime.pm.hook.emotts_register_voice_backends.get_hookimpls():
+            specs.extend(impl.function() or ())
+        return specs
+
+    # -- voices -------------------------------------------------------------------
+
+    def voices(self):
+        """Every voice the loaded backends offer (:class:`~emotts_plugin.models.base.VoiceInfo`)."""
+        return [info for _, info in self._voices.values()]
+
+    def _check_voice(self, name: str) -> None:
+        if name not in self._voices:
+            known = ", ".join(sorted(self._voices)) or "none"
+            raise UnknownVoiceError(f"unknown voice {name!r}; available voices: {known}", voice=name)
+
+    def _backend(self, name: str):
+        return self._voices[name][0]
+
+    def calibration(self, voice: str) -> Calibration:
+        """Calibration used for ``voice``."""
+        return self.calibrations.get(voice) or self.calibrations.get("default") or Calibration()
+
+    # -- rendering ----------------------------------------------------------------
+
+    def _call_config(self, voice, emotion, intensity, transition_ms) -> Config:
+        changes = {
+            key: value
+            for key, value in {"voice": voice, "emotion": emotion, "intensity": intensity, "transition_ms": transition_ms}.items()
+            if value is not None
+        }
+        if not changes:
+            return self.config
+        try:
+            config = dataclasses.replace(self.config, **changes)
+            config.validate()
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from exc
+        if emotion is not None:
+            self.runtime.space.parse_mixture(emotion)  # unknown emotion: clear error now
+        return config
+
+    def stream(
+        self,
+        text: str,
+        *,
+        voice: str | None = None,
+        emotion: str | None = None,
+        intensity: float | None = None,
+        transition_ms: float | None = None,
+        mode: MarkupMode | str | None = None,
+        seed: int | None = None,
+        sample_rate: int | None = None,
+    ) -> Iterator[AudioChunk]:
+        """Render ``text`` (plain text or any supported markup) sentence by sentence.
+
+        :param voice: default voice for text whose markup names none.
+        :param emotion: emotion (label, alias or mixture) of text outside emotion tags.
+        :param intensity: intensity 0..1 of ``emotion``.
+        :param transition_ms: glide time at emotion changes (0 switches glides off).
+        :param mode: ``strict`` or ``lenient`` markup reading.
+        :param seed: seed for the voice's noise (repeatable output).
+        :param sample_rate: output rate; the default voice's own rate when ``None``
+            (utterances in other voices are resampled to it).
+        :raises ValueError: for empty input, unknown voice or emotion, bad markup (strict).
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, got {type(text).__name__}")
+        config = self._call_config(voice, emotion, intensity, transition_ms)
+        self._check_voice(config.voice)
+        plan = self.runtime.parse(text, mode=mode, config=config)
+        if not plan.segments:
+            raise MarkupError("nothing to say: the input has no words", line=1, column=1)
+        pending_warnings = [str(w) for w in plan.warnings]
+        if seed is None and config.noise:
+            seed = random.randrange(2**31)
+        out_rate = sample_rate or self._voices[config.voice][1].sample_rate
+        offset_s = 0.0
+        for index, utt in enumerate(utterances(plan, default_voice=config.voice, transition_ms=config.transition_ms)):
+            utt, voice_warning = self._usable_voice(utt, config, mode)
+            chunk_audio, rate, marks, warnings = self._render(utt, seed=None if seed is None else seed + index)
+            if rate != out_rate:
+                chunk_audio = audio_utils.resample(chunk_audio, rate, out_rate)
+                rate = out_rate
+            chunk = AudioChunk(
+                audio=chunk_audio,
+                sample_rate=rate,
+                start_s=offset_s,
+                text=" ".join(piece.text for piece in utt.pieces),
+                marks=tuple(Mark(name, offset_s + t) for name, t in marks),
+                warnings=tuple(pending_warnings + voice_warning + list(warnings)),
+            )
+            pending_warnings = []
+            offset_s += chunk.duration_s
+            yield chunk
+
+    def synthesize(self, text: str, **options: Any) -> Synthesis:
+        """Render ``text`` whole; takes the same options as :meth:`stream`."""
+        chunks = list(self.stream(text, **options))
+        audio = np.concatenate([chunk.audio for chunk in chunks]) if chunks else np.zeros(0, np.float32)
+        return Synthesis(
+            audio=audio,
+            sample_rate=chunks[0].sample_rate,
+            marks=tuple(mark for chunk in chunks for mark in chunk.marks),
+            warnings=tuple(w for chunk in chunks for w in chunk.warnings),
+        )
+
+    def _usable_voice(self, utt: Utterance, config: Config, mode) -> tuple[Utterance, list[str]]:
+        if utt.voice in self._voices:
+            return utt, []
+        known = ", ".join(sorted(self._voices))
+        message = f"voice {utt.voice!r} is not available (voices: {known})"
+        if MarkupMode(mode or config.markup_mode) is MarkupMode.STRICT:
+            raise UnknownVoiceError(message, voice=utt.voice)
+        return dataclasses.replace(utt, voice=config.voice), [f"{message}; spoken with {config.voice!r}"]
+
+    def _render(self, utt: Utterance, *, seed: int | None) -> tuple[np.ndarray, int, list[tuple[str, float]], tuple[str, ...]]:
+        """One utterance: backend → control curves → DSP → fades and silences."""
+        from .models.base import RenderPiece
+        from .models.dsp import Controls, shape
+
+        backend = self._backend(utt.voice)
+        pieces = [RenderPiece(p.text, p.targets, p.transition_ms) for p in utt.pieces]
+        rendered = backend.render(utt.voice, pieces, noise=self.config.noise, seed=seed)
+        rate = rendered.sample_rate
+        voice_audio = rendered.audio
+        marks: list[tuple[str, float]] = []
+        before = audio_utils.silence(utt.silence_before_ms, rate)
+        after = audio_utils.silence(utt.silence_after_ms, rate)
+        if len(voice_audio) == 0:
+            return np.concatenate([before, after]), rate, marks, rendered.warnings
+        calibration = self.calibration(utt.voice)
+        commands = []
+        for piece in utt.pieces:
+            command = calibration.command(piece.targets)
+            neutral = {dim: (1.0 if dim in {"range", "rate", "pause"} else 0.0) for dim in rendered.native}
+            commands.append(dataclasses.replace(command, **neutral))
+        duration_s = len(voice_audio) / rate
+        starts_s = [start / rate for start in rendered.piece_starts]
+        curves = target_curves(commands, starts_s, [p.transition_ms for p in utt.pieces], duration_s)
+        levels = frame_levels_db(voice_audio, rate)
+        pitch = curves["pitch_st"]
+        if utt.ends_sentence:
+            pitch = pitch + contour_curve(curves["contour"], speech_end_s(levels))
+        stretch = 1.0 / curves["rate"]
+        pauses = pause_mask(levels)
+        stretch[pauses] = curves["pause"][pauses]
+        controls = Controls(
+            frame_s=FRAME_S,
+            pitch_st=pitch,
+            range=curves["range"],
+            duration=stretch,
+            gain_db=curves["volume_db"],
+            tilt_db=curves["tilt_db"],
+            breathiness=curves["breathiness"],
+            jitter=curves["jitter"],
+        )
+        shaped = shape(voice_audio, rate, controls, seed=seed or 0)
+        frame_times = np.arange(len(shaped.time_map)) * FRAME_S
+        lead = len(before) / rate
+        for piece, start in zip(utt.pieces, starts_s):
+            for name in piece.marks:
+                marks.append((name, lead + float(np.interp(start, frame_times, shaped.time_map))))
+        processed = self.runtime.pm.hook.emotts_postprocess_audio(audio=shaped.audio, sample_rate=rate, config=self.config)
+        voiced = audio_utils.fade_edges(np.asarray(processed, dtype=np.float32), rate)
+        return np.concatenate([before, voiced, after]), rate, marks, rendered.warnings

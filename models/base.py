@@ -1,0 +1,78 @@
+"""What every voice backend offers, and what the renderer hands it.
+
+A backend turns text pieces into float32 mono audio at its own sample rate and
+reports where each piece starts in that audio, so the renderer can shape
+emotion over time. Prosody a backend renders *inside* its model is listed in
+:attr:`Rendered.native`; the emotion DSP leaves those dimensions alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from emotts_plugin.emotion import EmotionVector
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceInfo:
+    """One voice a backend can speak with."""
+
+    name: str
+    """Name used in markup (``<voice name>``) and configuration."""
+    backend: str
+    """Backend that renders it (``piper``, ``kokoro``)."""
+    languages: tuple[str, ...]
+    """BCP-47 tags it speaks, e.g. ``("en-US",)``."""
+    sample_rate: int
+    """Native output rate in Hz."""
+    description: str = ""
+    """One line for ``emotts voices``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderPiece:
+    """A run of text inside one utterance, with the emotion it should carry."""
+
+    text: str
+    """Words to speak."""
+    targets: EmotionVector = field(default_factory=EmotionVector)
+    """Emotion targets of this piece (backends with native prosody may use them)."""
+    transition_ms: float = 250.0
+    """Glide time from the previous piece's targets into this piece's."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A backend's output for one utterance."""
+
+    audio: np.ndarray
+    """float32 mono samples in [-1, 1], shape ``(n,)``."""
+    sample_rate: int
+    """Samples per second."""
+    piece_starts: tuple[int, ...]
+    """Sample offset where each input piece starts; one per piece, increasing."""
+    native: frozenset[str] = frozenset()
+    """Emotion dimensions already rendered inside the model."""
+    warnings: tuple[str, ...] = ()
+    """Things skipped (e.g. characters the voice cannot say)."""
+
+
+class VoiceBackend(Protocol):
+    """A speech engine. Load once; :meth:`render` is called per utterance."""
+
+    name: str
+
+    def voices(self) -> list[VoiceInfo]:
+        """Voices this backend can render."""
+        ...
+
+    def render(self, voice: str, pieces: Sequence[RenderPiece], *, noise: bool = True, seed: int | None = None) -> Rendered:
+        """Render ``pieces`` as one utterance with ``voice``.
+
+        :param noise: sample the model's noise (natural variation); ``False`` is deterministic.
+        :param seed: seed for the noise, for repeatable output.
+        """
+        ...

