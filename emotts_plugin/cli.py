@@ -7,6 +7,7 @@ Exit status: 0 on success (lenient repairs print warnings and still exit 0),
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -19,6 +20,7 @@ from .config import load_config
 from .emotion import EmotionVector
 from .errors import ConfigError, EmottsError
 from .runtime import Runtime
+from .synthesizer import Synthesizer, check_spoken
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -123,8 +125,6 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def _synthesizer(args: argparse.Namespace):
-    from .synthesizer import Synthesizer
-
     return Synthesizer(runtime=_runtime(args))
 
 
@@ -135,6 +135,7 @@ def cmd_say(args: argparse.Namespace) -> int:
     fmt = AudioFormat(args.format) if args.format else (format_for_path(args.output) or AudioFormat.WAV)
     synthesizer = _synthesizer(args)
     chunks = []
+    rendered = []
     total = 0.0
     show_progress = sys.stderr.isatty()
     for chunk in synthesizer.stream(
@@ -143,12 +144,14 @@ def cmd_say(args: argparse.Namespace) -> int:
         for warning in chunk.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         chunks.append(chunk.audio)
+        rendered.append(dataclasses.replace(chunk, audio=chunk.audio[:0]))
         rate = chunk.sample_rate
         total += chunk.duration_s
         if show_progress:
             print(f"\rrendered {total:6.1f} s of audio", end="", file=sys.stderr, flush=True)
     if show_progress:
         print(file=sys.stderr)
+    check_spoken(rendered)
     data = encode(np.concatenate(chunks), rate, fmt)
     if args.output == "-":
         sys.stdout.buffer.write(data)

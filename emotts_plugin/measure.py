@@ -85,6 +85,7 @@ def f0_track(
         raise ValueError(f"need 0 < floor < ceiling, got floor={floor!r}, ceiling={ceiling!r}")
     sound = _sound(audio, sample_rate)
     if sound.duration < 3.0 / floor:
+        _LOGGER.debug("%.3f s of audio is under three periods of %s Hz: no pitch frames", sound.duration, floor)
         return np.zeros(0), np.zeros(0)
     pitch = sound.to_pitch_ac(time_step=time_step, pitch_floor=floor, pitch_ceiling=ceiling)
     return np.asarray(pitch.xs(), dtype=np.float64), np.asarray(pitch.selected_array["frequency"], dtype=np.float64)
@@ -107,7 +108,7 @@ class F0Stats:
 
 
 def f0_stats(audio: np.ndarray, sample_rate: float) -> F0Stats:
-    """F0 level, spread and voicing of ``audio`` (shape ``(n,)``) from 10 ms Praat frames."""
+    """F0 level, spread and voicing of ``audio`` (shape ``(n,)``) from :func:`f0_track` (60–500 Hz)."""
     times, f0 = f0_track(audio, sample_rate)
     start, end = speech_span(audio, sample_rate)
     inside = (times >= start) & (times <= end)
@@ -204,7 +205,8 @@ def _mel_filterbank(sample_rate: float, n_fft: int, n_mels: int, f_max: float) -
     def to_mel(hz: np.ndarray) -> np.ndarray:
         return 2595.0 * np.log10(1.0 + hz / 700.0)
 
-    edges_hz = 700.0 * (10.0 ** (np.linspace(to_mel(np.array(0.0)), to_mel(np.array(f_max)), n_mels + 2) / 2595.0) - 1.0)
+    edges_mel = np.linspace(to_mel(np.array(0.0)), to_mel(np.array(f_max)), n_mels + 2)
+    edges_hz = 700.0 * (10.0 ** (edges_mel / 2595.0) - 1.0)
     bins_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     lower, centre, upper = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
     rising = (bins_hz - lower) / (centre - lower)

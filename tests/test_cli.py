@@ -94,3 +94,40 @@ def test_plugins_listing():
     done = run("plugins")
     assert "emotts_plugin.ssml.tags: emotts_register_tag_handlers" in done.stdout
     assert "emotts_plugin.builtin_presets: emotts_register_presets" in done.stdout
+
+
+def test_say_writes_each_format(tmp_path):
+    import soundfile
+
+    wav = tmp_path / "hello.wav"
+    done = run("say", "Hello from the command line.", "-o", str(wav), "--seed", "1")
+    assert done.returncode == 0, done.stderr
+    info = soundfile.info(str(wav))
+    assert (info.samplerate, info.channels, info.subtype) == (22050, 1, "PCM_16") and info.duration > 1.0
+    flac = tmp_path / "calm.flac"
+    done = run("say", "-f", str(ROOT / "examples" / "welcome.ssml"), "-o", str(flac), "--sample-rate", "16000", "--emotion", "calm")
+    assert done.returncode == 0, done.stderr
+    assert soundfile.info(str(flac)).samplerate == 16000
+    ulaw = subprocess.run([EMOTTS, "say", "Hi there.", "--format", "ulaw", "--sample-rate", "8000", "-o", "-"], capture_output=True, timeout=120)
+    assert ulaw.returncode == 0
+    assert 0.4 * 8000 < len(ulaw.stdout) < 3 * 8000  # one byte per sample, no header
+
+
+def test_say_errors(tmp_path):
+    out = tmp_path / "x.wav"
+    unknown = run("say", "Hi", "--voice", "amy", "-o", str(out))
+    assert unknown.returncode == 2 and "unknown voice 'amy'; available voices: joe" in unknown.stderr
+    empty = run("say", "   ", "-o", str(out))
+    assert empty.returncode == 2 and "nothing to say" in empty.stderr
+    unsayable = run("say", "你好", "-o", str(out))
+    assert unsayable.returncode == 2 and "could say none of the input" in unsayable.stderr
+    both = run("say", "Hi", "-f", "x.ssml", "-o", str(out))
+    assert both.returncode == 2 and "not both" in both.stderr
+    assert not out.exists()
+
+
+def test_voices_listing():
+    done = run("voices", "--json")
+    assert done.returncode == 0
+    voices = {v["name"]: v for v in json.loads(done.stdout)}
+    assert voices["joe"]["languages"] == ["en-US"] and voices["joe"]["sample_rate"] == 22050

