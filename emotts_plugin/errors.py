@@ -9,7 +9,8 @@
     ├── MarkupError(ValueError)      markup that cannot be read                   .line .column
     │   └── HostileInputError        refused before any parsing work (DOCTYPE,
     │                                entities, size, depth, control characters)
-    └── PluginError(RuntimeError)    a plugin that misbehaves                     .plugin
+    ├── PluginError(RuntimeError)    a plugin that misbehaves                     .plugin
+    └── MissingExtraError(ImportError)  an optional feature whose extra is not installed  .extra
 
 Bad input always raises a ``ValueError`` subclass, so callers that only know
 the standard library can still catch it.
@@ -71,3 +72,11 @@ class PluginError(EmottsError, RuntimeError):
     def __init__(self, message: str, *, plugin: str | None = None) -> None:
         super().__init__(message)
         self.plugin = plugin
+
+
+class MissingExtraError(EmottsError, ImportError):
+    """An optional feature needs packages that are not installed; ``extra`` names the extra."""
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra

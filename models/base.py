@@ -8,12 +8,17 @@ emotion over time. Prosody a backend renders *inside* its model is listed in
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 import numpy as np
 
 from emotts_plugin.emotion import EmotionVector
+
+
+#: espeak-ng (bundled with piper-tts) is one global engine: every backend phonemizes under this lock.
+ESPEAK_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,10 @@ class VoiceBackend(Protocol):
 
     def voices(self) -> list[VoiceInfo]:
         """Voices this backend can render."""
+        ...
+
+    def load(self, voice: str) -> object:
+        """Prepare ``voice`` so the first render is fast (called once for the default voice)."""
         ...
 
     def render(self, voice: str, pieces: Sequence[RenderPiece], *, noise: bool = True, seed: int | None = None) -> Rendered:

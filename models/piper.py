@@ -21,7 +21,7 @@ import numpy as np
 
 from emotts_plugin.errors import ConfigError, EmottsError
 
-from .base import Rendered, RenderPiece, VoiceInfo
+from .base import ESPEAK_LOCK, Rendered, RenderPiece, VoiceInfo
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -218,7 +218,9 @@ class PiperBackend:
             piece_first.append(len(phonemes))
             text, removed = unsayable(piece.text.replace("[[", "[ [").replace("]]", "] ]"), latin=latin)
             skipped |= removed
-            for sentence in piper_voice.phonemize(text):
+            with ESPEAK_LOCK:
+                sentences = piper_voice.phonemize(text)
+            for sentence in sentences:
                 if phonemes and phonemes[-1] != " " and len(phonemes) > piece_first[-1]:
                     phonemes.append(" ")
                 for phoneme in sentence:
