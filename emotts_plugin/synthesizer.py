@@ -22,6 +22,7 @@ import numpy as np
 from . import audio as audio_utils
 from .config import Config, MarkupMode, load_config
 from .errors import ConfigError, EmottsError, MarkupError
+from .plan import Plan
 from .planner import (
     FRAME_S,
     Calibration,
@@ -39,6 +40,8 @@ from .runtime import Runtime
 
 _LOGGER = logging.getLogger(__name__)
 
+#: Praat keeps global state: one DSP call at a time (voice inference still overlaps).
+_PRAAT_LOCK = threading.Lock()
 #: Bounds of the local time-stretch handed to the DSP (PSOLA holds at most 3× its input).
 MIN_STRETCH, MAX_STRETCH = 0.25, 3.0
 
@@ -62,6 +65,30 @@ class Mark:
 
 
 @dataclass(frozen=True, slots=True)
+class Span:
+    """Where a plan segment (or part of it) is heard."""
+
+    segment: int
+    """Index of the segment in the plan."""
+    start_s: float
+    """Start, seconds from the start of the output."""
+    end_s: float
+    """End, seconds from the start of the output."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Utterance:
+    """One rendered utterance before it becomes a chunk (times relative to its start)."""
+
+    audio: np.ndarray
+    sample_rate: int
+    marks: list[tuple[str, float]]
+    spans: list[tuple[int, float, float]]
+    warnings: tuple[str, ...]
+    spoken: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AudioChunk:
     """One utterance of output with the silence around it."""
 
@@ -79,6 +106,8 @@ class AudioChunk:
     """Problems met while rendering this chunk (parse warnings come with the first)."""
     spoken: bool = True
     """False when the voice could say none of the chunk's text (the chunk is silence)."""
+    spans: tuple[Span, ...] = ()
+    """Where each segment of the plan is heard in this chunk (times from the start of the output)."""
 
     @property
     def duration_s(self) -> float:
@@ -105,6 +134,10 @@ class Synthesis:
     """Every ``<mark>`` with its time."""
     warnings: tuple[str, ...] = ()
     """Parse repairs and rendering problems."""
+    spans: tuple[Span, ...] = ()
+    """Where each segment of the plan is heard."""
+    plan: Plan | None = None
+    """The plan that was rendered."""
 
     @property
     def duration_s(self) -> float:
@@ -209,6 +242,20 @@ class Synthesizer:
             (utterances in other voices are resampled to it).
         :raises ValueError: for empty input, unknown voice or emotion, bad markup (strict).
         """
+        plan, config = self.plan(text, voice=voice, emotion=emotion, intensity=intensity, transition_ms=transition_ms, mode=mode)
+        yield from self.render_plan(plan, config, mode=mode, seed=seed, sample_rate=sample_rate)
+
+    def plan(
+        self,
+        text: str,
+        *,
+        voice: str | None = None,
+        emotion: str | None = None,
+        intensity: float | None = None,
+        transition_ms: float | None = None,
+        mode: MarkupMode | str | None = None,
+    ) -> tuple[Plan, Config]:
+        """Parse ``text`` with per-call options; the plan and the configuration it was made with."""
         if not isinstance(text, str):
             raise TypeError(f"text must be str, got {type(text).__name__}")
         config = self._call_config(voice, emotion, intensity, transition_ms)
@@ -216,6 +263,18 @@ class Synthesizer:
         plan = self.runtime.parse(text, mode=mode, config=config)
         if not plan.segments:
             raise MarkupError("nothing to say: the input has no words", line=1, column=1)
+        return plan, config
+
+    def render_plan(
+        self,
+        plan: Plan,
+        config: Config,
+        *,
+        mode: MarkupMode | str | None = None,
+        seed: int | None = None,
+        sample_rate: int | None = None,
+    ) -> Iterator[AudioChunk]:
+        """Render a plan from :meth:`plan` utterance by utterance (see :meth:`stream`)."""
         pending_warnings = [str(w) for w in plan.warnings]
         if seed is None and config.noise:
             seed = random.randrange(2**31)
@@ -223,26 +282,36 @@ class Synthesizer:
         offset_s = 0.0
         for index, utt in enumerate(utterances(plan, default_voice=config.voice, transition_ms=config.transition_ms)):
             utt, voice_warning = self._usable_voice(utt, config, mode)
-            chunk_audio, rate, marks, warnings, spoken = self._render(utt, seed=None if seed is None else seed + index)
-            if rate != out_rate:
-                chunk_audio = audio_utils.resample(chunk_audio, rate, out_rate)
-                rate = out_rate
+            rendered = self._render(utt, seed=None if seed is None else seed + index)
+            chunk_audio = rendered.audio
+            if rendered.sample_rate != out_rate:
+                chunk_audio = audio_utils.resample(chunk_audio, rendered.sample_rate, out_rate)
             chunk = AudioChunk(
                 audio=chunk_audio,
-                sample_rate=rate,
+                sample_rate=out_rate,
                 start_s=offset_s,
                 text=" ".join(piece.text for piece in utt.pieces),
-                marks=tuple(Mark(name, offset_s + t) for name, t in marks),
-                warnings=tuple(pending_warnings + voice_warning + list(warnings)),
-                spoken=spoken,
+                marks=tuple(Mark(name, offset_s + t) for name, t in rendered.marks),
+                warnings=tuple(pending_warnings + voice_warning + list(rendered.warnings)),
+                spoken=rendered.spoken,
+                spans=tuple(Span(seg, offset_s + start, offset_s + end) for seg, start, end in rendered.spans),
             )
             pending_warnings = []
             offset_s += chunk.duration_s
             yield chunk
 
-    def synthesize(self, text: str, **options: Any) -> Synthesis:
+    def synthesize(
+        self,
+        text: str,
+        *,
+        mode: MarkupMode | str | None = None,
+        seed: int | None = None,
+        sample_rate: int | None = None,
+        **options: Any,
+    ) -> Synthesis:
         """Render ``text`` whole; takes the same options as :meth:`stream`."""
-        chunks = list(self.stream(text, **options))
+        plan, config = self.plan(text, mode=mode, **options)
+        chunks = list(self.render_plan(plan, config, mode=mode, seed=seed, sample_rate=sample_rate))
         check_spoken(chunks)
         audio = np.concatenate([chunk.audio for chunk in chunks]) if chunks else np.zeros(0, np.float32)
         return Synthesis(
@@ -250,6 +319,8 @@ class Synthesizer:
             sample_rate=chunks[0].sample_rate,
             marks=tuple(mark for chunk in chunks for mark in chunk.marks),
             warnings=tuple(w for chunk in chunks for w in chunk.warnings),
+            spans=tuple(span for chunk in chunks for span in chunk.spans),
+            plan=plan,
         )
 
     def _usable_voice(self, utt: Utterance, config: Config, mode) -> tuple[Utterance, list[str]]:
@@ -261,7 +332,7 @@ class Synthesizer:
             raise UnknownVoiceError(message, voice=utt.voice)
         return dataclasses.replace(utt, voice=config.voice), [f"{message}; spoken with {config.voice!r}"]
 
-    def _render(self, utt: Utterance, *, seed: int | None) -> tuple[np.ndarray, int, list[tuple[str, float]], tuple[str, ...], bool]:
+    def _render(self, utt: Utterance, *, seed: int | None) -> _Utterance:
         """One utterance: backend → control curves → DSP → fades and silences."""
         from .models.base import RenderPiece
         from .models.dsp import Controls, shape
@@ -275,7 +346,7 @@ class Synthesizer:
         before = audio_utils.silence(utt.silence_before_ms, rate)
         after = audio_utils.silence(utt.silence_after_ms, rate)
         if len(voice_audio) == 0:
-            return np.concatenate([before, after]), rate, marks, rendered.warnings, False
+            return _Utterance(np.concatenate([before, after]), rate, marks, [], rendered.warnings, False)
         calibration = self.calibration(utt.voice)
         commands = []
         for piece in utt.pieces:
@@ -303,12 +374,15 @@ class Synthesizer:
             breathiness=curves["breathiness"],
             jitter=curves["jitter"],
         )
-        shaped = shape(voice_audio, rate, controls, seed=seed or 0)
+        with _PRAAT_LOCK:
+            shaped = shape(voice_audio, rate, controls, seed=seed or 0)
         frame_times = np.arange(len(shaped.time_map)) * FRAME_S
         lead = len(before) / rate
-        for piece, start in zip(utt.pieces, starts_s):
-            for name in piece.marks:
-                marks.append((name, lead + float(np.interp(start, frame_times, shaped.time_map))))
+        out_starts = [lead + float(np.interp(start, frame_times, shaped.time_map)) for start in starts_s]
+        out_ends = out_starts[1:] + [lead + len(shaped.audio) / rate]
+        spans = [(piece.segment, start, end) for piece, start, end in zip(utt.pieces, out_starts, out_ends)]
+        for piece, start in zip(utt.pieces, out_starts):
+            marks.extend((name, start) for name in piece.marks)
         processed = self.runtime.pm.hook.emotts_postprocess_audio(audio=shaped.audio, sample_rate=rate, config=self.config)
         voiced = audio_utils.fade_edges(np.asarray(processed, dtype=np.float32), rate)
-        return np.concatenate([before, voiced, after]), rate, marks, rendered.warnings, True
+        return _Utterance(np.concatenate([before, voiced, after]), rate, marks, spans, rendered.warnings, True)
