@@ -1,0 +1,258 @@
+"""The HTTP server: one aiohttp application that hosts the API adapters and the WebUI.
+
+``create_app(config)`` builds the application; the synthesizer is loaded once
+in ``cleanup_ctx`` and shared. Synthesis never runs on the event loop: every
+render goes through :class:`RenderQueue`, a bounded queue in front of a small
+thread pool; when it is full the request gets ``503`` with ``Retry-After``.
+Errors cross the wire in one shape: ``{"error": {"message", "type", "code"}}``.
+
+Route groups register themselves with ``add_routes(app)`` functions listed in
+:data:`ROUTE_MODULES`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import importlib
+import json
+import logging
+import os
+import time
+from typing import Any, Awaitable, Callable, TypeVar
+
+from aiohttp import web
+
+from emotts_plugin.config import Config, load_config
+from emotts_plugin.errors import EmottsError, MissingExtraError
+from emotts_plugin.synthesizer import Synthesizer
+
+_LOGGER = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Modules whose ``add_routes(app)`` adds routes, in order.
+ROUTE_MODULES = (
+    "emotts_plugin.adapters.api",
+    "emotts_plugin.adapters.openai_api",
+    "emotts_plugin.adapters.webui",
+)
+
+
+class QueueFull(EmottsError, RuntimeError):
+    """The render queue is full; retry later."""
+
+
+class RenderQueue:
+    """A bounded queue of renders in front of a thread pool.
+
+    :param workers: threads rendering at once.
+    :param depth: renders allowed to wait beyond those running.
+    """
+
+    def __init__(self, workers: int, depth: int) -> None:
+        if workers < 1 or depth < 0:
+            raise ValueError(f"need workers >= 1 and depth >= 0, got workers={workers!r}, depth={depth!r}")
+        self.workers = workers
+        self.depth = depth
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emotts-render")
+        self._admitted = 0
+
+    @property
+    def load(self) -> int:
+        """Renders running or waiting."""
+        return self._admitted
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` on a worker thread; :class:`QueueFull` when the queue is full."""
+        if self._admitted >= self.workers + self.depth:
+            raise QueueFull(f"the server is busy: {self._admitted} renders running or waiting; retry shortly")
+        self._admitted += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        finally:
+            self._admitted -= 1
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class Metrics:
+    """Counters for ``/metrics`` (Prometheus text format)."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, int], int] = {}
+        self.errors: dict[str, int] = {}
+        self.audio_seconds = 0.0
+        self.latency_sum = 0.0
+        self.latency_count = 0
+        self.started = time.time()
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        self.requests[(route, status)] = self.requests.get((route, status), 0) + 1
+        if status >= 400:
+            self.errors[route] = self.errors.get(route, 0) + 1
+        self.latency_sum += seconds
+        self.latency_count += 1
+
+    def render(self, queue: RenderQueue) -> str:
+        lines = [
+            "# HELP emotts_requests_total HTTP requests by route and status.",
+            "# TYPE emotts_requests_total counter",
+        ]
+        for (route, status), count in sorted(self.requests.items()):
+            lines.append(f'emotts_requests_total{{route="{route}",status="{status}"}} {count}')
+        lines += ["# HELP emotts_errors_total HTTP requests answered with an error.", "# TYPE emotts_errors_total counter"]
+        for route, count in sorted(self.errors.items()):
+            lines.append(f'emotts_errors_total{{route="{route}"}} {count}')
+        lines += [
+            "# HELP emotts_audio_seconds_total Seconds of audio rendered.",
+            "# TYPE emotts_audio_seconds_total counter",
+            f"emotts_audio_seconds_total {self.audio_seconds:.3f}",
+            "# HELP emotts_request_latency_seconds Time to answer requests.",
+            "# TYPE emotts_request_latency_seconds summary",
+            f"emotts_request_latency_seconds_sum {self.latency_sum:.6f}",
+            f"emotts_request_latency_seconds_count {self.latency_count}",
+            "# HELP emotts_queue_load Renders running or waiting.",
+            "# TYPE emotts_queue_load gauge",
+            f"emotts_queue_load {queue.load}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+CONFIG = web.AppKey("config", Config)
+SYNTHESIZER = web.AppKey("synthesizer", Synthesizer)
+QUEUE = web.AppKey("queue", RenderQueue)
+METRICS = web.AppKey("metrics", Metrics)
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"message", "type", "code"}}`` with ``status``."""
+
+    def __init__(
+        self, status: int, message: str, *, type_: str = "invalid_request_error", code: str | None = None, headers: dict | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_
+        self.code = code
+        self.headers = headers or {}
+
+    def response(self) -> web.Response:
+        body = {"error": {"message": self.message, "type": self.type, "code": self.code}}
+        return web.json_response(body, status=self.status, headers=self.headers)
+
+
+def error_for(exc: BaseException) -> ApiError:
+    """The JSON error for an exception raised while serving."""
+    code = type(exc).__name__
+    if isinstance(exc, QueueFull):
+        return ApiError(503, str(exc), type_="server_busy", code=code, headers={"Retry-After": "2"})
+    if isinstance(exc, MissingExtraError):
+        return ApiError(400, str(exc), type_="invalid_request_error", code=code)
+    if isinstance(exc, (ValueError, TypeError)):
+        return ApiError(400, str(exc), type_="invalid_request_error", code=code)
+    if isinstance(exc, asyncio.TimeoutError):
+        return ApiError(504, "the request took longer than limits.request_timeout_s", type_="timeout", code="Timeout")
+    _LOGGER.exception("internal error")
+    return ApiError(500, f"internal error: {exc}", type_="server_error", code=code)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Every error leaves as the JSON shape; every request is counted."""
+    started = time.perf_counter()
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    response: web.StreamResponse | None = None
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        response = exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() not in {"content-type", "content-length"}}
+        response = ApiError(exc.status, exc.reason, code=type(exc).__name__, headers=headers).response()
+    except Exception as exc:  # noqa: BLE001 - every failure answers in the error shape
+        response = error_for(exc).response()
+    finally:
+        status = response.status if response is not None else 500
+        request.app[METRICS].observe(route, status, time.perf_counter() - started)
+    return response
+
+
+async def render(request: web.Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking render through the queue, bounded by ``limits.request_timeout_s``."""
+    app = request.app
+    return await asyncio.wait_for(app[QUEUE].run(fn, *args, **kwargs), timeout=app[CONFIG].limits.request_timeout_s)
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 naming what is wrong."""
+    try:
+        body = await request.json()
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", code="InvalidJSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, f"request body must be a JSON object, got {type(body).__name__}", code="InvalidJSON")
+    return body
+
+
+async def healthz(request: web.Request) -> web.Response:
+    synth = request.app[SYNTHESIZER]
+    return web.json_response({"status": "ok", "voices": [v.name for v in synth.voices()], "queue": request.app[QUEUE].load})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[METRICS].render(request.app[QUEUE]), content_type="text/plain", charset="utf-8")
+
+
+def default_workers() -> int:
+    """Render threads for this machine: one per core, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def create_app(config: Config | None = None, *, synthesizer: Synthesizer | None = None, workers: int | None = None, queue_depth: int | None = None) -> web.Application:
+    """The HTTP application.
+
+    :param synthesizer: a loaded synthesizer to share (tests pass one); loaded at start-up when ``None``.
+    :param workers: render threads (default :func:`default_workers`).
+    :param queue_depth: renders allowed to wait (default 4 per worker).
+    """
+    config = config or (synthesizer.config if synthesizer else load_config())
+    app = web.Application(middlewares=[error_middleware], client_max_size=config.limits.max_body_bytes)
+    app[CONFIG] = config
+    app[METRICS] = Metrics()
+    n_workers = workers or default_workers()
+    app[QUEUE] = RenderQueue(n_workers, queue_depth if queue_depth is not None else 4 * n_workers)
+
+    async def lifecycle(app: web.Application):
+        if synthesizer is not None:
+            app[SYNTHESIZER] = synthesizer
+        else:
+            loop = asyncio.get_running_loop()
+            app[SYNTHESIZER] = await loop.run_in_executor(None, Synthesizer, config)
+        yield
+        app[QUEUE].close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    for name in ROUTE_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            _LOGGER.debug("route module %s is not present", name)
+            continue
+        module.add_routes(app)
+    return app
+
+
+def serve(config: Config, *, host: str | None = None, port: int | None = None) -> None:
+    """Run the HTTP server until interrupted."""
+    web.run_app(create_app(config), host=host or config.server.http_host, port=port or config.server.http_port)
