@@ -90,6 +90,8 @@ CASES = [
     ("lenient-unknown-tag", "This is <b>bold</b> text", [("This is bold text", {}, {})]),
     ("lenient-text-outside-root", 'Before <speak>inside</speak> after', [("Before inside after", {}, {})]),
     ("lenient-unknown-entity", "AT&T; rocks", [("AT&T; rocks", {}, {})]),
+    ("lenient-unrepairable-falls-back-to-text", '<speak xmlns:x="">hello <emotion name="happy">there</emotion> friend</speak>', [
+        ("hello there friend", {}, {})]),
 ]
 
 _DEFAULTS = {"lang": "en-US", "voice": None, "break_before_ms": 0, "break_after_ms": 0, "emphasis": None,
