@@ -41,7 +41,7 @@ from .runtime import Runtime
 _LOGGER = logging.getLogger(__name__)
 
 #: Praat keeps global state: one DSP call at a time (voice inference still overlaps).
-_PRAAT_LOCK = threading.Lock()
+PRAAT_LOCK = threading.Lock()
 #: Bounds of the local time-stretch handed to the DSP (PSOLA holds at most 3× its input).
 MIN_STRETCH, MAX_STRETCH = 0.25, 3.0
 
@@ -374,7 +374,7 @@ class Synthesizer:
             breathiness=curves["breathiness"],
             jitter=curves["jitter"],
         )
-        with _PRAAT_LOCK:
+        with PRAAT_LOCK:
             shaped = shape(voice_audio, rate, controls, seed=seed or 0)
         frame_times = np.arange(len(shaped.time_map)) * FRAME_S
         lead = len(before) / rate

@@ -1,0 +1,305 @@
+"""The WebUI: a page at ``/`` for tuning emotions by ear and by eye.
+
+Routes:
+
+* ``GET /`` — the page (``static/index.html``);
+* ``GET /static/{name}`` — its script and style sheet, read from the installed
+  package (no build step, nothing fetched from elsewhere);
+* ``GET /v1/webui/options`` — voices, emotion labels with their colours,
+  defaults from the configuration and an example text;
+* ``POST /v1/webui/render`` — render ``{input, voice, emotion, intensity,
+  transition_ms, mode}`` and answer the WAV (base64) with everything the page
+  draws: the plan, where each segment is heard, and the rendered pitch and
+  loudness every 10 ms.
+
+Rendering and analysis run in the render queue's worker threads, never on
+the event loop; bad input is a 400 in the server's error shape, which the page
+shows as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import colorsys
+import hashlib
+import json
+import logging
+import math
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+
+from emotts_plugin import audio as audio_utils
+from emotts_plugin import measure
+from emotts_plugin.adapters.http import CONFIG, SYNTHESIZER, ApiError, read_json, render
+from emotts_plugin.config import MarkupMode
+from emotts_plugin.synthesizer import PRAAT_LOCK, Synthesis, Synthesizer
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Files the page may load from ``/static/``, with their content types.
+STATIC_TYPES = {
+    ".html": "text/html",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+
+#: What the text area holds when the page opens (``/work/shared/examples/01-chatbot-gentle.ssml``).
+EXAMPLE_TEXT = """<speak>
+  I'm sorry to hear the delivery was late.
+  <emotion name="gentle" intensity="0.6">Let me see what I can do for you.</emotion>
+  <break time="300ms"/>
+  <emotion name="happy" intensity="0.8">Good news: a replacement ships today!</emotion>
+</speak>
+"""
+
+#: Colours of the built-in labels; labels added by plugins get one from their name.
+EMOTION_COLOURS = {
+    "neutral": "#8a8f98",
+    "afraid": "#8e44ad",
+    "angry": "#d7263d",
+    "calm": "#2a9d8f",
+    "disgusted": "#6b8e23",
+    "empathetic": "#e07a5f",
+    "excited": "#f77f00",
+    "gentle": "#e78fb3",
+    "happy": "#e3a008",
+    "melancholic": "#5c6f9e",
+    "sad": "#2f6fde",
+    "serious": "#3d405b",
+    "shouting": "#a4161a",
+    "surprised": "#00b4d8",
+    "whispering": "#9c89b8",
+}
+
+#: Keys a render request may hold.
+RENDER_KEYS = ("input", "voice", "emotion", "intensity", "transition_ms", "mode")
+
+#: Seconds between pitch and loudness frames.
+FRAME_STEP_S = 0.01
+
+
+def static_folder():
+    """The packaged ``static`` folder (a :class:`~importlib.resources.abc.Traversable`)."""
+    return resources.files("emotts_plugin.adapters") / "static"
+
+
+def emotion_colour(label: str) -> str:
+    """A CSS colour for ``label``: the built-in one, else a stable colour made from the name."""
+    if label in EMOTION_COLOURS:
+        return EMOTION_COLOURS[label]
+    hue = int.from_bytes(hashlib.sha256(label.encode("utf-8")).digest()[:2], "big") / 65535.0
+    r, g, b = colorsys.hls_to_rgb(hue, 0.45, 0.6)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+
+def dominant_emotion(weights: tuple[tuple[str, float], ...] | dict[str, float]) -> str:
+    """The label with the largest weight; ``neutral`` for an empty mixture."""
+    items = list(weights.items()) if isinstance(weights, dict) else list(weights)
+    if not items:
+        return "neutral"
+    return max(items, key=lambda item: item[1])[0]
+
+
+# -- handlers ----------------------------------------------------------------------
+
+
+async def index(request: web.Request) -> web.Response:
+    return _static_response("index.html")
+
+
+async def static_file(request: web.Request) -> web.Response:
+    return _static_response(request.match_info["name"])
+
+
+def _static_response(name: str) -> web.Response:
+    suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
+    entry = static_folder() / name
+    if suffix not in STATIC_TYPES or name.startswith(".") or not entry.is_file():
+        raise ApiError(404, f"no static file {name!r}", code="NotFound")
+    return web.Response(
+        body=entry.read_bytes(),
+        content_type=STATIC_TYPES[suffix],
+        charset="utf-8" if STATIC_TYPES[suffix].startswith("text/") else None,
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def options(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    synth = request.app[SYNTHESIZER]
+    space = synth.runtime.space
+    emotions = []
+    for label in space.labels:
+        preset = space.preset(label)
+        emotions.append(
+            {"label": label, "colour": emotion_colour(label), "description": preset.description, "aliases": list(preset.aliases)}
+        )
+    voices = [
+        {
+            "name": info.name,
+            "backend": info.backend,
+            "languages": list(info.languages),
+            "sample_rate": info.sample_rate,
+            "description": info.description,
+        }
+        for info in synth.voices()
+    ]
+    return web.json_response(
+        {
+            "voices": voices,
+            "emotions": emotions,
+            "defaults": {
+                "voice": config.voice,
+                "emotion": config.emotion,
+                "intensity": config.intensity,
+                "transition_ms": config.transition_ms,
+                "mode": config.markup_mode.value,
+            },
+            "example": EXAMPLE_TEXT,
+            "limits": {"max_input_bytes": config.limits.max_input_bytes},
+        }
+    )
+
+
+async def render_for_page(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    kwargs = parse_render_request(body)
+    synth = request.app[SYNTHESIZER]
+    body_text = await render(request, _render_json, synth, **kwargs)
+    return web.Response(text=body_text, content_type="application/json")
+
+
+def parse_render_request(body: dict[str, Any]) -> dict[str, Any]:
+    """Check a render request; the keyword arguments for :func:`render_and_analyse`.
+
+    :raises ApiError: 400 naming the key and the value that is wrong.
+    """
+    for key in body:
+        if key not in RENDER_KEYS:
+            raise ApiError(
+                400, f"unknown key {key!r} (value {body[key]!r}); allowed: {', '.join(RENDER_KEYS)}", code="UnknownKey"
+            )
+    text = body.get("input")
+    if not isinstance(text, str):
+        raise ApiError(400, f"input must be a string of text or markup, got {type(text).__name__}", code="InvalidInput")
+    if not text.strip():
+        raise ApiError(400, "input is empty: type some text or markup to speak", code="EmptyInput")
+    kwargs: dict[str, Any] = {"text": text}
+    for key in ("voice", "emotion"):
+        value = body.get(key)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise ApiError(400, f"{key} must be a string, got {value!r}", code="InvalidInput")
+        kwargs[key] = value
+    intensity = _number(body, "intensity", 0.0, 1.0)
+    if intensity is not None:
+        kwargs["intensity"] = intensity
+    transition = _number(body, "transition_ms", 0.0, 5000.0)
+    if transition is not None:
+        kwargs["transition_ms"] = int(round(transition))
+    mode = body.get("mode")
+    if mode is not None and mode != "":
+        allowed = [m.value for m in MarkupMode]
+        if mode not in allowed:
+            raise ApiError(400, f"mode must be one of {', '.join(allowed)}, got {mode!r}", code="InvalidInput")
+        kwargs["mode"] = mode
+    return kwargs
+
+
+def _number(body: dict[str, Any], key: str, low: float, high: float) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ApiError(400, f"{key} must be a number within {low:g}..{high:g}, got {value!r}", code="InvalidInput")
+    if not low <= value <= high:
+        raise ApiError(400, f"{key} must be within {low:g}..{high:g}, got {value!r}", code="InvalidInput")
+    return float(value)
+
+
+# -- the render (worker thread) ------------------------------------------------------
+
+
+def render_and_analyse(synth: Synthesizer, text: str, **options: Any) -> dict[str, Any]:
+    """Render ``text`` and measure it: the JSON body of ``POST /v1/webui/render``.
+
+    Blocking; runs in a render-queue thread.
+    """
+    result = synth.synthesize(text, **options)
+    audio, rate = result.audio, result.sample_rate
+    times, f0 = (np.zeros(0), np.zeros(0))
+    loud_times, loud_db = (np.zeros(0), np.zeros(0))
+    if len(audio):
+        with PRAAT_LOCK:  # Praat keeps global state; the synthesizer's DSP takes the same lock
+            times, f0 = measure.f0_track(audio, rate, time_step=FRAME_STEP_S)
+            loud_times, loud_db = loudness_track(audio, rate)
+    return {
+        "audio_wav_base64": base64.b64encode(audio_utils.encode(audio, rate, "wav")).decode("ascii"),
+        "sample_rate": rate,
+        "duration_s": round(result.duration_s, 4),
+        "plan": result.plan.to_dict(),
+        "spans": _spans(result),
+        "marks": [{"name": mark.name, "time_s": round(mark.time_s, 4)} for mark in result.marks],
+        "pitch": {
+            "times": [round(float(t), 3) for t in times],
+            "hz": [round(float(hz), 2) if hz > 0 else None for hz in f0],
+        },
+        "loudness": {"times": [round(float(t), 3) for t in loud_times], "db": [round(float(db), 2) for db in loud_db]},
+        "warnings": list(result.warnings),
+    }
+
+
+def _render_json(synth: Synthesizer, text: str, **options: Any) -> str:
+    """:func:`render_and_analyse` serialised, so the event loop only sends it."""
+    return json.dumps(render_and_analyse(synth, text, **options), separators=(",", ":"))
+
+
+def _spans(result: Synthesis) -> list[dict[str, Any]]:
+    segments = result.plan.segments if result.plan is not None else ()
+    spans = []
+    for span in result.spans:
+        segment = segments[span.segment]
+        spans.append(
+            {
+                "segment": span.segment,
+                "start_s": round(span.start_s, 4),
+                "end_s": round(span.end_s, 4),
+                "emotion": dominant_emotion(segment.emotion),
+                "text": segment.text,
+            }
+        )
+    return spans
+
+
+def loudness_track(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Praat intensity of ``audio`` (shape ``(n,)``) every 10 ms: ``(times, db)``, each shape ``(frames,)``.
+
+    Both are empty when the audio is shorter than Praat's 64 ms analysis window.
+    Frames of digital silence (Praat reports them far below speech) are raised
+    to 0 dB so the plot keeps a usable scale.
+    """
+    import parselmouth
+
+    signal = measure.as_signal(audio, sample_rate)
+    sound = parselmouth.Sound(signal, sampling_frequency=float(sample_rate))
+    if sound.duration < 0.064:
+        return np.zeros(0), np.zeros(0)
+    intensity = sound.to_intensity(minimum_pitch=100.0, time_step=FRAME_STEP_S, subtract_mean=True)
+    db = np.asarray(intensity.values[0], dtype=np.float64)
+    db = np.where(np.isfinite(db), np.maximum(db, 0.0), 0.0)
+    return np.asarray(intensity.xs(), dtype=np.float64), db
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the page, its assets and its two JSON endpoints."""
+    app.router.add_get("/", index)
+    app.router.add_get(r"/static/{name:[A-Za-z0-9_][A-Za-z0-9_.-]*}", static_file)
+    app.router.add_get("/v1/webui/options", options)
+    app.router.add_post("/v1/webui/render", render_for_page)
