@@ -4,6 +4,10 @@
 in ``cleanup_ctx`` and shared. Synthesis never runs on the event loop: every
 render goes through :class:`RenderQueue`, a bounded queue in front of a small
 thread pool; when it is full the request gets ``503`` with ``Retry-After``.
+:func:`render` runs one blocking call through it; :func:`render_iter` pulls a
+blocking iterator (a sentence-by-sentence render) one item per call, holding one
+place for the whole stream. :func:`check_input` answers ``413`` for input over
+``limits.max_input_bytes`` before any parsing.
 Errors cross the wire in one shape: ``{"error": {"message", "type", "code"}}``.
 
 Route groups register themselves with ``add_routes(app)`` functions listed in
@@ -14,17 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import functools
 import importlib
 import json
 import logging
 import os
 import time
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from aiohttp import web
 
 from emotts_plugin.config import Config, load_config
 from emotts_plugin.errors import EmottsError, MissingExtraError
+from emotts_plugin.runtime import Runtime
 from emotts_plugin.synthesizer import Synthesizer
 
 _LOGGER = logging.getLogger(__name__)
@@ -63,16 +70,26 @@ class RenderQueue:
         """Renders running or waiting."""
         return self._admitted
 
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(*args, **kwargs)`` on a worker thread; :class:`QueueFull` when the queue is full."""
+    @contextlib.contextmanager
+    def reserve(self) -> Iterator[None]:
+        """Hold one place for several renders in a row (a stream); :class:`QueueFull` when full."""
         if self._admitted >= self.workers + self.depth:
             raise QueueFull(f"the server is busy: {self._admitted} renders running or waiting; retry shortly")
         self._admitted += 1
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+            yield
         finally:
             self._admitted -= 1
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` on a worker thread in a place taken with :meth:`reserve`."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` on a worker thread; :class:`QueueFull` when the queue is full."""
+        with self.reserve():
+            return await self.call(fn, *args, **kwargs)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -175,7 +192,11 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         if exc.status < 400:
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() not in {"content-type", "content-length"}}
-        response = ApiError(exc.status, exc.reason, code=type(exc).__name__, headers=headers).response()
+        message = exc.reason
+        if isinstance(exc, web.HTTPRequestEntityTooLarge):
+            limit = request.app[CONFIG].limits.max_body_bytes
+            message = f"request body is larger than limits.max_body_bytes ({limit:,} bytes)"
+        response = ApiError(exc.status, message, code=type(exc).__name__, headers=headers).response()
     except Exception as exc:  # noqa: BLE001 - every failure answers in the error shape
         response = error_for(exc).response()
     finally:
@@ -188,6 +209,45 @@ async def render(request: web.Request, fn: Callable[..., T], *args: Any, **kwarg
     """Run a blocking render through the queue, bounded by ``limits.request_timeout_s``."""
     app = request.app
     return await asyncio.wait_for(app[QUEUE].run(fn, *args, **kwargs), timeout=app[CONFIG].limits.request_timeout_s)
+
+
+_DONE = object()
+
+
+async def render_iter(request: web.Request, fn: Callable[..., Iterable[T]], *args: Any, **kwargs: Any) -> AsyncIterator[T]:
+    """Items of the blocking iterable ``fn(*args, **kwargs)``, each made on a worker thread.
+
+    The stream holds one place in the queue from start to end (:class:`QueueFull` when there is
+    none), and the whole of it is bounded by ``limits.request_timeout_s``. Use it with
+    ``contextlib.aclosing`` so the place is given back when the client goes away.
+    """
+    app = request.app
+    queue = app[QUEUE]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + app[CONFIG].limits.request_timeout_s
+    with queue.reserve():
+        iterator: Iterator[T] = iter(await asyncio.wait_for(queue.call(fn, *args, **kwargs), timeout=deadline - loop.time()))
+        try:
+            while True:
+                item = await asyncio.wait_for(queue.call(next, iterator, _DONE), timeout=max(0.0, deadline - loop.time()))
+                if item is _DONE:
+                    return
+                yield item
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except ValueError:  # still running on a worker after a timeout; it ends on its own
+                    pass
+
+
+def check_input(request: web.Request, text: str) -> None:
+    """413 when ``text`` is over ``limits.max_input_bytes`` (UTF-8), before any parsing."""
+    limit = request.app[CONFIG].limits.max_input_bytes
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise ApiError(413, f"input is {size:,} bytes; the limit is {limit:,} (limits.max_input_bytes)", code="HostileInputError")
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -215,14 +275,24 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def create_app(config: Config | None = None, *, synthesizer: Synthesizer | None = None, workers: int | None = None, queue_depth: int | None = None) -> web.Application:
+def create_app(
+    config: Config | None = None,
+    *,
+    synthesizer: Synthesizer | None = None,
+    runtime: Runtime | None = None,
+    workers: int | None = None,
+    queue_depth: int | None = None,
+    routes: Sequence[str] = ROUTE_MODULES,
+) -> web.Application:
     """The HTTP application.
 
     :param synthesizer: a loaded synthesizer to share (tests pass one); loaded at start-up when ``None``.
+    :param runtime: the runtime (plugins) to build that synthesizer on; a fresh one when ``None``.
     :param workers: render threads (default :func:`default_workers`).
     :param queue_depth: renders allowed to wait (default 4 per worker).
+    :param routes: route modules to mount (default :data:`ROUTE_MODULES`).
     """
-    config = config or (synthesizer.config if synthesizer else load_config())
+    config = config or (synthesizer.config if synthesizer else runtime.config if runtime else load_config())
     app = web.Application(middlewares=[error_middleware], client_max_size=config.limits.max_body_bytes)
     app[CONFIG] = config
     app[METRICS] = Metrics()
@@ -234,25 +304,35 @@ def create_app(config: Config | None = None, *, synthesizer: Synthesizer | None 
             app[SYNTHESIZER] = synthesizer
         else:
             loop = asyncio.get_running_loop()
-            app[SYNTHESIZER] = await loop.run_in_executor(None, Synthesizer, config)
+            build = functools.partial(Synthesizer, config, runtime=runtime)
+            app[SYNTHESIZER] = await loop.run_in_executor(None, build)
         yield
         app[QUEUE].close()
 
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    for name in ROUTE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            _LOGGER.debug("route module %s is not present", name)
-            continue
-        module.add_routes(app)
+    for name in routes:
+        importlib.import_module(name).add_routes(app)
     return app
 
 
-def serve(config: Config, *, host: str | None = None, port: int | None = None) -> None:
-    """Run the HTTP server until interrupted."""
-    web.run_app(create_app(config), host=host or config.server.http_host, port=port or config.server.http_port)
+def serve(
+    config: Config,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    runtime: Runtime | None = None,
+    plugins: Iterable[str | Any] = (),
+) -> None:
+    """Run the HTTP server until interrupted; the voice loads once, before the first request.
+
+    :param runtime: the runtime to serve (the command line passes its own); else one is built
+        from ``config`` with ``plugins``.
+    """
+    runtime = runtime or Runtime(config, plugins=plugins)
+    web.run_app(
+        create_app(config, runtime=runtime),
+        host=host or config.server.http_host,
+        port=port if port is not None else config.server.http_port,
+    )

@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_plugins = sub.add_parser("plugins", help="list loaded plugins and the hooks they implement")
     _common(p_plugins)
+
+    p_serve = sub.add_parser("serve", help="run the HTTP server (native API, OpenAI-compatible speech)")
+    p_serve.add_argument("--host", help="interface to listen on (default: server.http_host, 127.0.0.1)")
+    p_serve.add_argument("--port", type=int, help="TCP port (default: server.http_port, 7860)")
+    _common(p_serve)
     return parser
 
 
@@ -199,7 +204,22 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"say": cmd_say, "voices": cmd_voices, "parse": cmd_parse, "emotions": cmd_emotions, "plugins": cmd_plugins}
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .adapters.http import serve
+
+    runtime = _runtime(args)
+    serve(runtime.config, host=args.host, port=args.port, runtime=runtime)
+    return 0
+
+
+COMMANDS = {
+    "say": cmd_say,
+    "voices": cmd_voices,
+    "parse": cmd_parse,
+    "emotions": cmd_emotions,
+    "plugins": cmd_plugins,
+    "serve": cmd_serve,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,6 +29,7 @@ DEFAULT_PLUGINS = (
     "emotts_plugin.builtin_presets",
     "emotts_plugin.ssml.tags",
     "emotts_plugin.models.plugin",
+    "emotts_plugin.adapters.plugin",
 )
 
 

@@ -1,0 +1,398 @@
+"""The native HTTP API: synthesis with emotion, the plan, voices and emotions.
+
+Routes (all JSON in and out except audio; errors in the shape of :mod:`.http`):
+
+- ``POST /v1/synthesize``: ``input`` (text or markup), ``voice``, ``emotion``, ``intensity``,
+  ``transition_ms``, ``format``, ``sample_rate``, ``seed``, ``strict``, ``stream`` → audio.
+- ``POST /v1/plan``: ``input``, ``strict`` (and ``voice``, ``emotion``, ``intensity``) → the
+  ``emotts parse --json`` plan.
+- ``GET /v1/voices``, ``GET /v1/emotions``.
+
+A whole answer (``stream: false``) is rendered in one place of the queue and sent with its
+length. A stream (``stream: true``) holds one place for its whole life and renders sentence by
+sentence, each on a worker thread, writing each sentence's audio as soon as it is ready:
+``pcm16``, ``ulaw`` and ``alaw`` are sent as is; ``wav`` starts with a header whose RIFF and
+data sizes are 0xFFFFFFFF (unknown length, as live WAV streams do), followed by 16-bit PCM.
+Input over ``limits.max_input_bytes`` is ``413``, like a body over ``limits.max_body_bytes``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Iterator, Mapping
+
+import numpy as np
+from aiohttp import web
+
+from emotts_plugin.audio import AudioFormat, encode
+from emotts_plugin.emotion import EmotionVector
+from emotts_plugin.errors import MarkupError
+from emotts_plugin.plan import Plan
+from emotts_plugin.synthesizer import AudioChunk, Synthesizer, check_spoken
+
+from .http import METRICS, SYNTHESIZER, ApiError, check_input, error_for, read_json, render, render_iter
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Output rates a request may ask for.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 96000
+#: Formats a ``stream: true`` request may ask for: those that can be cut anywhere.
+STREAM_FORMATS = (AudioFormat.WAV, AudioFormat.PCM16, AudioFormat.ULAW, AudioFormat.ALAW)
+#: Telephone formats default to 8 kHz (their usual rate) unless ``sample_rate`` says otherwise.
+TELEPHONE_RATE = 8000
+
+_SYNTHESIZE_FIELDS = ("input", "voice", "emotion", "intensity", "transition_ms", "format", "sample_rate", "seed", "strict", "stream")
+_PLAN_FIELDS = ("input", "strict", "voice", "emotion", "intensity")
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechRequest:
+    """What one request asks the synthesizer for (validated)."""
+
+    text: str
+    """Plain text or markup."""
+    voice: str | None = None
+    """Voice for text whose markup names none; the configured one when ``None``."""
+    emotion: str | None = None
+    """Emotion (label, alias or ``label:weight`` mixture) of text outside emotion tags."""
+    intensity: float | None = None
+    """Intensity 0..1 of ``emotion``."""
+    transition_ms: int | None = None
+    """Glide time at emotion changes."""
+    mode: str | None = None
+    """``strict`` or ``lenient`` markup reading; the configured one when ``None``."""
+    seed: int | None = None
+    """Seed of the voice's noise."""
+    sample_rate: int | None = None
+    """Output rate; the voice's own when ``None``."""
+    speed: float = 1.0
+    """Speaking-rate factor composed over every segment (pauses shrink by the same factor)."""
+
+
+def plan_speech(synth: Synthesizer, speech: SpeechRequest) -> tuple[Plan, Any]:
+    """Parse a request into a plan (blocking), with ``speed`` composed into every segment."""
+    plan, config = synth.plan(
+        speech.text,
+        voice=speech.voice,
+        emotion=speech.emotion,
+        intensity=speech.intensity,
+        transition_ms=speech.transition_ms,
+        mode=speech.mode,
+    )
+    if speech.speed != 1.0:
+        delta = EmotionVector(rate=speech.speed, pause=1.0 / speech.speed)
+        segments = tuple(dataclasses.replace(s, targets=s.targets.compose(delta)) for s in plan.segments)
+        plan = dataclasses.replace(plan, segments=segments)
+    return plan, config
+
+
+def start_speech(synth: Synthesizer, speech: SpeechRequest) -> Iterator[AudioChunk]:
+    """Parse now (errors surface here) and return the lazy sentence-by-sentence render."""
+    plan, config = plan_speech(synth, speech)
+    return synth.render_plan(plan, config, mode=speech.mode, seed=speech.seed, sample_rate=speech.sample_rate)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A whole render, joined."""
+
+    audio: np.ndarray
+    """float32 mono samples."""
+    sample_rate: int
+    """Samples per second."""
+    warnings: tuple[str, ...]
+    """Parse repairs and rendering problems."""
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+def render_speech(synth: Synthesizer, speech: SpeechRequest) -> Rendered:
+    """The whole request rendered (blocking); an error when the voice can say none of it."""
+    chunks = list(start_speech(synth, speech))
+    check_spoken(chunks)
+    audio = np.concatenate([c.audio for c in chunks]) if chunks else np.zeros(0, np.float32)
+    return Rendered(audio, chunks[0].sample_rate, tuple(w for c in chunks for w in c.warnings))
+
+
+async def open_stream(request: web.Request, speech: SpeechRequest) -> tuple[AsyncIterator[AudioChunk], list[AudioChunk]]:
+    """Start a streamed render; return the stream and the chunks up to the first spoken one.
+
+    Errors met before any audio (bad markup, unknown voice, a full queue, input the voice can
+    say none of) are raised here, before the response starts, so they keep their status code.
+    The caller must ``aclose()`` the stream (use it in ``contextlib.aclosing``).
+    """
+    chunks = render_iter(request, start_speech, request.app[SYNTHESIZER], speech)
+    head: list[AudioChunk] = []
+    try:
+        async for chunk in chunks:
+            head.append(chunk)
+            if chunk.spoken:
+                break
+        else:
+            check_spoken(head)
+            if not head:
+                raise MarkupError("nothing to say: the input has no words", line=1, column=1)
+    except BaseException:
+        await chunks.aclose()
+        raise
+    return chunks, head
+
+
+def wav_stream_header(sample_rate: int) -> bytes:
+    """A 16-bit mono WAV header of unknown length (RIFF and data sizes 0xFFFFFFFF)."""
+    unknown = 0xFFFFFFFF
+    fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, sample_rate * 2, 2, 16)
+    return b"RIFF" + struct.pack("<I", unknown) + b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", unknown)
+
+
+def content_type(fmt: AudioFormat, sample_rate: int) -> str:
+    """The media type of ``fmt`` at ``sample_rate``.
+
+    Raw 16-bit PCM is little-endian (as ``emotts say --format pcm16`` writes it), so it is
+    labelled ``audio/pcm`` with its rate rather than ``audio/L16``, which RFC 2586 defines as
+    big-endian.
+    """
+    if fmt is AudioFormat.PCM16:
+        return f"audio/pcm;rate={sample_rate};channels=1;format=s16le"
+    if fmt is AudioFormat.ULAW:
+        return "audio/basic" if sample_rate == TELEPHONE_RATE else f"audio/PCMU;rate={sample_rate}"
+    if fmt is AudioFormat.ALAW:
+        return "audio/x-alaw-basic" if sample_rate == TELEPHONE_RATE else f"audio/PCMA;rate={sample_rate}"
+    return {AudioFormat.WAV: "audio/wav", AudioFormat.FLAC: "audio/flac", AudioFormat.OGG: "audio/ogg"}[fmt]
+
+
+# -- reading fields ---------------------------------------------------------------
+
+
+def check_fields(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    """400 naming the first key that is not in ``allowed``."""
+    for key in body:
+        if key not in allowed:
+            raise ApiError(400, f"unknown field {key!r}; allowed fields: {', '.join(allowed)}", code="UnknownField")
+
+
+def text_field(body: Mapping[str, Any], name: str = "input") -> str:
+    """A required non-blank string field."""
+    value = body.get(name)
+    if value is None:
+        raise ApiError(400, f"missing required field {name!r}: the text or markup to speak", code="MissingField")
+    if not isinstance(value, str):
+        raise ApiError(400, f"field {name!r} must be a string, got {type(value).__name__}", code="InvalidField")
+    if not value.strip():
+        raise ApiError(400, f"field {name!r} is empty: there is nothing to say", code="InvalidField")
+    return value
+
+
+def optional(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
+    """An optional field of ``kind`` (``None`` when absent or null); bools are not numbers."""
+    value = body.get(name)
+    if value is None:
+        return None
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        raise ApiError(400, f"field {name!r} must be {what}, got {value!r}", code="InvalidField")
+    return value
+
+
+def number_field(body: Mapping[str, Any], name: str, low: float, high: float) -> float | None:
+    """An optional number within ``low..high``."""
+    value = optional(body, name, (int, float), "a number")
+    if value is None:
+        return None
+    if not low <= value <= high or math.isnan(value):
+        raise ApiError(400, f"field {name!r} must be within {low:g}..{high:g}, got {value!r}", code="InvalidField")
+    return float(value)
+
+
+def emotion_field(body: Mapping[str, Any]) -> str | None:
+    """``emotion`` as a label, alias or mixture string; an object ``{label: weight}`` is accepted too."""
+    value = body.get("emotion")
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and value:
+        parts = []
+        for label, weight in value.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+                raise ApiError(400, f"emotion weight for {label!r} must be a number 0..1, got {weight!r}", code="InvalidField")
+            parts.append(f"{label}:{weight}")
+        return " ".join(parts)
+    raise ApiError(400, f"field 'emotion' must be a name, a mixture string or an object of weights, got {value!r}", code="InvalidField")
+
+
+def mode_field(body: Mapping[str, Any]) -> str | None:
+    strict = optional(body, "strict", bool, "true or false")
+    return "strict" if strict else None
+
+
+# -- handlers ---------------------------------------------------------------------
+
+
+async def synthesize(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    check_fields(body, _SYNTHESIZE_FIELDS)
+    text = text_field(body)
+    check_input(request, text)
+    fmt_name = optional(body, "format", str, "a format name") or AudioFormat.WAV.value
+    try:
+        fmt = AudioFormat(fmt_name)
+    except ValueError:
+        allowed = ", ".join(f.value for f in AudioFormat)
+        raise ApiError(400, f"unsupported format {fmt_name!r}; use one of {allowed}", code="UnsupportedFormat") from None
+    sample_rate = optional(body, "sample_rate", int, "an integer number of Hz")
+    if sample_rate is not None and not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise ApiError(400, f"field 'sample_rate' must be within {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz, got {sample_rate}", code="InvalidField")
+    if sample_rate is None and fmt in (AudioFormat.ULAW, AudioFormat.ALAW):
+        sample_rate = TELEPHONE_RATE
+    transition = optional(body, "transition_ms", int, "an integer number of milliseconds")
+    speech = SpeechRequest(
+        text=text,
+        voice=optional(body, "voice", str, "a voice name"),
+        emotion=emotion_field(body),
+        intensity=number_field(body, "intensity", 0.0, 1.0),
+        transition_ms=transition,
+        mode=mode_field(body),
+        seed=optional(body, "seed", int, "an integer"),
+        sample_rate=sample_rate,
+    )
+    if optional(body, "stream", bool, "true or false"):
+        if fmt not in STREAM_FORMATS:
+            allowed = ", ".join(f.value for f in STREAM_FORMATS)
+            raise ApiError(400, f"format {fmt.value!r} cannot be streamed; with stream: true use one of {allowed}", code="UnsupportedFormat")
+        return await _stream(request, speech, fmt)
+    synth = request.app[SYNTHESIZER]
+    rendered, data = await render(request, _render_encoded, synth, speech, fmt)
+    request.app[METRICS].audio_seconds += rendered.duration_s
+    headers = {
+        "Content-Type": content_type(fmt, rendered.sample_rate),
+        "X-Emotts-Warnings": str(len(rendered.warnings)),
+        "X-Emotts-Sample-Rate": str(rendered.sample_rate),
+        "X-Emotts-Duration": f"{rendered.duration_s:.3f}",
+    }
+    return web.Response(body=data, headers=headers)
+
+
+def _render_encoded(synth: Synthesizer, speech: SpeechRequest, fmt: AudioFormat) -> tuple[Rendered, bytes]:
+    rendered = render_speech(synth, speech)
+    return rendered, encode(rendered.audio, rendered.sample_rate, fmt)
+
+
+def _chunk_bytes(chunk: AudioChunk, fmt: AudioFormat) -> bytes:
+    return encode(chunk.audio, chunk.sample_rate, AudioFormat.PCM16 if fmt is AudioFormat.WAV else fmt)
+
+
+async def _stream(request: web.Request, speech: SpeechRequest, fmt: AudioFormat) -> web.StreamResponse:
+    chunks, head = await open_stream(request, speech)
+    async with contextlib.aclosing(chunks):
+        rate = head[0].sample_rate
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": content_type(AudioFormat.WAV if fmt is AudioFormat.WAV else fmt, rate),
+                "X-Emotts-Warnings": str(sum(len(c.warnings) for c in head)),
+                "X-Emotts-Sample-Rate": str(rate),
+            }
+        )
+        await response.prepare(request)
+        if fmt is AudioFormat.WAV:
+            await response.write(wav_stream_header(rate))
+        ok = await write_chunks(request, response, head, chunks, lambda chunk: _chunk_bytes(chunk, fmt))
+    if ok:
+        await response.write_eof()
+    return response
+
+
+async def write_chunks(request: web.Request, response: web.StreamResponse, head, chunks, to_bytes, error_event=None) -> bool:
+    """Write ``head`` then the rest of ``chunks`` as they come; count their audio.
+
+    A failure after the response started cannot change its status. With ``error_event`` (a
+    function of the :class:`ApiError` giving bytes, for event streams) the error is written
+    and the stream ends normally; without it the connection is closed without the final
+    chunk, so the client sees a cut stream rather than a short but seemingly complete one.
+    Returns whether every chunk was written.
+    """
+    metrics = request.app[METRICS]
+
+    async def all_chunks():
+        for chunk in head:
+            yield chunk
+        async for chunk in chunks:
+            yield chunk
+
+    try:
+        async for chunk in all_chunks():
+            await response.write(to_bytes(chunk))
+            metrics.audio_seconds += chunk.duration_s
+    except ConnectionResetError:
+        _LOGGER.debug("client went away during a stream")
+        return False
+    except Exception as exc:  # noqa: BLE001 - the status is sent; report in the stream or cut it
+        error = error_for(exc)
+        _LOGGER.warning("stream failed after it started: %s", error.message)
+        if error_event is None:
+            abort(request)
+            return False
+        try:
+            await response.write(error_event(error))
+            await response.write_eof()
+        except ConnectionResetError:
+            pass
+        return False
+    return True
+
+
+def abort(request: web.Request) -> None:
+    """Close the connection of a started response without finishing it."""
+    if request.transport is not None:
+        request.transport.close()
+
+
+async def plan(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    check_fields(body, _PLAN_FIELDS)
+    text = text_field(body)
+    check_input(request, text)
+    speech = SpeechRequest(
+        text=text,
+        voice=optional(body, "voice", str, "a voice name"),
+        emotion=emotion_field(body),
+        intensity=number_field(body, "intensity", 0.0, 1.0),
+        mode=mode_field(body),
+    )
+    parsed, _ = await render(request, plan_speech, request.app[SYNTHESIZER], speech)
+    return web.json_response(parsed.to_dict())
+
+
+async def voices(request: web.Request) -> web.Response:
+    synth = request.app[SYNTHESIZER]
+    default = synth.config.voice
+    rows = [
+        {
+            "name": v.name,
+            "backend": v.backend,
+            "languages": list(v.languages),
+            "sample_rate": v.sample_rate,
+            "description": v.description,
+            "default": v.name == default,
+        }
+        for v in synth.voices()
+    ]
+    return web.json_response({"voices": rows})
+
+
+async def emotions(request: web.Request) -> web.Response:
+    space = request.app[SYNTHESIZER].runtime.space
+    return web.json_response({"emotions": [space.preset(label).to_dict() for label in space.labels]})
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the native API."""
+    app.router.add_post("/v1/synthesize", synthesize)
+    app.router.add_post("/v1/plan", plan)
+    app.router.add_get("/v1/voices", voices)
+    app.router.add_get("/v1/emotions", emotions)

@@ -1,0 +1,363 @@
+"""OpenAI-compatible speech: ``POST /v1/audio/speech``, ``GET /v1/audio/voices``, ``GET /v1/audio/models``.
+
+Any client of OpenAI's speech API (the official SDKs, chat UIs) can point its base URL at
+emotts. The official fields are read as OpenAI documents them:
+
+- ``model``: one of :data:`MODELS` (or a dated ``gpt-4o-mini-tts-…`` snapshot); optional.
+- ``input``: text, or markup (SSML, emotion tags, chat cues): emotion tags win over the rest.
+- ``voice``: an emotts voice, or one of OpenAI's names (:data:`VOICE_ALIASES`); a string or
+  ``{"id": …}``; the configured voice when absent.
+- ``instructions``: free text read into the emotion space (:mod:`emotts_plugin.instructions`).
+- ``response_format``: ``mp3`` (libsndfile's LAME encoder), ``opus`` (Ogg Opus at 48 kHz,
+  libsndfile), ``aac`` (ADTS through PyAV, only when ``av`` is installed; otherwise 400),
+  ``flac``, ``wav``, ``pcm`` (raw 24 kHz 16-bit little-endian mono). Everything else is 24 kHz.
+- ``speed``: 0.25..4.0, composed into every segment's rate (pauses scale with it). The DSP
+  stretches at most 3×, so speeds under 1/3 render as 1/3 where the emotion adds no slowing.
+- ``stream_format``: ``audio`` (default) or ``sse``.
+
+Extra fields ``emotion`` (label, alias, mixture or ``{label: weight}``) and ``intensity``
+(0..1) are honoured; ``emotion`` wins over ``instructions``, and ``intensity`` replaces the
+intensity read from ``instructions``. Other unknown fields are ignored, as clients send extras.
+
+Streaming: ``pcm`` and ``wav`` are sent sentence by sentence as each is rendered (``wav`` with
+a header of unknown length, 0xFFFFFFFF). ``mp3``, ``opus``, ``aac`` and ``flac`` are containers
+whose headers need the whole audio: they are rendered whole and sent the moment they are
+encoded. With ``stream_format: "sse"`` the same bytes travel base64 in
+``{"type": "speech.audio.delta", "audio": …}`` events, then one
+``{"type": "speech.audio.done", "usage": …}``; ``usage`` counts input words as
+``input_tokens`` and delta events as ``output_tokens`` (emotts has no tokens) and adds
+``audio_seconds``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import importlib.util
+import io
+import json
+import logging
+from typing import Any, Mapping
+
+import numpy as np
+import soundfile
+from aiohttp import web
+
+from emotts_plugin.audio import AudioFormat, encode
+from emotts_plugin.instructions import emotion_from_instructions
+from emotts_plugin.synthesizer import AudioChunk, Synthesizer
+
+from .api import (
+    SpeechRequest,
+    emotion_field,
+    number_field,
+    open_stream,
+    optional,
+    render_speech,
+    text_field,
+    wav_stream_header,
+    write_chunks,
+)
+from .http import METRICS, SYNTHESIZER, ApiError, check_input, read_json, render
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Model names accepted and listed (``tts-1`` and ``tts-1-hd`` take ``instructions`` too).
+MODELS = ("emotts", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+
+#: OpenAI's voice names → emotts voices. Only ``joe`` is bundled, so every name maps to it;
+#: point a name at another voice here (one not installed falls back to the configured voice).
+VOICE_ALIASES: Mapping[str, str] = {
+    "alloy": "joe",
+    "ash": "joe",
+    "ballad": "joe",
+    "coral": "joe",
+    "echo": "joe",
+    "fable": "joe",
+    "nova": "joe",
+    "onyx": "joe",
+    "sage": "joe",
+    "shimmer": "joe",
+    "verse": "joe",
+    "marin": "joe",
+    "cedar": "joe",
+}
+
+FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+#: Rate of every format but opus (OpenAI's), and of opus (Ogg Opus is 48 kHz).
+OUTPUT_RATE, OPUS_RATE = 24000, 48000
+MEDIA_TYPES = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg; codecs=opus",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": f"audio/pcm;rate={OUTPUT_RATE};channels=1;format=s16le",
+}
+#: Formats sent sentence by sentence.
+PROGRESSIVE = ("pcm", "wav")
+#: Largest piece of a whole file in one SSE delta.
+SSE_PIECE_BYTES = 32 * 1024
+
+
+# -- formats ----------------------------------------------------------------------
+
+
+def format_problem(fmt: str) -> str | None:
+    """Why ``fmt`` cannot be produced here, or ``None`` when it can."""
+    problem = format_problem_raw(fmt)
+    if problem is None:
+        return None
+    others = [f for f in FORMATS if f != fmt and format_problem_raw(f) is None]
+    usable = ", ".join(others[:-1]) + f" or {others[-1]}" if len(others) > 1 else "".join(others)
+    return f"unsupported response_format {fmt!r}: {problem}; use {usable}"
+
+
+def format_problem_raw(fmt: str) -> str | None:
+    if fmt == "mp3" and "MP3" not in soundfile.available_formats():
+        return "this libsndfile has no MP3 encoder (libsndfile 1.1 or newer has one)"
+    if fmt == "opus" and "OPUS" not in soundfile.available_subtypes("OGG"):
+        return "this libsndfile has no Opus encoder"
+    if fmt == "aac" and importlib.util.find_spec("av") is None:
+        return "no AAC encoder is installed (PyAV: pip install av)"
+    return None
+
+
+def encode_speech(audio: np.ndarray, sample_rate: int, fmt: str) -> bytes:
+    """Encode float mono audio (already at the format's rate) as an OpenAI ``response_format``."""
+    if fmt == "pcm":
+        return encode_pcm(audio, sample_rate)
+    if fmt in ("flac", "wav"):
+        return encode(audio, sample_rate, AudioFormat(fmt))
+    if fmt == "aac":
+        return encode_aac(audio, sample_rate)
+    data = np.clip(audio, -1.0, 1.0).astype(np.float32)
+    if len(data) == 0:
+        data = np.zeros(1, np.float32)
+    buffer = io.BytesIO()
+    if fmt == "mp3":
+        soundfile.write(buffer, data, sample_rate, format="MP3", subtype="MPEG_LAYER_III")
+    elif fmt == "opus":
+        soundfile.write(buffer, data, sample_rate, format="OGG", subtype="OPUS")
+    else:
+        raise ValueError(f"unknown response_format {fmt!r}; use one of {', '.join(FORMATS)}")
+    return buffer.getvalue()
+
+
+def encode_pcm(audio: np.ndarray, sample_rate: int) -> bytes:
+    """Raw 16-bit little-endian samples."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.clip(audio, -1.0, 1.0).astype(np.float32), sample_rate, format="RAW", subtype="PCM_16", endian="LITTLE")
+    return buffer.getvalue()
+
+
+def encode_aac(audio: np.ndarray, sample_rate: int) -> bytes:
+    """AAC-LC in an ADTS stream, through PyAV (FFmpeg's native AAC encoder)."""
+    try:
+        import av
+    except ImportError as exc:  # checked before rendering; kept for direct callers
+        raise ValueError("no AAC encoder is installed (PyAV: pip install av)") from exc
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="adts") as container:
+        stream = container.add_stream("aac", rate=sample_rate, layout="mono")
+        samples = np.clip(audio, -1.0, 1.0).astype(np.float32).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+        frame.sample_rate = sample_rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+# -- fields -----------------------------------------------------------------------
+
+
+def resolve_voice(synth: Synthesizer, value: Any) -> str | None:
+    """An emotts voice for the request's ``voice`` (a name or ``{"id": name}``)."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    if not isinstance(value, str) or not value:
+        raise ApiError(400, f"field 'voice' must be a voice name or {{\"id\": name}}, got {value!r}", code="InvalidField")
+    ours = {v.name for v in synth.voices()}
+    if value in ours:
+        return value
+    alias = VOICE_ALIASES.get(value.lower())
+    if alias is not None:
+        return alias if alias in ours else synth.config.voice
+    known = ", ".join(sorted(ours) + sorted(VOICE_ALIASES))
+    raise ApiError(400, f"unknown voice {value!r}; available voices: {known}", code="UnknownVoiceError")
+
+
+def check_model(value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not (value in MODELS or value.startswith("gpt-4o-mini-tts-")):
+        raise ApiError(400, f"unknown model {value!r}; use one of {', '.join(MODELS)}", code="UnknownModel")
+
+
+def emotion_and_intensity(body: Mapping[str, Any], synth: Synthesizer) -> tuple[str | None, float | None]:
+    """The default emotion: ``emotion`` if given, else what ``instructions`` names."""
+    emotion = emotion_field(body)
+    intensity = number_field(body, "intensity", 0.0, 1.0)
+    instructions = optional(body, "instructions", str, "a string")
+    if emotion is None and instructions:
+        weights = emotion_from_instructions(instructions, synth.runtime.space)
+        if weights:
+            total = sum(weights.values())
+            emotion = " ".join(f"{label}:{weight / total:.4f}" for label, weight in weights.items())
+            intensity = intensity if intensity is not None else min(1.0, total)
+    return emotion, intensity
+
+
+# -- handlers ---------------------------------------------------------------------
+
+
+async def speech(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    synth = request.app[SYNTHESIZER]
+    text = text_field(body)
+    check_input(request, text)
+    check_model(body.get("model"))
+    voice = resolve_voice(synth, body.get("voice"))
+    fmt = optional(body, "response_format", str, "a format name") or "mp3"
+    if fmt not in FORMATS:
+        raise ApiError(400, f"unsupported response_format {fmt!r}; use one of {', '.join(FORMATS)}", code="UnsupportedFormat")
+    problem = format_problem(fmt)
+    if problem is not None:
+        raise ApiError(400, problem, code="UnsupportedFormat")
+    stream_format = optional(body, "stream_format", str, "'audio' or 'sse'") or "audio"
+    if stream_format not in ("audio", "sse"):
+        raise ApiError(400, f"unsupported stream_format {stream_format!r}; use 'audio' or 'sse'", code="InvalidField")
+    speed = number_field(body, "speed", 0.25, 4.0)
+    emotion, intensity = emotion_and_intensity(body, synth)
+    speech_request = SpeechRequest(
+        text=text,
+        voice=voice,
+        emotion=emotion,
+        intensity=intensity,
+        sample_rate=OPUS_RATE if fmt == "opus" else OUTPUT_RATE,
+        speed=speed if speed is not None else 1.0,
+    )
+    if fmt in PROGRESSIVE:
+        return await _progressive(request, speech_request, fmt, stream_format, text)
+    rendered, data = await render(request, _render_encoded, synth, speech_request, fmt)
+    request.app[METRICS].audio_seconds += rendered.duration_s
+    headers = {"X-Emotts-Warnings": str(len(rendered.warnings))}
+    if stream_format == "audio":
+        return web.Response(body=data, headers={"Content-Type": MEDIA_TYPES[fmt], **headers})
+    response = _sse_response(headers)
+    await response.prepare(request)
+    pieces = [data[i : i + SSE_PIECE_BYTES] for i in range(0, len(data), SSE_PIECE_BYTES)]
+    try:
+        for piece in pieces:
+            await response.write(_delta(piece))
+        await response.write(_done(text, len(pieces), rendered.duration_s))
+    except ConnectionResetError:
+        return response
+    await response.write_eof()
+    return response
+
+
+def _render_encoded(synth: Synthesizer, speech_request: SpeechRequest, fmt: str):
+    rendered = render_speech(synth, speech_request)
+    return rendered, encode_speech(rendered.audio, rendered.sample_rate, fmt)
+
+
+def _sse_response(headers: Mapping[str, str]) -> web.StreamResponse:
+    return web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **headers})
+
+
+def _event(payload: Mapping[str, Any]) -> bytes:
+    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
+
+
+def _delta(data: bytes) -> bytes:
+    return _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")})
+
+
+def _error_event(error: ApiError) -> bytes:
+    return _event({"type": "error", "error": {"message": error.message, "type": error.type, "code": error.code}})
+
+
+def _done(text: str, deltas: int, audio_seconds: float) -> bytes:
+    words = len(text.split())
+    usage = {"input_tokens": words, "output_tokens": deltas, "total_tokens": words + deltas, "audio_seconds": round(audio_seconds, 3)}
+    return _event({"type": "speech.audio.done", "usage": usage})
+
+
+async def _progressive(request: web.Request, speech_request: SpeechRequest, fmt: str, stream_format: str, text: str) -> web.StreamResponse:
+    """``pcm`` or ``wav``, written sentence by sentence as each is rendered."""
+    chunks, head = await open_stream(request, speech_request)
+    async with contextlib.aclosing(chunks):
+        warnings = str(sum(len(c.warnings) for c in head))
+        rate = head[0].sample_rate
+        if stream_format == "audio":
+            response = web.StreamResponse(headers={"Content-Type": MEDIA_TYPES[fmt], "X-Emotts-Warnings": warnings})
+            await response.prepare(request)
+            if fmt == "wav":
+                await response.write(wav_stream_header(rate))
+            ok = await write_chunks(request, response, head, chunks, lambda chunk: encode_pcm(chunk.audio, chunk.sample_rate))
+        else:
+            response = _sse_response({"X-Emotts-Warnings": warnings})
+            await response.prepare(request)
+            ok = await _sse_chunks(request, response, head, chunks, fmt, rate, text)
+    if ok:
+        await response.write_eof()
+    return response
+
+
+async def _sse_chunks(request, response, head, chunks, fmt: str, rate: int, text: str) -> bool:
+    deltas = 0
+    seconds = 0.0
+
+    def to_delta(chunk: AudioChunk) -> bytes:
+        nonlocal deltas, seconds
+        deltas += 1
+        seconds += chunk.duration_s
+        return _delta(encode_pcm(chunk.audio, chunk.sample_rate))
+
+    try:
+        if fmt == "wav":
+            await response.write(_delta(wav_stream_header(rate)))
+            deltas += 1
+    except ConnectionResetError:
+        return False
+    ok = await write_chunks(request, response, head, chunks, to_delta, error_event=_error_event)
+    if not ok:
+        return False
+    try:
+        await response.write(_done(text, deltas, seconds))
+    except ConnectionResetError:
+        return False
+    return True
+
+
+async def voices(request: web.Request) -> web.Response:
+    synth = request.app[SYNTHESIZER]
+    ours = [{"id": v.name, "name": v.name} for v in synth.voices()]
+    names = {v.name for v in synth.voices()}
+    aliases = [
+        {"id": alias, "name": f"{alias} ({target if target in names else synth.config.voice})"}
+        for alias, target in VOICE_ALIASES.items()
+    ]
+    return web.json_response({"voices": ours + aliases})
+
+
+async def models(request: web.Request) -> web.Response:
+    return web.json_response(
+        {
+            "models": [{"id": name, "name": name} for name in MODELS],
+            "object": "list",
+            "data": [{"id": name, "object": "model", "created": 0, "owned_by": "emotts"} for name in MODELS],
+        }
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the OpenAI-compatible speech routes."""
+    app.router.add_post("/v1/audio/speech", speech)
+    app.router.add_get("/v1/audio/voices", voices)
+    app.router.add_get("/v1/audio/models", models)
