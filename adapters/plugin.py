@@ -1,9 +1,9 @@
 """The built-in adapters, registered through the same hook a third party implements.
 
-``http`` is the whole server (native API, OpenAI-compatible speech, WebUI); ``openai`` is
-the OpenAI-compatible speech routes alone. Each factory takes a
-:class:`~emotts_plugin.runtime.Runtime` and returns an ``aiohttp.web.Application``;
-aiohttp is imported only when one is built.
+Each factory takes a :class:`~emotts_plugin.runtime.Runtime`. ``http`` builds the whole
+server (native API, OpenAI-compatible speech, WebUI) and ``openai`` the OpenAI-compatible
+speech routes alone, each an ``aiohttp.web.Application`` (aiohttp is imported only then);
+``chatbot`` builds a speaker for LLM replies that arrive as a stream.
 """
 
 from __future__ import annotations
@@ -26,9 +26,19 @@ def openai_app(runtime):
     return create_app(runtime.config, runtime=runtime, routes=("emotts_plugin.adapters.openai_api",))
 
 
+def chatbot_speaker(runtime):
+    """A :class:`~emotts_plugin.adapters.chatbot.ChatbotSpeaker` on ``runtime``: speaks LLM replies as they stream."""
+    from emotts_plugin.synthesizer import Synthesizer
+
+    from .chatbot import ChatbotSpeaker
+
+    return ChatbotSpeaker(Synthesizer(runtime=runtime))
+
+
 @hookimpl
 def emotts_register_adapters():
     return [
         AdapterSpec("http", http_app, "HTTP server: native API, OpenAI-compatible speech and WebUI (emotts serve)"),
         AdapterSpec("openai", openai_app, "OpenAI-compatible POST /v1/audio/speech alone"),
+        AdapterSpec("chatbot", chatbot_speaker, "Speaks an LLM reply sentence by sentence while it streams"),
     ]
