@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,19 @@ def parse(runtime):
         return runtime.parse(text, mode=mode)
 
     return _parse
+
+
+def gate_after_first_chunk(monkeypatch, synth) -> tuple[threading.Event, dict]:
+    """Make every chunk after the first wait until ``released`` is set (or 20 s pass)."""
+    released = threading.Event()
+    seen: dict = {}
+    real = synth.render_plan
+
+    def gated(plan, config, **options):
+        chunks = real(plan, config, **options)
+        yield next(chunks)
+        seen["released_before_second_render"] = released.wait(timeout=20)
+        yield from chunks
+
+    monkeypatch.setattr(synth, "render_plan", gated)
+    return released, seen

@@ -420,14 +420,3 @@ def test_example_script_prints_the_system_prompt():
     )
     assert result.returncode == 0, result.stderr
     assert "[happy]" in result.stdout and "- whispering:" in result.stdout
-
-
-def test_chatbot_is_registered_as_an_adapter():
-    from emotts_plugin import Runtime, load_config
-
-    runtime = Runtime(load_config([]))
-    specs = {spec.name: spec for impl in runtime.pm.hook.emotts_register_adapters.get_hookimpls() for spec in impl.function()}
-    assert {"http", "openai", "chatbot"} <= set(specs)
-    from emotts_plugin.config import read_manifest
-
-    assert set(read_manifest()["manifest"]["adapters"]) == set(specs)

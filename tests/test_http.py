@@ -16,6 +16,7 @@ import threading
 import aiohttp
 import numpy as np
 import pytest
+from conftest import gate_after_first_chunk
 import pytest_asyncio
 import soundfile
 from aiohttp import web
@@ -133,22 +134,6 @@ async def test_markup_and_lenient_repairs_are_reported(client):
 
 
 # -- streaming ------------------------------------------------------------------------------
-
-
-def gate_after_first_chunk(monkeypatch, synth) -> tuple[threading.Event, dict]:
-    """Make every chunk after the first wait until ``released`` is set (or 20 s pass)."""
-    released = threading.Event()
-    seen: dict = {}
-    real = synth.render_plan
-
-    def gated(plan, config, **options):
-        chunks = real(plan, config, **options)
-        yield next(chunks)
-        seen["released_before_second_render"] = released.wait(timeout=20)
-        yield from chunks
-
-    monkeypatch.setattr(synth, "render_plan", gated)
-    return released, seen
 
 
 @pytest.mark.asyncio
@@ -412,11 +397,11 @@ def test_adapters_are_registered_as_plugins():
 
     pm = get_plugin_manager(autoload=False)
     specs = [spec for result in pm.hook.emotts_register_adapters() for spec in result]
-    assert [spec.name for spec in specs] == ["http", "openai"]
+    assert [spec.name for spec in specs] == ["http", "openai", "chatbot"]
     manifest = yaml.safe_load(resources.files("emotts_plugin").joinpath("plugin.yaml").read_text())["manifest"]
-    assert manifest["adapters"] == ["http", "openai"]
+    assert manifest["adapters"] == ["http", "openai", "chatbot"]
     runtime = Runtime(load_config([]), pm=pm)
-    routes = {spec.name: {r.resource.canonical for r in spec.factory(runtime).router.routes()} for spec in specs}
+    routes = {spec.name: {r.resource.canonical for r in spec.factory(runtime).router.routes()} for spec in specs[:2]}
     assert isinstance(specs[0].factory(runtime), web.Application)
     assert {"/v1/synthesize", "/v1/audio/speech", "/healthz"} <= routes["http"]
     assert "/v1/audio/speech" in routes["openai"] and "/v1/synthesize" not in routes["openai"]

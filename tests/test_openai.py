@@ -18,6 +18,7 @@ import threading
 import numpy as np
 import openai
 import pytest
+from conftest import gate_after_first_chunk
 import soundfile
 from aiohttp import web
 
@@ -141,17 +142,7 @@ def test_aac_is_a_clear_400_without_an_encoder_or_adts_with_one(client):
 
 def test_streaming_response_delivers_the_first_sentence_before_the_rest_is_rendered(client, synth, monkeypatch):
     whole = speak(client, input=THREE, response_format="pcm")
-    released = threading.Event()
-    seen: dict = {}
-    real = synth.render_plan
-
-    def gated(plan, config, **options):
-        chunks = real(plan, config, **options)
-        yield next(chunks)
-        seen["released_before_second_render"] = released.wait(timeout=20)
-        yield from chunks
-
-    monkeypatch.setattr(synth, "render_plan", gated)
+    released, seen = gate_after_first_chunk(monkeypatch, synth)
     received = []
     with client.audio.speech.with_streaming_response.create(model="tts-1", voice="nova", input=THREE, response_format="pcm") as response:
         assert response.headers["content-type"].startswith("audio/pcm")
