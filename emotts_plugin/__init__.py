@@ -15,6 +15,7 @@ from .hookspecs import hookimpl
 from .plan import Emphasis, ParseWarning, Plan, Segment
 from .plugins import get_plugin_manager
 from .runtime import Runtime
+from .synthesizer import Synthesizer
 
 __version__ = "0.1.0"
 
@@ -34,6 +35,7 @@ __all__ = [
     "PresetError",
     "Runtime",
     "Segment",
+    "Synthesizer",
     "UnknownEmotionError",
     "get_plugin_manager",
     "hookimpl",

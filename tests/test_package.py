@@ -18,7 +18,7 @@ def test_exported_members():
     assert emotts_plugin.__all__ == [
         "Config", "ConfigError", "EmotionSpace", "EmotionVector", "EmottsError", "Emphasis",
         "HostileInputError", "MarkupError", "ParseWarning", "Plan", "PluginError", "Preset", "PresetError",
-        "Runtime", "Segment", "UnknownEmotionError", "get_plugin_manager", "hookimpl", "load_config",
+        "Runtime", "Segment", "Synthesizer", "UnknownEmotionError", "get_plugin_manager", "hookimpl", "load_config",
     ]
 
 
