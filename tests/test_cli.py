@@ -131,3 +131,15 @@ def test_voices_listing():
     assert done.returncode == 0
     voices = {v["name"]: v for v in json.loads(done.stdout)}
     assert voices["joe"]["languages"] == ["en-US"] and voices["joe"]["sample_rate"] == 22050
+
+
+def test_say_output_has_usual_permissions_and_no_leftovers(tmp_path):
+    import os
+    import stat
+
+    out = tmp_path / "p.wav"
+    assert run("say", "Hello.", "-o", str(out)).returncode == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["p.wav"]
