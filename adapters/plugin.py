@@ -3,7 +3,8 @@
 Each factory takes a :class:`~emotts_plugin.runtime.Runtime`. ``http`` builds the whole
 server (native API, OpenAI-compatible speech, WebUI) and ``openai`` the OpenAI-compatible
 speech routes alone, each an ``aiohttp.web.Application`` (aiohttp is imported only then);
-``chatbot`` builds a speaker for LLM replies that arrive as a stream.
+``chatbot`` builds a speaker for LLM replies that arrive as a stream; ``wyoming`` a
+coroutine function ``serve(uri)`` running the Wyoming server for Home Assistant.
 """
 
 from __future__ import annotations
@@ -35,10 +36,18 @@ def chatbot_speaker(runtime):
     return ChatbotSpeaker(Synthesizer(runtime=runtime))
 
 
+def wyoming_server(runtime):
+    """A coroutine function ``serve(uri)`` running the Wyoming server (Home Assistant) on ``runtime``."""
+    from .wyoming import wyoming_server as factory
+
+    return factory(runtime)
+
+
 @hookimpl
 def emotts_register_adapters():
     return [
         AdapterSpec("http", http_app, "HTTP server: native API, OpenAI-compatible speech and WebUI (emotts serve)"),
         AdapterSpec("openai", openai_app, "OpenAI-compatible POST /v1/audio/speech alone"),
         AdapterSpec("chatbot", chatbot_speaker, "Speaks an LLM reply sentence by sentence while it streams"),
+        AdapterSpec("wyoming", wyoming_server, "Wyoming protocol server for Home Assistant (emotts serve --wyoming URI)"),
     ]

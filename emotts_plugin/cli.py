@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve = sub.add_parser("serve", help="run the HTTP server (native API, OpenAI-compatible speech)")
     p_serve.add_argument("--host", help="interface to listen on (default: server.http_host, 127.0.0.1)")
     p_serve.add_argument("--port", type=int, help="TCP port (default: server.http_port, 7860)")
+    p_serve.add_argument(
+        "--wyoming",
+        metavar="URI",
+        help="also serve the Wyoming protocol (Home Assistant) on URI: tcp://0.0.0.0:10200, unix://PATH or stdio://",
+    )
+    p_serve.add_argument("--no-http", action="store_true", help="do not run the HTTP server (with --wyoming)")
     _common(p_serve)
     return parser
 
@@ -205,9 +211,16 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.no_http and not args.wyoming:
+        raise ConfigError("--no-http needs --wyoming URI (otherwise there is nothing to serve)")
+    runtime = _runtime(args)
+    if args.wyoming:
+        from .adapters.wyoming import serve as serve_wyoming
+
+        serve_wyoming(runtime.config, args.wyoming, runtime=runtime, http=not args.no_http, host=args.host, port=args.port)
+        return 0
     from .adapters.http import serve
 
-    runtime = _runtime(args)
     serve(runtime.config, host=args.host, port=args.port, runtime=runtime)
     return 0
 

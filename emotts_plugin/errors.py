@@ -9,6 +9,7 @@
     ├── MarkupError(ValueError)      markup that cannot be read                   .line .column
     │   └── HostileInputError        refused before any parsing work (DOCTYPE,
     │                                entities, size, depth, control characters)
+    ├── WyomingRequestError(ValueError)  a Wyoming event the server cannot serve
     ├── PluginError(RuntimeError)    a plugin that misbehaves                     .plugin
     └── MissingExtraError(ImportError)  an optional feature whose extra is not installed  .extra
 
@@ -80,3 +81,7 @@ class MissingExtraError(EmottsError, ImportError):
     def __init__(self, message: str, *, extra: str) -> None:
         super().__init__(message)
         self.extra = extra
+
+
+class WyomingRequestError(EmottsError, ValueError):
+    """A Wyoming request the server cannot serve (unknown voice or speaker, malformed event)."""

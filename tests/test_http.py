@@ -397,9 +397,9 @@ def test_adapters_are_registered_as_plugins():
 
     pm = get_plugin_manager(autoload=False)
     specs = [spec for result in pm.hook.emotts_register_adapters() for spec in result]
-    assert [spec.name for spec in specs] == ["http", "openai", "chatbot"]
+    assert [spec.name for spec in specs] == ["http", "openai", "chatbot", "wyoming"]
     manifest = yaml.safe_load(resources.files("emotts_plugin").joinpath("plugin.yaml").read_text())["manifest"]
-    assert manifest["adapters"] == ["http", "openai", "chatbot"]
+    assert manifest["adapters"] == ["http", "openai", "chatbot", "wyoming"]
     runtime = Runtime(load_config([]), pm=pm)
     routes = {spec.name: {r.resource.canonical for r in spec.factory(runtime).router.routes()} for spec in specs[:2]}
     assert isinstance(specs[0].factory(runtime), web.Application)

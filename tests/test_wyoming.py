@@ -1,0 +1,238 @@
+"""The Wyoming server through the ``wyoming`` package's own client, on a real loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import socket
+import threading
+
+import numpy as np
+import pytest
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.client import AsyncTcpClient
+from wyoming.error import Error
+from wyoming.info import Describe, Info
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped, SynthesizeVoice
+
+from emotts_plugin import __version__
+from emotts_plugin.adapters.wyoming import run_wyoming
+from emotts_plugin.config import load_config
+from emotts_plugin.measure import f0_stats
+from emotts_plugin.synthesizer import Synthesizer
+
+TIMEOUT = 30.0
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return Synthesizer(dataclasses.replace(load_config([]), noise=False))
+
+
+@pytest.fixture(scope="module")
+def port(synth):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(run_wyoming(f"tcp://127.0.0.1:{free}", synth))
+
+    def serve():
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(task)
+        loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    for _ in range(100):  # wait until it listens
+        try:
+            socket.create_connection(("127.0.0.1", free), timeout=0.2).close()
+            break
+        except OSError:
+            threading.Event().wait(0.05)
+    yield free
+    loop.call_soon_threadsafe(task.cancel)
+    thread.join(timeout=5)
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, TIMEOUT))
+
+
+async def _until(client, *types):
+    """Events up to and including the first of ``types``."""
+    events = []
+    while True:
+        event = await client.read_event()
+        assert event is not None, "server closed the connection"
+        events.append(event)
+        if event.type in types:
+            return events
+
+
+def _cycles(events):
+    """(rate, samples as float array) for each audio-start .. audio-stop cycle."""
+    cycles, current, rate = [], None, None
+    for event in events:
+        if AudioStart.is_type(event.type):
+            assert current is None
+            current, rate = [], AudioStart.from_event(event).rate
+        elif AudioChunk.is_type(event.type):
+            chunk = AudioChunk.from_event(event)
+            assert (chunk.rate, chunk.width, chunk.channels) == (rate, 2, 1)
+            assert chunk.samples <= 1024
+            current.append(chunk.audio)
+        elif AudioStop.is_type(event.type):
+            audio = np.frombuffer(b"".join(current), dtype="<i2").astype(np.float32) / 32768.0
+            cycles.append((rate, audio))
+            current = None
+    assert current is None
+    return cycles
+
+
+async def _synthesize(port, text, voice=None, speaker=None):
+    async with AsyncTcpClient("127.0.0.1", port) as client:
+        await client.write_event(Synthesize(text=text, voice=SynthesizeVoice(name=voice, speaker=speaker)).event())
+        return await _until(client, "audio-stop", "error")
+
+
+def test_describe_lists_voices_with_emotion_speakers(port, synth):
+    async def go():
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            await client.write_event(Describe().event())
+            return await _until(client, "info")
+
+    info = Info.from_event(run(go())[-1])
+    assert len(info.tts) == 1
+    program = info.tts[0]
+    assert program.supports_synthesize_streaming
+    assert program.attribution.name == "emotts" and isinstance(program.attribution.url, str)
+    assert program.version == __version__
+    voices = {voice.name: voice for voice in program.voices}
+    assert set(voices) == {v.name for v in synth.voices()}
+    joe = voices["joe"]
+    assert joe.languages == ["en-US"]
+    assert [s.name for s in joe.speakers] == list(synth.runtime.space.labels)
+    assert {"calm", "afraid", "shouting"} <= {s.name for s in joe.speakers}
+
+
+def test_speakers_change_the_pitch(port):
+    text = "The package has arrived at the front door."
+    medians = {}
+    for speaker in ("happy", "sad", "calm"):
+        events = run(_synthesize(port, text, "joe", speaker))
+        assert events[-1].type == "audio-stop"
+        [(rate, audio)] = _cycles(events)
+        assert rate == 22050 and len(audio) > rate // 2
+        medians[speaker] = f0_stats(audio, rate).median_st
+    assert medians["happy"] > medians["sad"] + 2, medians
+
+
+def test_ssml_input_is_spoken(port):
+    ssml = '<speak>Hello <emphasis>there</emphasis>.<break time="300ms"/> <prosody rate="slow">Goodbye.</prosody></speak>'
+    events = run(_synthesize(port, ssml))
+    assert events[-1].type == "audio-stop"
+    [(rate, audio)] = _cycles(events)
+    assert np.abs(audio).max() > 0.05
+
+
+def test_stream_split_mid_word_and_mid_tag_gives_one_cycle_per_sentence(port):
+    deltas = ["The do", "or is op", "en. <emo", 'tion name="sad">I am', " sorry.</emo", "tion> Good", "bye"]
+
+    async def go():
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            await client.write_event(SynthesizeStart(voice=SynthesizeVoice(name="joe", speaker="calm")).event())
+            for delta in deltas:
+                await client.write_event(SynthesizeChunk(text=delta).event())
+            # Home Assistant's compatibility copy: must not be spoken twice.
+            await client.write_event(Synthesize(text="".join(deltas), voice=SynthesizeVoice(name="joe")).event())
+            await client.write_event(SynthesizeStop().event())
+            return await _until(client, "synthesize-stopped", "error")
+
+    events = run(go())
+    assert SynthesizeStopped.is_type(events[-1].type)
+    assert not any(Error.is_type(e.type) for e in events)
+    cycles = _cycles(events)
+    assert len(cycles) == 3
+    assert {rate for rate, _ in cycles} == {22050}
+    assert all(len(audio) > 2000 for _, audio in cycles)
+
+
+@pytest.mark.parametrize(
+    ("voice", "speaker", "code"),
+    [("nobody", None, "WyomingRequestError"), ("joe", "grumpy-ish", "WyomingRequestError")],
+)
+def test_unknown_voice_or_speaker_is_an_error_event_and_the_connection_lives(port, voice, speaker, code):
+    async def go():
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            await client.write_event(Synthesize(text="Hello.", voice=SynthesizeVoice(name=voice, speaker=speaker)).event())
+            first = await _until(client, "error", "audio-stop")
+            await client.write_event(Describe().event())
+            second = await _until(client, "info")
+            return first, second
+
+    first, second = run(go())
+    error = Error.from_event(first[-1])
+    assert error.code == code and (voice in error.text or speaker in error.text)
+    assert second[-1].type == "info"
+
+
+def test_garbage_then_the_next_client_is_served(port):
+    async def garbage():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"\x00\xffnot json at all\n[1, 2]\n")
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), 10)  # server answers and/or closes
+        writer.close()
+        return data
+
+    assert b'"error"' in run(garbage())
+    events = run(_synthesize(port, "Still here."))
+    assert events[-1].type == "audio-stop"
+
+
+def test_client_leaving_mid_stream_does_not_hurt_the_next(port):
+    async def leave():
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            await client.write_event(SynthesizeStart(voice=SynthesizeVoice(name="joe")).event())
+            await client.write_event(SynthesizeChunk(text="One long sentence to speak. Another one follows. And a third").event())
+            await client.read_event()  # audio has started; now vanish
+
+    run(leave())
+    events = run(_synthesize(port, "Next client.", "joe", "happy"))
+    assert events[-1].type == "audio-stop"
+
+
+def test_serve_command_runs_wyoming_alone(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from wyoming.client import AsyncTcpClient
+    from wyoming.info import Describe, Info
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    emotts = str(Path(sys.executable).with_name("emotts"))
+    assert subprocess.run([emotts, "serve", "--no-http"], capture_output=True, text=True, timeout=60).returncode == 2
+    server = subprocess.Popen([emotts, "serve", "--no-http", "--wyoming", f"tcp://127.0.0.1:{port}"], stderr=subprocess.PIPE)
+    try:
+        async def describe():
+            for _ in range(100):
+                try:
+                    async with AsyncTcpClient("127.0.0.1", port) as client:
+                        await client.write_event(Describe().event())
+                        return await client.read_event()
+                except OSError:
+                    await asyncio.sleep(0.2)
+            raise AssertionError("the server did not start listening")
+
+        event = asyncio.run(describe())
+        assert Info.is_type(event.type)
+        assert Info.from_event(event).tts[0].voices[0].name == "joe"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
