@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 
 from emotts_plugin.emotion import EmotionSpace, load_builtin_presets
-from emotts_plugin.errors import HostileInputError, MarkupError, UnknownEmotionError
+from emotts_plugin.errors import HostileInputError, MarkupError
 from emotts_plugin.ssml.scan import PAUSE_CUES
 
 if TYPE_CHECKING:
@@ -290,7 +290,7 @@ class SentenceAssembler:
         if max_chars < 1:
             raise ValueError(f"max_chars must be >= 1, got {max_chars!r}")
         if is_emotion is None:
-            is_emotion = _emotion_predicate(space or _builtin_space())
+            is_emotion = (space or _builtin_space()).knows
         self._is_emotion = is_emotion
         self.max_chars = max_chars
         self._reset()
@@ -662,17 +662,6 @@ class SentenceAssembler:
 def _builtin_space() -> EmotionSpace:
     """The built-in presets, read once (only looked up, never changed)."""
     return EmotionSpace(load_builtin_presets())
-
-
-def _emotion_predicate(space: EmotionSpace) -> Callable[[str], bool]:
-    def is_emotion(word: str) -> bool:
-        try:
-            space.resolve(word)
-        except UnknownEmotionError:
-            return False
-        return True
-
-    return is_emotion
 
 
 # --------------------------------------------------------------------------

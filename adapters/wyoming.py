@@ -20,7 +20,6 @@ import logging
 from functools import partial
 from typing import Any, AsyncIterator, Callable, Iterator
 
-import numpy as np
 from wyoming.audio import AudioChunk as WyAudioChunk
 from wyoming.audio import AudioStart, AudioStop
 from wyoming.error import Error
@@ -30,6 +29,7 @@ from wyoming.server import AsyncEventHandler, AsyncServer
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
 from emotts_plugin import __version__
+from emotts_plugin.audio import AudioFormat, encode
 from emotts_plugin.errors import WyomingRequestError
 
 from .chatbot import SentenceAssembler
@@ -70,12 +70,6 @@ def build_info(synthesizer) -> Info:
         supports_synthesize_streaming=True,
     )
     return Info(tts=[program])
-
-
-def to_pcm16(audio: np.ndarray) -> bytes:
-    """Float audio in [-1, 1] as little-endian 16-bit PCM."""
-    clipped = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
-    return (clipped * 32767.0).round().astype("<i2").tobytes()
 
 
 async def _in_thread(factory: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
@@ -236,7 +230,7 @@ class EmottsEventHandler(AsyncEventHandler):
             if not started:
                 await self.write_event(AudioStart(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS).event())
                 started = True
-            pcm = to_pcm16(chunk.audio)
+            pcm = encode(chunk.audio, chunk.sample_rate, AudioFormat.PCM16)
             step = SAMPLES_PER_CHUNK * SAMPLE_WIDTH
             for offset in range(0, len(pcm), step):
                 await self.write_event(

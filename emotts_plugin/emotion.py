@@ -248,6 +248,14 @@ class EmotionSpace:
             )
         return label
 
+    def knows(self, name: str) -> bool:
+        """Whether ``name`` is a label or an alias."""
+        try:
+            self.resolve(name)
+        except UnknownEmotionError:
+            return False
+        return True
+
     def parse_mixture(self, spec: str) -> dict[str, float]:
         """Read ``"happy"`` or ``"happy:0.6 surprised:0.3"`` into {label: weight}."""
         weights: dict[str, float] = {}

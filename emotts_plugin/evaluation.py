@@ -119,10 +119,10 @@ def transcribe(audio: np.ndarray, sample_rate: int, decoder=None) -> str:
     """Offline English transcription with pocketsphinx (test extra); lower-case words."""
     from pocketsphinx import Decoder
 
-    from .audio import resample
+    from .audio import AudioFormat, encode, resample
 
     decoder = decoder or Decoder(samprate=16000, loglevel="FATAL")
-    pcm = (np.clip(resample(audio, sample_rate, 16000), -1, 1) * 32767).astype("<i2").tobytes()
+    pcm = encode(resample(audio, sample_rate, 16000), 16000, AudioFormat.PCM16)
     decoder.start_utt()
     decoder.process_raw(pcm, full_utt=True)
     decoder.end_utt()

@@ -16,7 +16,7 @@ import enum
 import logging
 import re
 from dataclasses import dataclass
-from typing import Callable, Mapping, Protocol
+from typing import Mapping, Protocol
 
 from lxml import etree
 
@@ -313,7 +313,7 @@ def parse(
         strict=strict,
         max_bytes=config.limits.max_input_bytes,
         max_depth=config.limits.max_depth,
-        is_emotion=_is_emotion(space),
+        is_emotion=space.knows,
     )
     wrapped, head = _wrap(scanned.xml)
     try:
@@ -350,14 +350,3 @@ def _strip_to_text(xml: str) -> str:
             pos = match.end()
     pieces.append(xml[pos:])
     return "".join(pieces)
-
-
-def _is_emotion(space: EmotionSpace) -> Callable[[str], bool]:
-    def check(word: str) -> bool:
-        try:
-            space.resolve(word)
-        except UnknownEmotionError:
-            return False
-        return True
-
-    return check

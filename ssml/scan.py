@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from emotts_plugin.errors import HostileInputError, MarkupError
+from emotts_plugin.errors import HostileInputError
 from emotts_plugin.plan import ParseWarning
 
 #: Stage directions read as a pause, in brackets or parentheses.
