@@ -43,6 +43,7 @@ ROUTE_MODULES = (
     "emotts_plugin.adapters.api",
     "emotts_plugin.adapters.openai_api",
     "emotts_plugin.adapters.webui",
+    "emotts_plugin.adapters.ivr",
 )
 
 
@@ -214,14 +215,18 @@ async def render(request: web.Request, fn: Callable[..., T], *args: Any, **kwarg
 _DONE = object()
 
 
-async def render_iter(request: web.Request, fn: Callable[..., Iterable[T]], *args: Any, **kwargs: Any) -> AsyncIterator[T]:
+def render_iter(request: web.Request, fn: Callable[..., Iterable[T]], *args: Any, **kwargs: Any) -> AsyncIterator[T]:
     """Items of the blocking iterable ``fn(*args, **kwargs)``, each made on a worker thread.
 
     The stream holds one place in the queue from start to end (:class:`QueueFull` when there is
     none), and the whole of it is bounded by ``limits.request_timeout_s``. Use it with
     ``contextlib.aclosing`` so the place is given back when the client goes away.
     """
-    app = request.app
+    return app_render_iter(request.app, fn, *args, **kwargs)
+
+
+async def app_render_iter(app: web.Application, fn: Callable[..., Iterable[T]], *args: Any, **kwargs: Any) -> AsyncIterator[T]:
+    """:func:`render_iter` for work that belongs to the application, not to one request (calls)."""
     queue = app[QUEUE]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + app[CONFIG].limits.request_timeout_s

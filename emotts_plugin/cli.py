@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URI",
         help="also serve the Wyoming protocol (Home Assistant) on URI: tcp://0.0.0.0:10200, unix://PATH or stdio://",
     )
+    p_serve.add_argument(
+        "--audiosocket",
+        metavar="HOST:PORT",
+        help="also run the AudioSocket server for Asterisk calls (default: server.audiosocket)",
+    )
     p_serve.add_argument("--no-http", action="store_true", help="do not run the HTTP server (with --wyoming)")
     _common(p_serve)
     return parser
@@ -92,6 +97,8 @@ def _runtime(args: argparse.Namespace) -> Runtime:
         "lang": args.lang,
         "voice": args.voice,
     }
+    if getattr(args, "audiosocket", None):
+        overrides["server"] = {"audiosocket": args.audiosocket}
     config = load_config(args.config, overrides)
     return Runtime(config, plugins=args.plugin)
 
@@ -213,6 +220,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.no_http and not args.wyoming:
         raise ConfigError("--no-http needs --wyoming URI (otherwise there is nothing to serve)")
+    if args.no_http and args.audiosocket:
+        raise ConfigError("--audiosocket runs inside the HTTP server (its calls are fed by POST /v1/ivr/calls); drop --no-http")
     runtime = _runtime(args)
     if args.wyoming:
         from .adapters.wyoming import serve as serve_wyoming

@@ -41,6 +41,8 @@ class ServerConfig:
     """TCP port of the HTTP server."""
     wyoming_uri: str = "tcp://0.0.0.0:10200"
     """Where the Wyoming server listens (tcp://, unix:// or stdio://)."""
+    audiosocket: str | None = None
+    """``HOST:PORT`` of the AudioSocket server for Asterisk calls (``[::1]:9092`` for IPv6); none runs no server."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,17 @@ class Config:
             raise ConfigError(f"threads must be at least 1, got {self.threads!r}", key="threads")
         if not 0 < self.server.http_port < 65536:
             raise ConfigError(f"server.http_port must be 1..65535, got {self.server.http_port!r}", key="server.http_port")
+        if self.server.audiosocket is not None:
+            split_host_port(self.server.audiosocket, key="server.audiosocket")
+
+
+def split_host_port(value: str, *, key: str) -> tuple[str, int]:
+    """``HOST:PORT`` (IPv6 hosts in brackets) → ``(host, port)``; :class:`ConfigError` naming ``key`` otherwise."""
+    host, sep, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"{key} must be HOST:PORT (port 0..65535), got {value!r}", key=key)
+    return host, int(port)
 
 
 def _check_keys(data: Any, cls: type, prefix: str) -> None:

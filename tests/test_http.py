@@ -397,11 +397,13 @@ def test_adapters_are_registered_as_plugins():
 
     pm = get_plugin_manager(autoload=False)
     specs = [spec for result in pm.hook.emotts_register_adapters() for spec in result]
-    assert [spec.name for spec in specs] == ["http", "openai", "chatbot", "wyoming"]
+    assert [spec.name for spec in specs] == ["http", "openai", "ivr", "chatbot", "wyoming"]
     manifest = yaml.safe_load(resources.files("emotts_plugin").joinpath("plugin.yaml").read_text())["manifest"]
-    assert manifest["adapters"] == ["http", "openai", "chatbot", "wyoming"]
+    assert manifest["adapters"] == ["http", "openai", "ivr", "chatbot", "wyoming"]
     runtime = Runtime(load_config([]), pm=pm)
-    routes = {spec.name: {r.resource.canonical for r in spec.factory(runtime).router.routes()} for spec in specs[:2]}
+    routes = {spec.name: {r.resource.canonical for r in spec.factory(runtime).router.routes()} for spec in specs[:3]}
     assert isinstance(specs[0].factory(runtime), web.Application)
     assert {"/v1/synthesize", "/v1/audio/speech", "/healthz"} <= routes["http"]
     assert "/v1/audio/speech" in routes["openai"] and "/v1/synthesize" not in routes["openai"]
+    assert {"/v1/ivr/prompt", "/v1/ivr/twilio", "/v1/ivr/calls/{call}/say"} <= routes["ivr"] & routes["http"]
+    assert "/v1/synthesize" not in routes["ivr"]
