@@ -438,6 +438,8 @@ def audiosocket_context(address: str) -> Callable[[web.Application], AsyncIterat
             tasks.add(task)
             try:
                 await handle_audiosocket(app, reader, writer)
+            except asyncio.CancelledError:
+                pass  # server shutting down; the call was closed on the way out
             finally:
                 tasks.discard(task)
 

@@ -265,7 +265,7 @@ def _psola(
     range_curve = controls.at("range", grid)
     shift_curve = controls.at("pitch_st", grid) + _tremor(grid, controls, seed)
     knot_times, knot_values = _duration_knots(controls)
-    script = _psola_script(median_st, duration_s, knot_times, knot_values, stretch=not controls.is_neutral("duration"))
+    script = _psola_script(median_st, duration_s, knot_times, knot_values, stretch=not controls.is_neutral("duration"), seed=seed)
     start = grid[0] - _CURVE_STEP_S / 2.0
     curves = [
         parselmouth.Sound(curve, sampling_frequency=1.0 / _CURVE_STEP_S, start_time=start)
@@ -354,10 +354,15 @@ def _area(knot_times: np.ndarray, knot_values: np.ndarray, at: np.ndarray) -> np
 
 
 def _psola_script(
-    median_st: float, duration_s: float, knot_times: np.ndarray, knot_values: np.ndarray, *, stretch: bool
+    median_st: float, duration_s: float, knot_times: np.ndarray, knot_values: np.ndarray, *, stretch: bool, seed: int
 ) -> str:
-    """Praat script run with (speech, its pitch, range curve, shift curve) selected; leaves the result selected."""
+    """Praat script run with (speech, its pitch, range curve, shift curve) selected; leaves the result selected.
+
+    Overlap-add draws random numbers (for unvoiced stretches it lengthens); Praat's generator is
+    seeded from ``seed`` first so the same input renders the same samples.
+    """
     lines = [
+        f"random_initializeWithSeedUnsafelyButPredictably ({int(seed) % 2**31})",
         'speech = selected("Sound", 1)',
         'pitch = selected("Pitch")',
         'rangeCurve = selected("Sound", 2)',
