@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import binascii
 import contextlib
 import enum
@@ -58,6 +59,8 @@ FRAME_MS = 20
 MAX_QUEUED = 32
 #: Calls known at once (connected, or waiting with prompts queued).
 MAX_CALLS = 1000
+#: Entries kept in each of a call's histories (played, interrupted, digits, …).
+HISTORY = 100
 #: A call that never connects is forgotten after this many seconds.
 PENDING_TTL_S = 600.0
 #: Seconds an AudioSocket client has to send its UUID frame.
@@ -103,11 +106,11 @@ class Call:
         self.created = time.monotonic()
         self.queue: asyncio.Queue[QueuedPrompt] = asyncio.Queue(maxsize=MAX_QUEUED)
         self.playing: QueuedPrompt | None = None
-        self.played: list[str] = []
-        self.interrupted: list[str] = []
-        self.failed: list[dict[str, str]] = []
-        self.acknowledged: list[str] = []
-        self.dtmf = ""
+        self.played: collections.deque[str] = collections.deque(maxlen=HISTORY)
+        self.interrupted: collections.deque[str] = collections.deque(maxlen=HISTORY)
+        self.failed: collections.deque[dict[str, str]] = collections.deque(maxlen=HISTORY)
+        self.acknowledged: collections.deque[str] = collections.deque(maxlen=HISTORY)
+        self.digits: collections.deque[str] = collections.deque(maxlen=HISTORY)
         self.frames_sent = 0
         self._count = 0
         self._hangup: Callable[[], Awaitable[None]] | None = None
@@ -153,7 +156,7 @@ class Call:
             "interrupted": list(self.interrupted),
             "failed": list(self.failed),
             "acknowledged": list(self.acknowledged),
-            "dtmf": self.dtmf,
+            "dtmf": "".join(self.digits),
             "frames_sent": self.frames_sent,
         }
 
@@ -393,7 +396,7 @@ async def handle_audiosocket(app: web.Application, reader: asyncio.StreamReader,
         while True:
             kind, payload = await read_frame(reader)
             if kind == Kind.DTMF:
-                call.dtmf += chr(payload[0])
+                call.digits.append(chr(payload[0]))
                 call.barge_in()
             elif kind == Kind.HANGUP:
                 return
@@ -549,7 +552,7 @@ async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
                 digit = (message.get("dtmf") or {}).get("digit")
                 if not isinstance(digit, str) or len(digit) != 1 or digit not in _DTMF_DIGITS:
                     raise CallError(f"'dtmf' message has no digit of 0-9*#A-D, got {digit!r}")
-                call.dtmf += digit
+                call.digits.append(digit)
                 call.barge_in()
             elif event == "mark":
                 name = (message.get("mark") or {}).get("name")
