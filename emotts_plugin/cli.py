@@ -86,6 +86,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_serve.add_argument("--no-http", action="store_true", help="do not run the HTTP server (with --wyoming)")
     _common(p_serve)
+
+    from .telephony import TelephoneFormat
+
+    p_ivr = sub.add_parser("ivr", help="IVR prompt files for Asterisk, FreeSWITCH and other telephony platforms")
+    ivr_sub = p_ivr.add_subparsers(dest="ivr_command", required=True, metavar="IVR_COMMAND")
+    p_render = ivr_sub.add_parser("render", help="render every prompt of a flow file into telephone sound files")
+    p_render.add_argument("flow", metavar="FLOW.yaml", help="flow file: a 'prompts' list of id, text or ssml, emotion, intensity, voice")
+    p_render.add_argument("--out", required=True, metavar="DIR", help="folder for <id>.<ext> files and manifest.json (made if missing)")
+    p_render.add_argument(
+        "--format",
+        default="wav",
+        choices=[f.value for f in TelephoneFormat],
+        help="encoding (default: wav, 8 kHz 16-bit PCM as Asterisk's own prompts)",
+    )
+    p_render.add_argument("--force", action="store_true", help="render every prompt, even those whose file is current")
+    p_render.add_argument("--prune", action="store_true", help="delete the files of prompts no longer in the flow")
+    p_render.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _common(p_render)
     return parser
 
 
@@ -234,6 +252,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ivr_render(args: argparse.Namespace) -> int:
+    from .adapters.ivr_flow import load_flow, render_flow
+
+    synthesizer = _synthesizer(args)
+    flow = load_flow(args.flow, synthesizer=synthesizer)
+    for warning in flow.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    report = render_flow(synthesizer, flow, args.out, args.format, force=args.force, prune=args.prune, progress=not args.quiet)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if report.orphaned:
+        print(
+            f"warning: no longer in the flow (kept; --prune deletes them): {', '.join(report.orphaned)}",
+            file=sys.stderr,
+        )
+    print(report.summary(), file=sys.stderr)
+    return 0
+
+
+def cmd_ivr(args: argparse.Namespace) -> int:
+    return {"render": cmd_ivr_render}[args.ivr_command](args)
+
+
 COMMANDS = {
     "say": cmd_say,
     "voices": cmd_voices,
@@ -241,6 +282,7 @@ COMMANDS = {
     "emotions": cmd_emotions,
     "plugins": cmd_plugins,
     "serve": cmd_serve,
+    "ivr": cmd_ivr,
 }
 
 
