@@ -345,7 +345,7 @@ class _FlowReader:
             return None
         return FlowPrompt(
             id=prompt_id,
-            prompt=Prompt(text, **{key: settings.get(key) for key in DEFAULT_KEYS}),
+            prompt=Prompt(text, **{key: settings.get(key) for key in DEFAULT_KEYS}, mode="strict" if markup else None),
             markup=markup,
             index=index,
             line=_line(node),
@@ -405,8 +405,7 @@ class _FlowReader:
         """Parse the prompt as it will be rendered: ``ssml`` strictly, ``text`` in the configured mode."""
         field = "ssml" if prompt.markup else "text"
         try:
-            mode = "strict" if prompt.markup else None
-            plan, _ = self.synthesizer.plan(prompt.prompt.text, mode=mode, **prompt.prompt.options())
+            plan, _ = self.synthesizer.plan(prompt.prompt.text, **prompt.prompt.options())
         except MarkupError as exc:
             line = prompt.text_line + exc.line - 1 if prompt.text_line and exc.line else prompt.line
             where = f" line {exc.line}, column {exc.column or 1}" if exc.line else ""
@@ -512,7 +511,8 @@ class ManifestEntry:
             size=data["size"],
             sha256=data["sha256"],
             duration_s=float(data["duration_s"]),
-            prompt=Prompt(text, emotion=data.get("emotion"), intensity=data.get("intensity"), voice=data.get("voice")),
+            prompt=Prompt(text, emotion=data.get("emotion"), intensity=data.get("intensity"), voice=data.get("voice"),
+                          mode="strict" if markup else None),
             markup=markup,
         )
 

@@ -149,10 +149,12 @@ class Prompt:
     """Intensity 0..1 of ``emotion``."""
     voice: str | None = None
     """Voice for text whose markup names none; the configured default when ``None``."""
+    mode: str | None = None
+    """``strict`` or ``lenient`` markup reading; the configured one when ``None``."""
 
     def options(self) -> dict[str, Any]:
         """Keyword options for :meth:`Synthesizer.plan` / :meth:`Synthesizer.stream`."""
-        return {"voice": self.voice, "emotion": self.emotion, "intensity": self.intensity}
+        return {"voice": self.voice, "emotion": self.emotion, "intensity": self.intensity, "mode": self.mode}
 
 
 def _package_versions() -> dict[str, str]:
