@@ -3,7 +3,8 @@
 Routes (all JSON in and out except audio; errors in the shape of :mod:`.http`):
 
 - ``POST /v1/synthesize``: ``input`` (text or markup), ``voice``, ``emotion``, ``intensity``,
-  ``transition_ms``, ``format``, ``sample_rate``, ``seed``, ``strict``, ``stream`` → audio.
+  ``transition_ms``, ``format``, ``sample_rate``, ``seed``, ``strict``, ``stream``, and
+  ``reference`` (an id from ``POST /v1/references``) with ``reference_weight`` → audio.
 - ``POST /v1/plan``: ``input``, ``strict`` (and ``voice``, ``emotion``, ``intensity``) → the
   ``emotts parse --json`` plan.
 - ``GET /v1/voices``, ``GET /v1/emotions``.
@@ -46,7 +47,10 @@ STREAM_FORMATS = (AudioFormat.WAV, AudioFormat.PCM16, AudioFormat.ULAW, AudioFor
 #: Telephone formats default to 8 kHz (their usual rate) unless ``sample_rate`` says otherwise.
 TELEPHONE_RATE = 8000
 
-_SYNTHESIZE_FIELDS = ("input", "voice", "emotion", "intensity", "transition_ms", "format", "sample_rate", "seed", "strict", "stream")
+_SYNTHESIZE_FIELDS = (
+    "input", "voice", "emotion", "intensity", "transition_ms", "format", "sample_rate", "seed", "strict", "stream",
+    "reference", "reference_weight",
+)
 _PLAN_FIELDS = ("input", "strict", "voice", "emotion", "intensity")
 
 
@@ -72,6 +76,10 @@ class SpeechRequest:
     """Output rate; the voice's own when ``None``."""
     speed: float = 1.0
     """Speaking-rate factor composed over every segment (pauses shrink by the same factor)."""
+    reference: EmotionVector | None = None
+    """The manner of a stored reference recording, blended into every segment."""
+    reference_weight: float = 1.0
+    """How far towards ``reference`` (0..1)."""
 
 
 def plan_speech(synth: Synthesizer, speech: SpeechRequest) -> tuple[Plan, Any]:
@@ -83,6 +91,8 @@ def plan_speech(synth: Synthesizer, speech: SpeechRequest) -> tuple[Plan, Any]:
         intensity=speech.intensity,
         transition_ms=speech.transition_ms,
         mode=speech.mode,
+        reference=speech.reference,
+        reference_weight=speech.reference_weight,
     )
     if speech.speed != 1.0:
         delta = EmotionVector(rate=speech.speed, pause=1.0 / speech.speed)
@@ -226,6 +236,18 @@ def emotion_field(body: Mapping[str, Any]) -> str | None:
     raise ApiError(400, f"field 'emotion' must be a name, a mixture string or an object of weights, got {value!r}", code="InvalidField")
 
 
+def reference_fields(request: web.Request, body: Mapping[str, Any]) -> dict[str, Any]:
+    """``reference`` (an id from ``POST /v1/references``) and ``reference_weight`` as :class:`SpeechRequest` fields."""
+    weight = number_field(body, "reference_weight", 0.0, 1.0)
+    if body.get("reference") is None:
+        if weight is not None:
+            raise ApiError(400, "field 'reference_weight' needs 'reference' (an id from POST /v1/references)", code="InvalidField")
+        return {}
+    from .references import lookup
+
+    return {"reference": lookup(request.app, body["reference"]).vector, "reference_weight": 1.0 if weight is None else weight}
+
+
 def mode_field(body: Mapping[str, Any]) -> str | None:
     strict = optional(body, "strict", bool, "true or false")
     return "strict" if strict else None
@@ -260,6 +282,7 @@ async def synthesize(request: web.Request) -> web.StreamResponse:
         mode=mode_field(body),
         seed=optional(body, "seed", int, "an integer"),
         sample_rate=sample_rate,
+        **reference_fields(request, body),
     )
     if optional(body, "stream", bool, "true or false"):
         if fmt not in STREAM_FORMATS:

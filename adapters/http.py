@@ -44,6 +44,7 @@ ROUTE_MODULES = (
     "emotts_plugin.adapters.openai_api",
     "emotts_plugin.adapters.webui",
     "emotts_plugin.adapters.ivr",
+    "emotts_plugin.adapters.references",
 )
 
 
@@ -149,7 +150,14 @@ class ApiError(Exception):
     """An error answered as ``{"error": {"message", "type", "code"}}`` with ``status``."""
 
     def __init__(
-        self, status: int, message: str, *, type_: str = "invalid_request_error", code: str | None = None, headers: dict | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
+        headers: dict | None = None,
+        extra: dict | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -157,9 +165,10 @@ class ApiError(Exception):
         self.type = type_
         self.code = code
         self.headers = headers or {}
+        self.extra = extra or {}
 
     def response(self) -> web.Response:
-        body = {"error": {"message": self.message, "type": self.type, "code": self.code}}
+        body = {"error": {"message": self.message, "type": self.type, "code": self.code, **self.extra}}
         return web.json_response(body, status=self.status, headers=self.headers)
 
 

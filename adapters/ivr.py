@@ -329,6 +329,16 @@ async def play_call(
             await on_prompt_end(item, interrupted)
 
 
+async def _hang_up(app: web.Application, call: Call | None, player: asyncio.Task | None) -> None:
+    """A transport's call is over: stop its player and end the call (its status is kept)."""
+    if player is not None:
+        player.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await player
+    if call is not None:
+        app[CALLS].end(call)
+
+
 # -- AudioSocket (Asterisk) -------------------------------------------------------------
 
 
@@ -418,12 +428,7 @@ async def handle_audiosocket(app: web.Application, reader: asyncio.StreamReader,
     except ApiError as exc:
         _LOGGER.warning("AudioSocket %s: %s", peer, exc.message)
     finally:
-        if player is not None:
-            player.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await player
-        if call is not None:
-            app[CALLS].end(call)
+        await _hang_up(app, call, player)
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
@@ -570,12 +575,7 @@ async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
         _LOGGER.warning("Twilio stream: %s", exc.message)
         await ws.close(code=1008, message=exc.message[:120].encode("utf-8"))
     finally:
-        if player is not None:
-            player.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await player
-        if call is not None:
-            app[CALLS].end(call)
+        await _hang_up(app, call, player)
         if not ws.closed:
             await ws.close()
     return ws

@@ -8,9 +8,10 @@ Routes:
 * ``GET /v1/webui/options`` — voices, emotion labels with their colours,
   defaults from the configuration and an example text;
 * ``POST /v1/webui/render`` — render ``{input, voice, emotion, intensity,
-  transition_ms, mode}`` and answer the WAV (base64) with everything the page
-  draws: the plan, where each segment is heard, and the rendered pitch and
-  loudness every 10 ms.
+  transition_ms, mode, reference, reference_weight}`` (``reference``: an id
+  from ``POST /v1/references``, where the page's file picker uploads) and
+  answer the WAV (base64) with everything the page draws: the plan, where each
+  segment is heard, and the rendered pitch and loudness every 10 ms.
 
 Rendering and analysis run in the render queue's worker threads, never on
 the event loop; bad input is a 400 in the server's error shape, which the page
@@ -78,7 +79,7 @@ EMOTION_COLOURS = {
 }
 
 #: Keys a render request may hold.
-RENDER_KEYS = ("input", "voice", "emotion", "intensity", "transition_ms", "mode")
+RENDER_KEYS = ("input", "voice", "emotion", "intensity", "transition_ms", "mode", "reference", "reference_weight")
 
 #: Seconds between pitch and loudness frames.
 FRAME_STEP_S = 0.01
@@ -170,6 +171,12 @@ async def options(request: web.Request) -> web.Response:
 async def render_for_page(request: web.Request) -> web.Response:
     body = await read_json(request)
     kwargs = parse_render_request(body)
+    if body.get("reference") is not None:
+        from .references import lookup
+
+        kwargs["reference"] = lookup(request.app, body["reference"])
+        weight = _number(body, "reference_weight", 0.0, 1.0)
+        kwargs["reference_weight"] = 1.0 if weight is None else weight
     synth = request.app[SYNTHESIZER]
     body_text = await render(request, _render_json, synth, **kwargs)
     return web.Response(text=body_text, content_type="application/json")

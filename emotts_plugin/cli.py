@@ -58,7 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_say.add_argument("--sample-rate", type=int, metavar="HZ", help="output sample rate (default: the voice's)")
     p_say.add_argument("--seed", type=int, help="seed for the voice's natural variation (repeatable output)")
     p_say.add_argument("--strict", action="store_true", help="report markup problems as errors (exit 2)")
+    p_say.add_argument("--reference", metavar="REF", help="speak in the manner of this recording (WAV, FLAC, OGG, MP3)")
+    p_say.add_argument(
+        "--reference-weight", type=float, default=1.0, metavar="W",
+        help="0..1: how far towards the reference's manner, blended with the emotion labels (default 1)",
+    )
     _common(p_say)
+
+    p_analyze = sub.add_parser("analyze", help="measure a reference recording's manner into the emotion space")
+    p_analyze.add_argument("reference", metavar="REF", help="2-30 s of speech: WAV, FLAC, OGG or MP3, 8-48 kHz")
+    p_analyze.add_argument("--json", action="store_true", help='print {"vector", "nearest", "measurements", ...} as JSON')
+    _common(p_analyze)
 
     p_voices = sub.add_parser("voices", help="list the voices that can speak")
     p_voices.add_argument("--json", action="store_true", help="print as JSON")
@@ -169,13 +179,25 @@ def cmd_say(args: argparse.Namespace) -> int:
         raise ConfigError("give the text to say, or -f FILE (not both)")
     text = args.text if args.text is not None else _read_input(args.file)
     fmt = AudioFormat(args.format) if args.format else (format_for_path(args.output) or AudioFormat.WAV)
+    reference = None
+    if args.reference is not None:
+        from .reference import check_weight
+
+        check_weight(args.reference_weight)
     synthesizer = _synthesizer(args)
+    if args.reference is not None:
+        from .reference import analyze
+
+        reference = analyze(args.reference, synthesizer.runtime.space)
+        named = ", ".join(f"{label} {weight:.2f}" for label, weight in reference.nearest.items())
+        print(f"reference {args.reference}: {named} (weight {args.reference_weight:g})", file=sys.stderr)
     chunks = []
     rendered = []
     total = 0.0
     show_progress = sys.stderr.isatty()
     for chunk in synthesizer.stream(
-        text, mode="strict" if args.strict else None, seed=args.seed, sample_rate=args.sample_rate
+        text, mode="strict" if args.strict else None, seed=args.seed, sample_rate=args.sample_rate,
+        reference=reference, reference_weight=args.reference_weight,
     ):
         for warning in chunk.warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -195,6 +217,26 @@ def cmd_say(args: argparse.Namespace) -> int:
     else:
         write_atomic(args.output, data)
         print(f"wrote {args.output} ({total:.2f} s, {fmt.value}, {rate} Hz)", file=sys.stderr)
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .reference import analyze
+
+    runtime = _runtime(args)
+    result = analyze(args.reference, runtime.space)
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    m = result.measurements
+    print(f"{result.source}: {m.duration_s:.2f} s of speech, {result.register} register"
+          f"{', whispered' if result.whispered else ''}")
+    print("nearest: " + ", ".join(f"{label} {weight:.2f}" for label, weight in result.nearest.items()))
+    print("vector:  " + ", ".join(f"{dim}={value:g}" for dim, value in result.vector.to_dict(ndigits=2).items()))
+    print("measured:")
+    for name, value in m.to_dict().items():
+        print(f"  {name:22s} {value:g}")
     return 0
 
 
@@ -276,6 +318,7 @@ def cmd_ivr(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    "analyze": cmd_analyze,
     "say": cmd_say,
     "voices": cmd_voices,
     "parse": cmd_parse,

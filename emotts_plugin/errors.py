@@ -10,6 +10,7 @@
     │   └── HostileInputError        refused before any parsing work (DOCTYPE,
     │                                entities, size, depth, control characters)
     ├── WyomingRequestError(ValueError)  a Wyoming event the server cannot serve
+    ├── ReferenceAudioError(ValueError)  a reference recording that cannot be analysed  .reason .source
     ├── PluginError(RuntimeError)    a plugin that misbehaves                     .plugin
     └── MissingExtraError(ImportError)  an optional feature whose extra is not installed  .extra
 
@@ -85,3 +86,17 @@ class MissingExtraError(EmottsError, ImportError):
 
 class WyomingRequestError(EmottsError, ValueError):
     """A Wyoming request the server cannot serve (unknown voice or speaker, malformed event)."""
+
+
+class ReferenceAudioError(EmottsError, ValueError):
+    """A reference recording cannot be analysed.
+
+    ``reason`` is one of ``unreadable``, ``empty``, ``sample_rate``, ``too_short``,
+    ``too_long``, ``silent``, ``clipped``, ``no_speech``, ``unknown_reference``;
+    ``source`` names the file (or upload).
+    """
+
+    def __init__(self, message: str, *, reason: str, source: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.source = source

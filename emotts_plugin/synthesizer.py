@@ -15,7 +15,7 @@ import logging
 import random
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 
@@ -37,6 +37,10 @@ from .planner import (
 )
 from .registry import VoiceBackendSpec
 from .runtime import Runtime
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .emotion import EmotionVector
+    from .reference import Analysis
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -229,6 +233,8 @@ class Synthesizer:
         mode: MarkupMode | str | None = None,
         seed: int | None = None,
         sample_rate: int | None = None,
+        reference: "EmotionVector | Analysis | None" = None,
+        reference_weight: float = 1.0,
     ) -> Iterator[AudioChunk]:
         """Render ``text`` (plain text or any supported markup) sentence by sentence.
 
@@ -240,9 +246,15 @@ class Synthesizer:
         :param seed: seed for the voice's noise (repeatable output).
         :param sample_rate: output rate; the default voice's own rate when ``None``
             (utterances in other voices are resampled to it).
+        :param reference: the manner of a reference recording (:func:`emotts_plugin.reference.analyze`,
+            or its vector), blended into every segment's emotion.
+        :param reference_weight: 0..1, how far towards the reference (1: its manner alone).
         :raises ValueError: for empty input, unknown voice or emotion, bad markup (strict).
         """
-        plan, config = self.plan(text, voice=voice, emotion=emotion, intensity=intensity, transition_ms=transition_ms, mode=mode)
+        plan, config = self.plan(
+            text, voice=voice, emotion=emotion, intensity=intensity, transition_ms=transition_ms, mode=mode,
+            reference=reference, reference_weight=reference_weight,
+        )
         yield from self.render_plan(plan, config, mode=mode, seed=seed, sample_rate=sample_rate)
 
     def plan(
@@ -254,6 +266,8 @@ class Synthesizer:
         intensity: float | None = None,
         transition_ms: float | None = None,
         mode: MarkupMode | str | None = None,
+        reference: "EmotionVector | Analysis | None" = None,
+        reference_weight: float = 1.0,
     ) -> tuple[Plan, Config]:
         """Parse ``text`` with per-call options; the plan and the configuration it was made with."""
         if not isinstance(text, str):
@@ -263,6 +277,10 @@ class Synthesizer:
         plan = self.runtime.parse(text, mode=mode, config=config)
         if not plan.segments:
             raise MarkupError("nothing to say: the input has no words", line=1, column=1)
+        if reference is not None:
+            from .reference import blend
+
+            plan = blend(plan, self.runtime.space, getattr(reference, "vector", reference), reference_weight)
         return plan, config
 
     def render_plan(
@@ -273,6 +291,8 @@ class Synthesizer:
         mode: MarkupMode | str | None = None,
         seed: int | None = None,
         sample_rate: int | None = None,
+        reference: "EmotionVector | Analysis | None" = None,
+        reference_weight: float = 1.0,
     ) -> Iterator[AudioChunk]:
         """Render a plan from :meth:`plan` utterance by utterance (see :meth:`stream`)."""
         pending_warnings = [str(w) for w in plan.warnings]

@@ -387,3 +387,32 @@ def test_browser_layout_fits_a_phone(page_at, tmp_path):
     keep = os.environ.get("EMOTTS_WEBUI_SCREENSHOT")
     if keep:
         shutil.copyfile(tmp_path / "webui-phone.png", Path(keep).with_name(Path(keep).stem + "-phone.png"))
+
+
+def test_browser_uploads_a_reference_and_speaks_in_its_manner(page_at, synth, tmp_path):
+    sad = synth.synthesize("I am so sorry for the wait. We will call you back tomorrow.", emotion="sad")
+    recording = tmp_path / "agent.wav"
+    soundfile.write(recording, sad.audio, sad.sample_rate)
+    page = page_at(1280, 900)
+    page.fill("#text", "Your order has shipped.")
+    page.select_option("#emotion", "")
+    assert page.is_disabled("#reference-weight")
+    page.set_input_files("#reference-file", str(recording))
+    page.wait_for_function("document.querySelector('#reference-info').textContent.includes('sounds')", timeout=30_000)
+    info = page.text_content("#reference-info")
+    assert "agent.wav" in info and any(label in info for label in ("sad", "melancholic", "gentle", "calm"))
+    assert page.is_enabled("#reference-weight") and page.is_enabled("#reference-clear")
+    _generate_and_wait(page)
+    pitch = page.eval_on_selector_all(
+        "#plan tbody tr[data-emotion] td.num", "cells => cells.map(c => c.textContent).find(t => t.endsWith(' st'))"
+    )
+    assert pitch.startswith("\u2212"), pitch  # (a minus sign) the plan's pitch target took the sad reference's lower level
+
+    page.click("#reference-clear")
+    assert page.is_disabled("#reference-weight")
+    notes = tmp_path / "notes.wav"
+    notes.write_text("minutes of the meeting")
+    page.set_input_files("#reference-file", str(notes))
+    page.wait_for_selector("#error:not([hidden])", timeout=10_000)
+    assert "not audio that can be read" in page.text_content("#error")
+    assert "No reference" in page.text_content("#reference-info")

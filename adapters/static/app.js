@@ -27,11 +27,16 @@
     plot: $("#plot"),
     legend: $("#legend"),
     planBody: $("#plan tbody"),
+    referenceFile: $("#reference-file"),
+    referenceWeight: $("#reference-weight"),
+    referenceWeightValue: $("#reference-weight-value"),
+    referenceClear: $("#reference-clear"),
+    referenceInfo: $("#reference-info"),
   };
 
   const NEUTRAL_COLOUR = "#8a8f98";
   const PLOT = { left: 52, right: 52, top: 22, bottom: 30 };
-  const state = { colours: {}, result: null, audioUrl: null, busy: false };
+  const state = { colours: {}, result: null, audioUrl: null, busy: false, reference: null };
 
   // -- helpers ----------------------------------------------------------------
 
@@ -137,7 +142,55 @@
     };
     const transition = els.transition.value.trim();
     if (transition !== "") body.transition_ms = Number(transition);
+    if (state.reference) {
+      body.reference = state.reference;
+      body.reference_weight = Number(els.referenceWeight.value);
+    }
     return body;
+  }
+
+  // -- reference recording ----------------------------------------------------
+
+  function describeAnalysis(analysis) {
+    const nearest = Object.entries(analysis.nearest)
+      .map(([label, weight]) => `${label} ${Math.round(weight * 100)}%`)
+      .join(", ");
+    const m = analysis.measurements;
+    return `${analysis.source}: sounds ${nearest} (${m.duration_s.toFixed(1)} s, ` +
+      `${Math.round(m.f0_median_hz)} Hz, ${m.syllable_rate.toFixed(1)} syllables/s)`;
+  }
+
+  function setReference(id, text) {
+    state.reference = id;
+    els.referenceWeight.disabled = !id;
+    els.referenceClear.disabled = !id;
+    els.referenceInfo.textContent = text;
+  }
+
+  async function uploadReference() {
+    const file = els.referenceFile.files[0];
+    if (!file) return;
+    clearError();
+    setReference(null, `Analysing ${file.name}…`);
+    const form = new FormData();
+    form.append("file", file, file.name);
+    try {
+      const response = await fetch("/v1/references", { method: "POST", body: form });
+      const data = await response.json().catch(() => null);
+      if (!response.ok) {
+        throw new Error(data && data.error ? data.error.message : `${response.status} ${response.statusText}`);
+      }
+      setReference(data.id, describeAnalysis(data.analysis));
+    } catch (err) {
+      els.referenceFile.value = "";
+      setReference(null, "No reference: the emotion above is used as is.");
+      showError(err.message);
+    }
+  }
+
+  function clearReference() {
+    els.referenceFile.value = "";
+    setReference(null, "No reference: the emotion above is used as is.");
   }
 
   async function generate() {
@@ -477,6 +530,11 @@
     }
   });
   els.intensity.addEventListener("input", showIntensity);
+  els.referenceFile.addEventListener("change", uploadReference);
+  els.referenceClear.addEventListener("click", clearReference);
+  els.referenceWeight.addEventListener("input", () => {
+    els.referenceWeightValue.textContent = Number(els.referenceWeight.value).toFixed(2);
+  });
   els.player.addEventListener("loadedmetadata", () => {
     els.player.dataset.duration = String(els.player.duration);
   });
