@@ -19,6 +19,7 @@ Input over ``limits.max_input_bytes`` is ``413``, like a body over ``limits.max_
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -36,7 +37,7 @@ from emotts_plugin.errors import MarkupError
 from emotts_plugin.plan import Plan
 from emotts_plugin.synthesizer import AudioChunk, Synthesizer, check_spoken
 
-from .http import METRICS, SYNTHESIZER, ApiError, check_input, error_for, read_json, render, render_iter
+from .http import METRICS, SYNTHESIZER, ApiError, check_input, error_for, read_json, render, render_all, render_iter
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -123,12 +124,16 @@ class Rendered:
         return len(self.audio) / self.sample_rate
 
 
-def render_speech(synth: Synthesizer, speech: SpeechRequest) -> Rendered:
-    """The whole request rendered (blocking); an error when the voice can say none of it."""
-    chunks = list(start_speech(synth, speech))
+def join_chunks(chunks: list[AudioChunk]) -> Rendered:
+    """Sentence chunks joined into one :class:`Rendered`; an error when none of it was speech."""
     check_spoken(chunks)
     audio = np.concatenate([c.audio for c in chunks]) if chunks else np.zeros(0, np.float32)
     return Rendered(audio, chunks[0].sample_rate, tuple(w for c in chunks for w in c.warnings))
+
+
+async def render_fairly(request: web.Request, synth: Synthesizer, speech: SpeechRequest) -> Rendered:
+    """The whole request, rendered one sentence per worker job so short requests interleave with long ones."""
+    return join_chunks(await render_all(request, start_speech, synth, speech))
 
 
 async def open_stream(request: web.Request, speech: SpeechRequest) -> tuple[AsyncIterator[AudioChunk], list[AudioChunk]]:
@@ -290,7 +295,8 @@ async def synthesize(request: web.Request) -> web.StreamResponse:
             raise ApiError(400, f"format {fmt.value!r} cannot be streamed; with stream: true use one of {allowed}", code="UnsupportedFormat")
         return await _stream(request, speech, fmt)
     synth = request.app[SYNTHESIZER]
-    rendered, data = await render(request, _render_encoded, synth, speech, fmt)
+    rendered = await render_fairly(request, synth, speech)
+    data = await asyncio.to_thread(encode, rendered.audio, rendered.sample_rate, fmt)
     request.app[METRICS].audio_seconds += rendered.duration_s
     headers = {
         "Content-Type": content_type(fmt, rendered.sample_rate),
@@ -299,11 +305,6 @@ async def synthesize(request: web.Request) -> web.StreamResponse:
         "X-Emotts-Duration": f"{rendered.duration_s:.3f}",
     }
     return web.Response(body=data, headers=headers)
-
-
-def _render_encoded(synth: Synthesizer, speech: SpeechRequest, fmt: AudioFormat) -> tuple[Rendered, bytes]:
-    rendered = render_speech(synth, speech)
-    return rendered, encode(rendered.audio, rendered.sample_rate, fmt)
 
 
 def _chunk_bytes(chunk: AudioChunk, fmt: AudioFormat) -> bytes:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import functools
 import importlib
 import json
@@ -115,7 +116,7 @@ class Metrics:
         self.latency_sum += seconds
         self.latency_count += 1
 
-    def render(self, queue: RenderQueue) -> str:
+    def render(self, queue: RenderQueue, cache: dict[str, int] | None = None) -> str:
         lines = [
             "# HELP emotts_requests_total HTTP requests by route and status.",
             "# TYPE emotts_requests_total counter",
@@ -137,6 +138,24 @@ class Metrics:
             "# TYPE emotts_queue_load gauge",
             f"emotts_queue_load {queue.load}",
         ]
+        if cache is not None:
+            lines += [
+                "# HELP emotts_cache_hits_total Rendered sentences answered from the cache, by tier.",
+                "# TYPE emotts_cache_hits_total counter",
+                f'emotts_cache_hits_total{{tier="memory"}} {cache["hits_memory"]}',
+                f'emotts_cache_hits_total{{tier="disk"}} {cache["hits_disk"]}',
+                "# HELP emotts_cache_misses_total Rendered sentences not in the cache (rendered).",
+                "# TYPE emotts_cache_misses_total counter",
+                f"emotts_cache_misses_total {cache['misses']}",
+                "# HELP emotts_cache_evictions_total Entries dropped to stay within the bounds, by tier.",
+                "# TYPE emotts_cache_evictions_total counter",
+                f'emotts_cache_evictions_total{{tier="memory"}} {cache["evictions_memory"]}',
+                f'emotts_cache_evictions_total{{tier="disk"}} {cache["evictions_disk"]}',
+                "# HELP emotts_cache_bytes Bytes held, by tier.",
+                "# TYPE emotts_cache_bytes gauge",
+                f'emotts_cache_bytes{{tier="memory"}} {cache["memory_bytes"]}',
+                f'emotts_cache_bytes{{tier="disk"}} {cache["disk_bytes"]}',
+            ]
         return "\n".join(lines) + "\n"
 
 
@@ -256,6 +275,14 @@ async def app_render_iter(app: web.Application, fn: Callable[..., Iterable[T]], 
                     pass
 
 
+async def render_all(request: web.Request, fn: Callable[..., Iterable[T]], *args: Any, **kwargs: Any) -> list[T]:
+    """Every item of :func:`render_iter`: each is its own worker job, so a long input yields between
+    sentences and short requests queued meanwhile are not starved."""
+    stream = render_iter(request, fn, *args, **kwargs)
+    async with contextlib.aclosing(stream):
+        return [item async for item in stream]
+
+
 def check_input(request: web.Request, text: str) -> None:
     """413 when ``text`` is over ``limits.max_input_bytes`` (UTF-8), before any parsing."""
     limit = request.app[CONFIG].limits.max_input_bytes
@@ -281,12 +308,19 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(text=request.app[METRICS].render(request.app[QUEUE]), content_type="text/plain", charset="utf-8")
+    synth = request.app.get(SYNTHESIZER)
+    cache = synth.cache.stats() if synth is not None else None
+    return web.Response(text=request.app[METRICS].render(request.app[QUEUE], cache), content_type="text/plain", charset="utf-8")
 
 
 def default_workers() -> int:
     """Render threads for this machine: one per core, at most four."""
     return max(1, min(4, os.cpu_count() or 1))
+
+
+def threads_per_worker(workers: int) -> int:
+    """onnxruntime threads for each of ``workers`` render threads, so together they use the cores once."""
+    return max(1, (os.cpu_count() or 1) // workers)
 
 
 def create_app(
@@ -312,13 +346,18 @@ def create_app(
     app[METRICS] = Metrics()
     n_workers = workers or default_workers()
     app[QUEUE] = RenderQueue(n_workers, queue_depth if queue_depth is not None else 4 * n_workers)
+    voice_config = config
+    if synthesizer is None and config.threads is None:
+        # workers render at once: give each a share of the cores instead of all of them
+        voice_config = dataclasses.replace(config, threads=threads_per_worker(n_workers))
 
     async def lifecycle(app: web.Application):
         if synthesizer is not None:
             app[SYNTHESIZER] = synthesizer
         else:
             loop = asyncio.get_running_loop()
-            build = functools.partial(Synthesizer, config, runtime=runtime)
+            shared = Runtime(voice_config, pm=runtime.pm) if runtime is not None else None
+            build = functools.partial(Synthesizer, voice_config, runtime=shared)
             app[SYNTHESIZER] = await loop.run_in_executor(None, build)
         yield
         app[QUEUE].close()

@@ -31,6 +31,7 @@ encoded. With ``stream_format: "sse"`` the same bytes travel base64 in
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import importlib.util
@@ -53,12 +54,12 @@ from .api import (
     number_field,
     open_stream,
     optional,
-    render_speech,
+    render_fairly,
     text_field,
     wav_stream_header,
     write_chunks,
 )
-from .http import METRICS, SYNTHESIZER, ApiError, check_input, read_json, render
+from .http import METRICS, SYNTHESIZER, ApiError, check_input, read_json
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -243,7 +244,8 @@ async def speech(request: web.Request) -> web.StreamResponse:
     )
     if fmt in PROGRESSIVE:
         return await _progressive(request, speech_request, fmt, stream_format, text)
-    rendered, data = await render(request, _render_encoded, synth, speech_request, fmt)
+    rendered = await render_fairly(request, synth, speech_request)
+    data = await asyncio.to_thread(encode_speech, rendered.audio, rendered.sample_rate, fmt)
     request.app[METRICS].audio_seconds += rendered.duration_s
     headers = {"X-Emotts-Warnings": str(len(rendered.warnings))}
     if stream_format == "audio":
@@ -259,11 +261,6 @@ async def speech(request: web.Request) -> web.StreamResponse:
         return response
     await response.write_eof()
     return response
-
-
-def _render_encoded(synth: Synthesizer, speech_request: SpeechRequest, fmt: str):
-    rendered = render_speech(synth, speech_request)
-    return rendered, encode_speech(rendered.audio, rendered.sample_rate, fmt)
 
 
 def _sse_response(headers: Mapping[str, str]) -> web.StreamResponse:

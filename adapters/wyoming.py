@@ -300,7 +300,13 @@ def serve(config, uri: str, *, runtime=None, http: bool = True, host: str | None
     from emotts_plugin.runtime import Runtime
     from emotts_plugin.synthesizer import Synthesizer
 
+    import dataclasses
+
+    from .http import default_workers, threads_per_worker
+
     runtime = runtime or Runtime(config)
+    if runtime.config.threads is None:  # HTTP workers and Wyoming render at once: a share of the cores each
+        runtime = Runtime(dataclasses.replace(runtime.config, threads=threads_per_worker(default_workers())), pm=runtime.pm)
     synthesizer = Synthesizer(runtime=runtime)
 
     async def main() -> None:
@@ -310,7 +316,7 @@ def serve(config, uri: str, *, runtime=None, http: bool = True, host: str | None
 
             from .http import create_app
 
-            runner = web.AppRunner(create_app(config, runtime=runtime))
+            runner = web.AppRunner(create_app(config, synthesizer=synthesizer))  # one model, one cache
             await runner.setup()
             site = web.TCPSite(
                 runner,

