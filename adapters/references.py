@@ -24,6 +24,7 @@ import uuid
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from emotts_plugin.errors import ReferenceAudioError
 from emotts_plugin.reference import Analysis, analyze
@@ -104,7 +105,14 @@ async def _read_limited(stream, limit: int) -> bytes:
 
 
 async def _upload(request: web.Request) -> tuple[bytes, str]:
-    """The uploaded file's bytes and name."""
+    """The uploaded file's bytes and name; a 400 for a multipart body that breaks its format."""
+    try:
+        return await _read_upload(request)
+    except (HttpProcessingError, ValueError) as exc:
+        raise ApiError(400, f"the upload is not well-formed multipart/form-data: {exc}", code="MalformedUpload") from None
+
+
+async def _read_upload(request: web.Request) -> tuple[bytes, str]:
     if request.content_type.startswith("multipart/"):
         reader = await request.multipart()
         while True:

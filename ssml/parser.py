@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import html
 import logging
 import re
 from dataclasses import dataclass
@@ -329,7 +330,7 @@ def parse(
         _LOGGER.warning("lenient repair failed (%s); reading the input as plain text", message)
         scanned.warnings.append(ParseWarning(f"markup could not be repaired ({message}); read as plain text", line, max(column, 1)))
         root = etree.Element(_ROOT)
-        root.text = "".join(etree.fromstring(f"<x>{_strip_to_text(scanned.xml)}</x>", _xml_parser()).itertext())
+        root.text = _strip_to_text(scanned.xml)
         scanned.starts = []
     weights = space.parse_mixture(config.emotion)
     base = Scope(
@@ -340,8 +341,16 @@ def parse(
     return ctx.run(root, handlers, base)
 
 
+#: Characters an XML document cannot hold (C0 controls but tab and newlines, surrogates, U+FFFE/F).
+_NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _strip_to_text(xml: str) -> str:
-    """Repaired XML with every tag replaced by a space (last-resort fallback)."""
+    """The words of repaired XML that lxml still refused (last-resort fallback; never raises).
+
+    Tags and CDATA markers become spaces, entities are decoded, and characters XML cannot
+    hold are dropped, so the result can be an element's text whatever the input was.
+    """
     pieces = []
     pos = 0
     for match in TOKEN.finditer(xml):
@@ -349,4 +358,5 @@ def _strip_to_text(xml: str) -> str:
             pieces.append(xml[pos : match.start()] + " ")
             pos = match.end()
     pieces.append(xml[pos:])
-    return "".join(pieces)
+    text = html.unescape("".join(pieces).replace("<![CDATA[", " ").replace("]]>", " "))
+    return _NOT_XML_TEXT.sub("", text)

@@ -265,3 +265,37 @@ def test_unix_socket_server(synth, tmp_path):
     with _serving(f"unix://{path}", synth, ready):
         (cycle,) = _cycles(run(speak()))
     assert len(cycle[1]) / cycle[0] > 0.8
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"type": "launch-missiles", "data": {"now": true}}\n',
+        b'{"type": "synthesize", "data": {"text": 5}}\n',
+        b'{"type": "synthesize", "data": "not an object"}\n',
+        b'{"type": "synthesize", "data_length": 999999999}\n' + b"{" * 64,
+        b'{"type": "synthesize", "data_length": 100}\n{"text": "cut off',
+        b'{"type": "synthesize-chunk", "data": {"text": "chunk before start"}}\n',
+        b'{"type": "synthesize-stop"}\n',
+        b"\x89PNG\r\n\x1a\n" + bytes(range(256)),
+        b'{"type": ' + b"[" * 5000 + b"\n",
+    ],
+    ids=["unknown-type", "text-not-string", "data-not-object", "huge-data-length", "cut-mid-event",
+         "chunk-before-start", "stop-alone", "binary", "deep-json"],
+)
+def test_malformed_events_end_only_that_client(port, raw):
+    async def send():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(raw)
+        await writer.drain()
+        writer.write_eof()
+        data = await asyncio.wait_for(reader.read(), 10)  # an error event, or just the close
+        writer.close()
+        return data
+
+    answer = run(send())
+    assert b'"audio-start"' not in answer  # nothing malformed is spoken
+    if answer:
+        assert b'"error"' in answer, answer[:200]
+    events = run(_synthesize(port, "Next client, please."))
+    assert events[-1].type == "audio-stop"
