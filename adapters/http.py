@@ -21,10 +21,13 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import functools
+import heapq
 import importlib
+import itertools
 import json
 import logging
 import os
+import threading
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence, TypeVar
 
@@ -53,8 +56,67 @@ class QueueFull(EmottsError, RuntimeError):
     """The render queue is full; retry later."""
 
 
+#: How much later than FIFO each sentence a request has had lets its next one run.
+SENTENCE_HANDICAP_S = 0.3
+#: The most a job can be held back.
+MAX_HANDICAP_S = 3.0
+
+
+class _PriorityPool:
+    """Worker threads taking the job with the lowest key first (FIFO among equals)."""
+
+    def __init__(self, workers: int) -> None:
+        self._jobs: list[tuple[float, int, concurrent.futures.Future, Callable[[], Any]]] = []
+        self._ready = threading.Condition()
+        self._count = itertools.count()
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"emotts-render-{i}", daemon=True) for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, priority: float, fn: Callable[[], T]) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the render queue is closed")
+            heapq.heappush(self._jobs, (priority, next(self._count), future, fn))
+            self._ready.notify()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            with self._ready:
+                while not self._jobs and not self._closed:
+                    self._ready.wait()
+                if self._closed and not self._jobs:
+                    return
+                _, _, future, fn = heapq.heappop(self._jobs)
+            if not future.set_running_or_notify_cancel():
+                continue  # its caller gave up while it waited
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        with self._ready:
+            self._closed = True
+            for _, _, future, _ in self._jobs:
+                future.cancel()
+            self._jobs.clear()
+            self._ready.notify_all()
+
+
 class RenderQueue:
-    """A bounded queue of renders in front of a thread pool.
+    """A bounded queue of renders in front of a pool of render threads.
+
+    Jobs run in the order of a deadline: the time they were queued, plus
+    :data:`SENTENCE_HANDICAP_S` for each sentence their request has already had (at most
+    :data:`MAX_HANDICAP_S`). The first sentence of a short request overtakes the tenth of a
+    long one, and nothing starves: a job is overtaken only by jobs queued less than its
+    handicap after it.
 
     :param workers: threads rendering at once.
     :param depth: renders allowed to wait beyond those running.
@@ -65,7 +127,7 @@ class RenderQueue:
             raise ValueError(f"need workers >= 1 and depth >= 0, got workers={workers!r}, depth={depth!r}")
         self.workers = workers
         self.depth = depth
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emotts-render")
+        self._pool = _PriorityPool(workers)
         self._admitted = 0
 
     @property
@@ -86,8 +148,13 @@ class RenderQueue:
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` on a worker thread in a place taken with :meth:`reserve`."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        return await self.call_at(0, fn, *args, **kwargs)
+
+    async def call_at(self, sentences_done: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """:meth:`call` for a request that has had ``sentences_done`` sentences already (see the class)."""
+        handicap = min(MAX_HANDICAP_S, sentences_done * SENTENCE_HANDICAP_S)
+        deadline = time.monotonic() + handicap
+        return await asyncio.wrap_future(self._pool.submit(deadline, functools.partial(fn, *args, **kwargs)))
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` on a worker thread; :class:`QueueFull` when the queue is full."""
@@ -95,7 +162,7 @@ class RenderQueue:
             return await self.call(fn, *args, **kwargs)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
 
 
 class Metrics:
@@ -261,8 +328,10 @@ async def app_render_iter(app: web.Application, fn: Callable[..., Iterable[T]], 
     with queue.reserve():
         iterator: Iterator[T] = iter(await asyncio.wait_for(queue.call(fn, *args, **kwargs), timeout=deadline - loop.time()))
         try:
-            while True:
-                item = await asyncio.wait_for(queue.call(next, iterator, _DONE), timeout=max(0.0, deadline - loop.time()))
+            for index in itertools.count(1):  # item k waits behind newer requests' first items
+                item = await asyncio.wait_for(
+                    queue.call_at(index, next, iterator, _DONE), timeout=max(0.0, deadline - loop.time())
+                )
                 if item is _DONE:
                     return
                 yield item
@@ -337,7 +406,7 @@ def create_app(
     :param synthesizer: a loaded synthesizer to share (tests pass one); loaded at start-up when ``None``.
     :param runtime: the runtime (plugins) to build that synthesizer on; a fresh one when ``None``.
     :param workers: render threads (default :func:`default_workers`).
-    :param queue_depth: renders allowed to wait (default 4 per worker).
+    :param queue_depth: renders allowed to wait (default 8 per worker).
     :param routes: route modules to mount (default :data:`ROUTE_MODULES`).
     """
     config = config or (synthesizer.config if synthesizer else runtime.config if runtime else load_config())
@@ -345,7 +414,7 @@ def create_app(
     app[CONFIG] = config
     app[METRICS] = Metrics()
     n_workers = workers or default_workers()
-    app[QUEUE] = RenderQueue(n_workers, queue_depth if queue_depth is not None else 4 * n_workers)
+    app[QUEUE] = RenderQueue(n_workers, queue_depth if queue_depth is not None else 8 * n_workers)
     voice_config = config
     if synthesizer is None and config.threads is None:
         # workers render at once: give each a share of the cores instead of all of them
