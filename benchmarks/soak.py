@@ -1,0 +1,187 @@
+"""Soak: the HTTP and Wyoming servers under mixed traffic for a bounded time, memory watched.
+
+    .venv/bin/python benchmarks/soak.py [--minutes 10] [--clients 6]
+
+Runs ``emotts serve --port P --wyoming tcp://127.0.0.1:Q`` as a subprocess (so the RSS read
+from ``/proc/PID/status`` is the server's alone) and drives it on loopback: HTTP clients send
+native synthesis (whole and streamed), OpenAI speech, plans and IVR prompt files; Wyoming
+clients send whole and streamed ``synthesize`` events and count a request complete at
+``audio-stop``. Texts mix repeats (cache hits) with numbered new ones. Prints progress every
+30 s, then requests served, errors (5xx apart), requests lost (sent without a complete answer),
+p95 latency per protocol, and the server's RSS at start, at minute 2 (half-way for runs under
+4 minutes) and at the end with the growth between the last two. Goals: zero 5xx, zero lost,
+RSS growth under 10 %. Exit status 1 when a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path, where benchmarks/wyoming.py
+# would hide the ``wyoming`` package.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
+
+import aiohttp  # noqa: E402
+import numpy as np  # noqa: E402
+from wyoming.client import AsyncTcpClient  # noqa: E402
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice  # noqa: E402
+
+REPEATED = ["The front door is open.", "Dinner is ready.", "The washing machine has finished.", "Welcome home!"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def text_for(rng: random.Random) -> str:
+    if rng.random() < 0.5:
+        return rng.choice(REPEATED)
+    return f"Reminder number {rng.randint(1, 10**6)}: the parcel is at the front desk."
+
+
+async def http_request(session, base, rng) -> int:
+    kind = rng.choice(["synthesize", "stream", "openai", "plan", "ivr"])
+    text = text_for(rng)
+    if kind == "synthesize":
+        call = session.post(base + "/v1/synthesize", json={"input": text, "emotion": rng.choice(["calm", "happy", "sad"])})
+    elif kind == "stream":
+        call = session.post(base + "/v1/synthesize", json={"input": text + " " + text_for(rng), "stream": True})
+    elif kind == "openai":
+        call = session.post(base + "/v1/audio/speech", json={"model": "tts-1", "voice": "nova", "input": text})
+    elif kind == "plan":
+        call = session.post(base + "/v1/plan", json={"input": f"<speak><emotion name='gentle'>{text}</emotion></speak>"})
+    else:
+        call = session.get(base + "/v1/ivr/prompt.wav", params={"text": text, "emotion": "calm"})
+    async with call as response:
+        await response.read()
+        return response.status
+
+
+async def wyoming_request(port, rng) -> int:
+    """One announcement over Wyoming: whole (ends at ``audio-stop``) or streamed word by word
+    (ends at ``synthesize-stopped``); 500 for an error event, 0 when the server closes first."""
+    async with AsyncTcpClient("127.0.0.1", port) as client:
+        text = text_for(rng)
+        streamed = rng.random() < 0.5
+        if streamed:
+            await client.write_event(SynthesizeStart(voice=SynthesizeVoice(name="joe")).event())
+            for word in text.split():
+                await client.write_event(SynthesizeChunk(text=word + " ").event())
+            await client.write_event(SynthesizeStop().event())
+        else:
+            await client.write_event(Synthesize(text=text, voice=SynthesizeVoice(name="joe", speaker=rng.choice(["calm", "happy"]))).event())
+        done = "synthesize-stopped" if streamed else "audio-stop"
+        while True:
+            event = await asyncio.wait_for(client.read_event(), 120)
+            if event is None:
+                return 0
+            if event.type == "error":
+                return 500
+            if event.type == done:
+                return 200
+
+
+async def main(minutes: float, clients: int) -> int:
+    http_port, wyoming_port = free_port(), free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "emotts_plugin.cli", "serve", "--port", str(http_port), "--wyoming", f"tcp://127.0.0.1:{wyoming_port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{http_port}"
+    outcomes: dict[str, collections.Counter] = {"http": collections.Counter(), "wyoming": collections.Counter()}
+    latency: dict[str, list[float]] = {"http": [], "wyoming": []}
+    sent = collections.Counter()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
+            for _ in range(120):
+                try:
+                    async with session.get(base + "/healthz") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.5)
+            rss = {"start": rss_mb(server.pid)}
+            started = time.perf_counter()
+            stop = started + minutes * 60
+            mark_at = started + (120 if minutes >= 4 else minutes * 30)
+
+            async def worker(index: int) -> None:
+                rng = random.Random(index)
+                protocol = "wyoming" if index % 3 == 2 else "http"
+                while time.perf_counter() < stop:
+                    sent[protocol] += 1
+                    began = time.perf_counter()
+                    try:
+                        if protocol == "http":
+                            status = await http_request(session, base, rng)
+                        else:
+                            status = await wyoming_request(wyoming_port, rng)
+                    except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, OSError) as exc:
+                        status = type(exc).__name__
+                    outcomes[protocol][status] += 1
+                    latency[protocol].append(time.perf_counter() - began)
+
+            async def watcher() -> None:
+                next_report = started + 30
+                while time.perf_counter() < stop:
+                    await asyncio.sleep(1)
+                    now = time.perf_counter()
+                    if "minute 2" not in rss and now >= mark_at:
+                        rss["minute 2"] = rss_mb(server.pid)
+                    if now >= next_report:
+                        next_report += 30
+                        done = sum(sum(c.values()) for c in outcomes.values())
+                        print(f"  {now - started:5.0f} s: {done} requests, RSS {rss_mb(server.pid):.0f} MB", flush=True)
+
+            await asyncio.gather(watcher(), *(worker(i) for i in range(clients)))
+            rss["end"] = rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    print(f"soak: {minutes:g} min, {clients} clients" + (" (the 'minute 2' reading is taken half-way)" if minutes < 4 else ""))
+    failures = []
+    for protocol in ("http", "wyoming"):
+        counts = outcomes[protocol]
+        ok = counts.get(200, 0)
+        five = sum(n for status, n in counts.items() if isinstance(status, int) and status >= 500)
+        lost = sent[protocol] - ok - sum(n for status, n in counts.items() if isinstance(status, int) and 400 <= status < 500)
+        p95 = np.percentile(latency[protocol], 95) * 1000 if latency[protocol] else float("nan")
+        print(f"  {protocol:8s} sent {sent[protocol]}, served {ok}, answers {dict(counts)}, 5xx {five}, lost {lost}, p95 {p95:.0f} ms")
+        if five:
+            failures.append(f"{protocol}: {five} 5xx")
+        if lost:
+            failures.append(f"{protocol}: {lost} lost")
+    growth = (rss["end"] - rss["minute 2"]) / rss["minute 2"] * 100
+    print(f"  RSS: start {rss['start']:.0f} MB, minute 2 {rss['minute 2']:.0f} MB, end {rss['end']:.0f} MB ({growth:+.1f} %)")
+    if growth >= 10:
+        failures.append(f"RSS grew {growth:.1f} %")
+    for failure in failures:
+        print(f"GOAL MISSED: {failure}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=6)
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main(args.minutes, args.clients)))
