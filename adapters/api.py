@@ -133,7 +133,7 @@ def join_chunks(chunks: list[AudioChunk]) -> Rendered:
 
 async def render_fairly(request: web.Request, synth: Synthesizer, speech: SpeechRequest) -> Rendered:
     """The whole request, rendered one sentence per worker job so short requests interleave with long ones."""
-    return join_chunks(await render_all(request, start_speech, synth, speech))
+    return join_chunks(await render_all(request, start_speech, synth, speech, size_chars=len(speech.text)))
 
 
 async def open_stream(request: web.Request, speech: SpeechRequest) -> tuple[AsyncIterator[AudioChunk], list[AudioChunk]]:
@@ -143,7 +143,7 @@ async def open_stream(request: web.Request, speech: SpeechRequest) -> tuple[Asyn
     say none of) are raised here, before the response starts, so they keep their status code.
     The caller must ``aclose()`` the stream (use it in ``contextlib.aclosing``).
     """
-    chunks = render_iter(request, start_speech, request.app[SYNTHESIZER], speech)
+    chunks = render_iter(request, start_speech, request.app[SYNTHESIZER], speech, size_chars=len(speech.text))
     head: list[AudioChunk] = []
     try:
         async for chunk in chunks:
@@ -388,7 +388,7 @@ async def plan(request: web.Request) -> web.Response:
         intensity=number_field(body, "intensity", 0.0, 1.0),
         mode=mode_field(body),
     )
-    parsed, _ = await render(request, plan_speech, request.app[SYNTHESIZER], speech)
+    parsed, _ = await render(request, plan_speech, request.app[SYNTHESIZER], speech, size_chars=len(speech.text))
     return web.json_response(parsed.to_dict())
 
 

@@ -35,6 +35,7 @@ from aiohttp import web
 
 from emotts_plugin.config import Config, load_config
 from emotts_plugin.errors import EmottsError, MissingExtraError
+from emotts_plugin.memory import Trimmer
 from emotts_plugin.runtime import Runtime
 from emotts_plugin.synthesizer import Synthesizer
 
@@ -56,84 +57,147 @@ class QueueFull(EmottsError, RuntimeError):
     """The render queue is full; retry later."""
 
 
+#: How much later than FIFO each character of a request's input lets its jobs run: roughly the
+#: shortest request first, so a one-line reply is not queued behind paragraphs.
+CHAR_HANDICAP_S = 0.01
 #: How much later than FIFO each sentence a request has had lets its next one run.
 SENTENCE_HANDICAP_S = 0.3
 #: The most a job can be held back.
-MAX_HANDICAP_S = 3.0
+MAX_HANDICAP_S = 5.0
+#: Requests up to this many characters may also run on the express threads.
+EXPRESS_CHARS = 100
+#: Express threads of the server's render queue.
+EXPRESS_WORKERS = 1
+
+
+def handicap_s(size_chars: int, sentences_done: int) -> float:
+    """How long after its queueing a job of a request of ``size_chars`` characters, which has had
+    ``sentences_done`` sentences already, counts as due (see :class:`RenderQueue`)."""
+    return min(MAX_HANDICAP_S, size_chars * CHAR_HANDICAP_S + sentences_done * SENTENCE_HANDICAP_S)
+
+
+@dataclasses.dataclass(order=True)
+class _Job:
+    deadline: float
+    number: int
+    express: bool = dataclasses.field(compare=False)
+    future: concurrent.futures.Future = dataclasses.field(compare=False)
+    fn: Callable[[], Any] = dataclasses.field(compare=False)
+    taken: bool = dataclasses.field(default=False, compare=False)
 
 
 class _PriorityPool:
-    """Worker threads taking the job with the lowest key first (FIFO among equals)."""
+    """Worker threads taking the job with the earliest deadline first (FIFO among equals), and
+    express threads taking only the express jobs; freed memory goes back to the system every few
+    seconds (:class:`~emotts_plugin.memory.Trimmer`)."""
 
-    def __init__(self, workers: int) -> None:
-        self._jobs: list[tuple[float, int, concurrent.futures.Future, Callable[[], Any]]] = []
+    def __init__(self, workers: int, express_workers: int = 0) -> None:
+        self.trimmer = Trimmer()
+        self.jobs_done = 0
+        self._jobs: list[_Job] = []  # every waiting job
+        self._express: list[_Job] = []  # the express ones again
         self._ready = threading.Condition()
         self._count = itertools.count()
         self._closed = False
         self._threads = [
-            threading.Thread(target=self._work, name=f"emotts-render-{i}", daemon=True) for i in range(workers)
+            threading.Thread(target=self._work, args=(False,), name=f"emotts-render-{i}", daemon=True) for i in range(workers)
+        ] + [
+            threading.Thread(target=self._work, args=(True,), name=f"emotts-express-{i}", daemon=True)
+            for i in range(express_workers)
         ]
         for thread in self._threads:
             thread.start()
 
-    def submit(self, priority: float, fn: Callable[[], T]) -> concurrent.futures.Future:
-        future: concurrent.futures.Future = concurrent.futures.Future()
+    def submit(self, deadline: float, fn: Callable[[], T], *, express: bool = False) -> concurrent.futures.Future:
+        job = _Job(deadline, next(self._count), express, concurrent.futures.Future(), fn)
         with self._ready:
             if self._closed:
                 raise RuntimeError("the render queue is closed")
-            heapq.heappush(self._jobs, (priority, next(self._count), future, fn))
-            self._ready.notify()
-        return future
+            heapq.heappush(self._jobs, job)
+            if express:
+                heapq.heappush(self._express, job)
+            self._ready.notify_all()
+        return job.future
 
-    def _work(self) -> None:
+    def _next(self, express_only: bool) -> _Job | None:
+        """The next job this kind of thread may take (under the lock). An express job sits in both
+        heaps: the first thread to pop it marks it taken, and the other heap skips it."""
+        heap = self._express if express_only else self._jobs
+        while heap:
+            job = heapq.heappop(heap)
+            if not job.taken:
+                job.taken = True
+                return job
+        return None
+
+    def _work(self, express_only: bool) -> None:
         while True:
             with self._ready:
-                while not self._jobs and not self._closed:
+                job = self._next(express_only)
+                while job is None:
+                    if self._closed:
+                        return
                     self._ready.wait()
-                if self._closed and not self._jobs:
-                    return
-                _, _, future, fn = heapq.heappop(self._jobs)
-            if not future.set_running_or_notify_cancel():
+                    job = self._next(express_only)
+            if not job.future.set_running_or_notify_cancel():
                 continue  # its caller gave up while it waited
             try:
-                future.set_result(fn())
+                job.future.set_result(job.fn())
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                future.set_exception(exc)
+                job.future.set_exception(exc)
+            with self._ready:
+                self.jobs_done += 1
+            self.trimmer.job_done()
 
     def shutdown(self) -> None:
         with self._ready:
             self._closed = True
-            for _, _, future, _ in self._jobs:
-                future.cancel()
+            for job in self._jobs:
+                job.future.cancel()
             self._jobs.clear()
+            self._express.clear()
             self._ready.notify_all()
 
 
 class RenderQueue:
     """A bounded queue of renders in front of a pool of render threads.
 
-    Jobs run in the order of a deadline: the time they were queued, plus
-    :data:`SENTENCE_HANDICAP_S` for each sentence their request has already had (at most
-    :data:`MAX_HANDICAP_S`). The first sentence of a short request overtakes the tenth of a
-    long one, and nothing starves: a job is overtaken only by jobs queued less than its
-    handicap after it.
+    Jobs run in the order of a deadline: the time they were queued plus a handicap
+    (:func:`handicap_s`) of :data:`CHAR_HANDICAP_S` per character of their request's input and
+    :data:`SENTENCE_HANDICAP_S` for each sentence it has already had, at most
+    :data:`MAX_HANDICAP_S`. A one-line reply overtakes paragraphs and the later sentences of a
+    long input, and nothing starves: a job is overtaken only by jobs queued less than its
+    handicap after it. A render already running is not interrupted, so a short request would
+    still wait for a sentence of a paragraph to finish; ``express_workers`` extra threads take
+    only the jobs of requests up to :data:`EXPRESS_CHARS` characters, so such a request starts at
+    once (sharing the cores for its fraction of a second) even while every worker is busy.
 
     :param workers: threads rendering at once.
     :param depth: renders allowed to wait beyond those running.
+    :param express_workers: threads for short requests only.
     """
 
-    def __init__(self, workers: int, depth: int) -> None:
-        if workers < 1 or depth < 0:
-            raise ValueError(f"need workers >= 1 and depth >= 0, got workers={workers!r}, depth={depth!r}")
+    def __init__(self, workers: int, depth: int, express_workers: int = 0) -> None:
+        if workers < 1 or depth < 0 or express_workers < 0:
+            raise ValueError(
+                f"need workers >= 1, depth >= 0 and express_workers >= 0, got workers={workers!r}, "
+                f"depth={depth!r}, express_workers={express_workers!r}"
+            )
         self.workers = workers
         self.depth = depth
-        self._pool = _PriorityPool(workers)
+        self.express_workers = express_workers
+        self._pool = _PriorityPool(workers, express_workers)
         self._admitted = 0
 
     @property
     def load(self) -> int:
         """Renders running or waiting."""
         return self._admitted
+
+    @property
+    def jobs_done(self) -> int:
+        """Jobs the render threads have finished."""
+        return self._pool.jobs_done
 
     @contextlib.contextmanager
     def reserve(self) -> Iterator[None]:
@@ -146,20 +210,20 @@ class RenderQueue:
         finally:
             self._admitted -= 1
 
-    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(*args, **kwargs)`` on a worker thread in a place taken with :meth:`reserve`."""
-        return await self.call_at(0, fn, *args, **kwargs)
+    async def call(self, size_chars: int, sentences_done: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` on a render thread, as a job of a request of ``size_chars``
+        characters (0: unknown) that has had ``sentences_done`` sentences already (see the class);
+        call it in a place taken with :meth:`reserve`, or for work that waits rather than fails."""
+        deadline = time.monotonic() + handicap_s(size_chars, sentences_done)
+        express = 0 < size_chars <= EXPRESS_CHARS
+        job = functools.partial(fn, *args, **kwargs)
+        return await asyncio.wrap_future(self._pool.submit(deadline, job, express=express))
 
-    async def call_at(self, sentences_done: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """:meth:`call` for a request that has had ``sentences_done`` sentences already (see the class)."""
-        handicap = min(MAX_HANDICAP_S, sentences_done * SENTENCE_HANDICAP_S)
-        deadline = time.monotonic() + handicap
-        return await asyncio.wrap_future(self._pool.submit(deadline, functools.partial(fn, *args, **kwargs)))
-
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(*args, **kwargs)`` on a worker thread; :class:`QueueFull` when the queue is full."""
+    async def run(self, fn: Callable[..., T], *args: Any, size_chars: int = 0, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` on a render thread; :class:`QueueFull` when the queue is full.
+        ``size_chars``: the input's length, for the order of the queue."""
         with self.reserve():
-            return await self.call(fn, *args, **kwargs)
+            return await self.call(size_chars, 0, fn, *args, **kwargs)
 
     def close(self) -> None:
         self._pool.shutdown()
@@ -204,6 +268,9 @@ class Metrics:
             "# HELP emotts_queue_load Renders running or waiting.",
             "# TYPE emotts_queue_load gauge",
             f"emotts_queue_load {queue.load}",
+            "# HELP emotts_render_jobs_total Jobs (a sentence, a prompt, an analysis) the render threads finished.",
+            "# TYPE emotts_render_jobs_total counter",
+            f"emotts_render_jobs_total {queue.jobs_done}",
         ]
         if cache is not None:
             lines += [
@@ -301,37 +368,44 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
     return response
 
 
-async def render(request: web.Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking render through the queue, bounded by ``limits.request_timeout_s``."""
+async def render(request: web.Request, fn: Callable[..., T], *args: Any, size_chars: int = 0, **kwargs: Any) -> T:
+    """Run a blocking render through the queue, bounded by ``limits.request_timeout_s``;
+    ``size_chars`` is the input's length, which orders the queue (see :class:`RenderQueue`)."""
     app = request.app
-    return await asyncio.wait_for(app[QUEUE].run(fn, *args, **kwargs), timeout=app[CONFIG].limits.request_timeout_s)
+    job = app[QUEUE].run(fn, *args, size_chars=size_chars, **kwargs)
+    return await asyncio.wait_for(job, timeout=app[CONFIG].limits.request_timeout_s)
 
 
 _DONE = object()
 
 
-def render_iter(request: web.Request, fn: Callable[..., Iterable[T]], *args: Any, **kwargs: Any) -> AsyncIterator[T]:
+def render_iter(
+    request: web.Request, fn: Callable[..., Iterable[T]], *args: Any, size_chars: int = 0, **kwargs: Any
+) -> AsyncIterator[T]:
     """Items of the blocking iterable ``fn(*args, **kwargs)``, each made on a worker thread.
 
     The stream holds one place in the queue from start to end (:class:`QueueFull` when there is
-    none), and the whole of it is bounded by ``limits.request_timeout_s``. Use it with
+    none), and the whole of it is bounded by ``limits.request_timeout_s``. ``size_chars`` is the
+    input's length, which orders the queue (see :class:`RenderQueue`). Use it with
     ``contextlib.aclosing`` so the place is given back when the client goes away.
     """
-    return app_render_iter(request.app, fn, *args, **kwargs)
+    return app_render_iter(request.app, fn, *args, size_chars=size_chars, **kwargs)
 
 
-async def app_render_iter(app: web.Application, fn: Callable[..., Iterable[T]], *args: Any, **kwargs: Any) -> AsyncIterator[T]:
+async def app_render_iter(
+    app: web.Application, fn: Callable[..., Iterable[T]], *args: Any, size_chars: int = 0, **kwargs: Any
+) -> AsyncIterator[T]:
     """:func:`render_iter` for work that belongs to the application, not to one request (calls)."""
     queue = app[QUEUE]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + app[CONFIG].limits.request_timeout_s
     with queue.reserve():
-        iterator: Iterator[T] = iter(await asyncio.wait_for(queue.call(fn, *args, **kwargs), timeout=deadline - loop.time()))
+        start = queue.call(size_chars, 0, fn, *args, **kwargs)
+        iterator: Iterator[T] = iter(await asyncio.wait_for(start, timeout=deadline - loop.time()))
         try:
-            for index in itertools.count(1):  # item k waits behind newer requests' first items
-                item = await asyncio.wait_for(
-                    queue.call_at(index, next, iterator, _DONE), timeout=max(0.0, deadline - loop.time())
-                )
+            for index in itertools.count(0):  # item k waits behind newer and shorter requests' first items
+                job = queue.call(size_chars, index, next, iterator, _DONE)
+                item = await asyncio.wait_for(job, timeout=max(0.0, deadline - loop.time()))
                 if item is _DONE:
                     return
                 yield item
@@ -344,10 +418,12 @@ async def app_render_iter(app: web.Application, fn: Callable[..., Iterable[T]], 
                     pass
 
 
-async def render_all(request: web.Request, fn: Callable[..., Iterable[T]], *args: Any, **kwargs: Any) -> list[T]:
+async def render_all(
+    request: web.Request, fn: Callable[..., Iterable[T]], *args: Any, size_chars: int = 0, **kwargs: Any
+) -> list[T]:
     """Every item of :func:`render_iter`: each is its own worker job, so a long input yields between
     sentences and short requests queued meanwhile are not starved."""
-    stream = render_iter(request, fn, *args, **kwargs)
+    stream = render_iter(request, fn, *args, size_chars=size_chars, **kwargs)
     async with contextlib.aclosing(stream):
         return [item async for item in stream]
 
@@ -399,6 +475,7 @@ def create_app(
     runtime: Runtime | None = None,
     workers: int | None = None,
     queue_depth: int | None = None,
+    express_workers: int = EXPRESS_WORKERS,
     routes: Sequence[str] = ROUTE_MODULES,
 ) -> web.Application:
     """The HTTP application.
@@ -407,6 +484,7 @@ def create_app(
     :param runtime: the runtime (plugins) to build that synthesizer on; a fresh one when ``None``.
     :param workers: render threads (default :func:`default_workers`).
     :param queue_depth: renders allowed to wait (default 8 per worker).
+    :param express_workers: extra threads for short requests only (see :class:`RenderQueue`).
     :param routes: route modules to mount (default :data:`ROUTE_MODULES`).
     """
     config = config or (synthesizer.config if synthesizer else runtime.config if runtime else load_config())
@@ -414,7 +492,7 @@ def create_app(
     app[CONFIG] = config
     app[METRICS] = Metrics()
     n_workers = workers or default_workers()
-    app[QUEUE] = RenderQueue(n_workers, queue_depth if queue_depth is not None else 8 * n_workers)
+    app[QUEUE] = RenderQueue(n_workers, queue_depth if queue_depth is not None else 8 * n_workers, express_workers)
     voice_config = config
     if synthesizer is None and config.threads is None:
         # workers render at once: give each a share of the cores instead of all of them

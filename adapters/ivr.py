@@ -237,7 +237,7 @@ async def _prompt_frames(app: web.Application, item: QueuedPrompt, fmt: Telephon
     async def produce() -> None:
         while True:
             try:
-                stream = app_render_iter(app, _telephone_chunks, app[SYNTHESIZER], item.prompt, fmt)
+                stream = app_render_iter(app, _telephone_chunks, app[SYNTHESIZER], item.prompt, fmt, size_chars=len(item.prompt.text))
                 async with contextlib.aclosing(stream):
                     async for data in stream:
                         await chunks.put(data)
@@ -632,7 +632,7 @@ async def prompt_file(request: web.Request) -> web.Response:
     headers = {"ETag": etag, "Cache-Control": PROMPT_CACHE_CONTROL}
     if etag in {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}:
         return web.Response(status=304, headers=headers)
-    data = await render(request, telephony.render_prompt, synth, prompt, fmt, key=key)
+    data = await render(request, telephony.render_prompt, synth, prompt, fmt, key=key, size_chars=len(prompt.text))
     headers["Content-Disposition"] = f'inline; filename="prompt.{fmt.extension}"'
     return web.Response(body=data, headers={**headers, "Content-Type": fmt.content_type})
 

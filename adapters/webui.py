@@ -178,7 +178,7 @@ async def render_for_page(request: web.Request) -> web.Response:
         weight = _number(body, "reference_weight", 0.0, 1.0)
         kwargs["reference_weight"] = 1.0 if weight is None else weight
     synth = request.app[SYNTHESIZER]
-    body_text = await render(request, _render_json, synth, **kwargs)
+    body_text = await render(request, _render_json, synth, size_chars=len(kwargs["text"]), **kwargs)
     return web.Response(text=body_text, content_type="application/json")
 
 

@@ -7,14 +7,15 @@ markup, always read leniently); ``synthesize-start`` / ``synthesize-chunk`` /
 ``synthesize-stop`` stream text deltas and get one ``audio-start`` / ``audio-chunk`` /
 ``audio-stop`` cycle per complete sentence, then ``synthesize-stopped``.
 
-Audio is 16-bit mono PCM; rendering runs on worker threads so the event loop never
-blocks. Errors go back as Wyoming ``error`` events whose ``code`` is the exception
+Audio is 16-bit mono PCM; rendering runs on a render queue's threads (the HTTP server's
+when both run in one process) so the event loop never blocks. Errors go back as Wyoming ``error`` events whose ``code`` is the exception
 class name; the connection stays open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 from functools import partial
@@ -72,12 +73,13 @@ def build_info(synthesizer) -> Info:
     return Info(tts=[program])
 
 
-async def _in_thread(factory: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
-    """Iterate a blocking iterator, each step on a worker thread."""
-    iterator = await asyncio.to_thread(lambda: iter(factory()))
+async def _rendered(queue, factory: Callable[[], Iterator[Any]], size_chars: int) -> AsyncIterator[Any]:
+    """Iterate a blocking iterator, each step a job of the render queue ``queue`` (which orders
+    it among HTTP renders when both servers run in one process)."""
+    iterator = await queue.call(size_chars, 0, lambda: iter(factory()))
     try:
-        while True:
-            item = await asyncio.to_thread(next, iterator, _DONE)
+        for index in itertools.count(0):
+            item = await queue.call(size_chars, index, next, iterator, _DONE)
             if item is _DONE:
                 return
             yield item
@@ -135,9 +137,10 @@ async def read_event(reader: asyncio.StreamReader) -> Event | None:
 class EmottsEventHandler(AsyncEventHandler):
     """One client connection."""
 
-    def __init__(self, synthesizer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, synthesizer, queue, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         super().__init__(reader, writer)
         self.synthesizer = synthesizer
+        self.queue = queue
         self._assembler: SentenceAssembler | None = None
         self._stream_voice: tuple[str, str | None] | None = None
 
@@ -226,7 +229,7 @@ class EmottsEventHandler(AsyncEventHandler):
         stream = partial(
             self.synthesizer.stream, text, voice=voice, emotion=speaker, mode="lenient", sample_rate=rate
         )
-        async for chunk in _in_thread(stream):
+        async for chunk in _rendered(self.queue, stream, len(text)):
             if not started:
                 await self.write_event(AudioStart(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS).event())
                 started = True
@@ -271,16 +274,30 @@ class EmottsEventHandler(AsyncEventHandler):
         await self._speak(fragment.markup, voice, speaker, self._rate(voice))
 
 
-def handler_factory(synthesizer) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], EmottsEventHandler]:
+def handler_factory(synthesizer, queue) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], EmottsEventHandler]:
     """What :meth:`wyoming.server.AsyncServer.run` calls for each client."""
-    return partial(EmottsEventHandler, synthesizer)
+    return partial(EmottsEventHandler, synthesizer, queue)
 
 
-async def run_wyoming(uri: str, synthesizer) -> None:
-    """Serve ``synthesizer`` on ``uri`` (``tcp://host:port``, ``unix://path``, ``stdio://``) until cancelled."""
+async def run_wyoming(uri: str, synthesizer, queue=None) -> None:
+    """Serve ``synthesizer`` on ``uri`` (``tcp://host:port``, ``unix://path``, ``stdio://``) until cancelled.
+
+    Renders run on ``queue`` (an :class:`~emotts_plugin.adapters.http.RenderQueue`; the HTTP
+    server's when both run in one process, so together they use the cores once) or on a queue of
+    its own with one thread per core. Announcements wait their turn; none is refused.
+    """
+    from .http import EXPRESS_WORKERS, RenderQueue, default_workers
+
+    own = queue is None
+    if own:
+        queue = RenderQueue(default_workers(), 0, EXPRESS_WORKERS)
     server = AsyncServer.from_uri(uri)
     _LOGGER.info("Wyoming server on %s", uri)
-    await server.run(handler_factory(synthesizer))
+    try:
+        await server.run(handler_factory(synthesizer, queue))
+    finally:
+        if own:
+            queue.close()
 
 
 def wyoming_server(runtime) -> Callable[[str], Any]:
@@ -310,13 +327,15 @@ def serve(config, uri: str, *, runtime=None, http: bool = True, host: str | None
     synthesizer = Synthesizer(runtime=runtime)
 
     async def main() -> None:
-        runner = None
+        runner = queue = None
         if http:
             from aiohttp import web
 
-            from .http import create_app
+            from .http import QUEUE, create_app
 
-            runner = web.AppRunner(create_app(config, synthesizer=synthesizer))  # one model, one cache
+            app = create_app(config, synthesizer=synthesizer)  # one model, one cache, one render queue
+            queue = app[QUEUE]
+            runner = web.AppRunner(app)
             await runner.setup()
             site = web.TCPSite(
                 runner,
@@ -325,7 +344,7 @@ def serve(config, uri: str, *, runtime=None, http: bool = True, host: str | None
             )
             await site.start()
         try:
-            await run_wyoming(uri, synthesizer)
+            await run_wyoming(uri, synthesizer, queue)
         finally:
             if runner is not None:
                 await runner.cleanup()

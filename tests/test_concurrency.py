@@ -1,18 +1,29 @@
-"""Sharing the machine: a long request yields between sentences; render threads split the cores."""
+"""Sharing the machine: the render queue's order and express lane, a long request yielding between
+sentences, render threads splitting the cores, freed memory given back."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import os
+import threading
 import time
 
 import pytest
 import pytest_asyncio
 
 from emotts_plugin import load_config
-from emotts_plugin.adapters.http import SYNTHESIZER, create_app, threads_per_worker
+from emotts_plugin.adapters.http import (
+    EXPRESS_CHARS,
+    MAX_HANDICAP_S,
+    SYNTHESIZER,
+    RenderQueue,
+    create_app,
+    handicap_s,
+    threads_per_worker,
+)
 from emotts_plugin.config import CacheConfig
+from emotts_plugin.memory import Trimmer, trim
 from emotts_plugin.synthesizer import Synthesizer
 
 pytestmark = pytest.mark.asyncio
@@ -28,7 +39,8 @@ def synth() -> Synthesizer:
 
 @pytest_asyncio.fixture
 async def one_worker(aiohttp_client, synth):
-    return await aiohttp_client(create_app(synth.config, synthesizer=synth, workers=1))
+    # no express thread: the short request must get its turn between the long one's sentences
+    return await aiohttp_client(create_app(synth.config, synthesizer=synth, workers=1, express_workers=0))
 
 
 @pytest.mark.parametrize("path, body", [("/v1/synthesize", {"input": LONG}), ("/v1/audio/speech", {"input": LONG, "model": "tts-1", "voice": "alloy"})])
@@ -65,3 +77,52 @@ async def test_render_threads_get_a_share_of_the_cores(aiohttp_client):
     built = client.server.app[SYNTHESIZER]
     assert built.config.threads == threads_per_worker(2) == max(1, (os.cpu_count() or 1) // 2)
     assert (await client.post("/v1/synthesize", json={"input": "Shared."})).status == 200
+
+
+async def test_the_shortest_request_goes_first_and_nothing_starves():
+    queue = RenderQueue(1, 8)
+    gate = threading.Event()
+    order: list[str] = []
+    try:
+        blocker = asyncio.create_task(queue.call(0, 0, gate.wait))
+        await asyncio.sleep(0.05)  # the only worker is held
+        jobs = [
+            asyncio.create_task(queue.call(size, done, order.append, name))
+            for name, size, done in [("paragraph", 400, 0), ("long, 3rd sentence", 10_000, 2), ("reply", 20, 0)]
+        ]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.gather(blocker, *jobs)
+    finally:
+        queue.close()
+    assert order == ["reply", "paragraph", "long, 3rd sentence"]
+    assert handicap_s(10_000, 50) == MAX_HANDICAP_S  # a long input is held back a bounded time
+
+
+async def test_an_express_thread_takes_short_requests_while_the_workers_are_busy():
+    queue = RenderQueue(1, 8, express_workers=1)
+    gate = threading.Event()
+    try:
+        busy = asyncio.create_task(queue.call(5_000, 0, gate.wait))
+        await asyncio.sleep(0.05)  # the only worker is held
+        waiting = asyncio.create_task(queue.call(300, 0, threading.current_thread))
+        await asyncio.sleep(0.05)
+        short = await asyncio.wait_for(queue.call(EXPRESS_CHARS, 0, threading.current_thread), 5)
+        assert short.name.startswith("emotts-express")
+        assert not waiting.done()  # a paragraph never takes the express lane
+        gate.set()
+        assert (await waiting).name.startswith("emotts-render")
+        await busy
+        assert queue.jobs_done == 3
+    finally:
+        queue.close()
+
+
+async def test_freed_memory_is_trimmed_at_most_once_per_interval():
+    trimmer = Trimmer(interval_s=3600)
+    trimmer.job_done()
+    assert trimmer.trims == 0
+    trimmer = Trimmer(interval_s=0)
+    trimmer.job_done()
+    trimmer.job_done()
+    assert trimmer.trims == (2 if trim() else 0)
