@@ -15,7 +15,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -120,6 +120,47 @@ def folder_voices(folder: str | Path) -> list[VoiceFile]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Phonemized:
+    """An utterance's pieces as one voice's phonemes and model ids."""
+
+    voice: Any
+    """The loaded ``PiperVoice`` (its config and phonemizer)."""
+    phonemes: list[str]
+    """Phonemes of every piece in order (pieces joined by a space)."""
+    piece_first: tuple[int, ...]
+    """Index into :attr:`phonemes` where each piece starts."""
+    ids: list[int] | None
+    """Model input ids; ``None`` when no piece has anything sayable."""
+    warnings: tuple[str, ...] = ()
+
+    def silence(self, n_pieces: int) -> Rendered:
+        return Rendered(np.zeros(0, np.float32), self.voice.config.sample_rate, tuple(0 for _ in range(n_pieces)), warnings=self.warnings)
+
+    def phoneme_ids(self) -> list[int]:
+        """Index into :attr:`ids` of each phoneme's first id, then one past the last phoneme's."""
+        id_map = self.voice.config.phoneme_id_map
+        pad = len(id_map["_"])
+        # ids: BOS, PAD, then each phoneme's ids followed by PAD, then EOS
+        index = [len(id_map["^"]) + pad]
+        for phoneme in self.phonemes:
+            index.append(index[-1] + len(id_map[phoneme]) + pad)
+        return index
+
+    def rendered(self, audio: np.ndarray, id_samples: np.ndarray | None, native: frozenset[str] = frozenset()) -> Rendered:
+        """The backend's answer: ``audio`` with each piece's start found from ``id_samples``."""
+        return Rendered(audio, self.voice.config.sample_rate, self.piece_starts(id_samples, len(audio)), native, self.warnings)
+
+    def piece_starts(self, id_samples: np.ndarray | None, n_samples: int) -> tuple[int, ...]:
+        if id_samples is None:
+            # no alignment output: spread pieces by phoneme count
+            total = max(len(self.phonemes), 1)
+            return tuple(int(n_samples * first / total) for first in self.piece_first)
+        id_index = self.phoneme_ids()
+        sample_at = np.concatenate([[0], np.cumsum(id_samples)])
+        return tuple(int(min(sample_at[min(id_index[first], len(sample_at) - 1)], n_samples)) for first in self.piece_first)
+
+
 class PiperBackend:
     """Renders Piper voices; loads each voice on first use and keeps it."""
 
@@ -208,6 +249,14 @@ class PiperBackend:
     def render(
         self, voice: str, pieces: Sequence[RenderPiece], *, noise: bool = True, seed: int | None = None
     ) -> Rendered:
+        prepared = self.prepare(voice, pieces)
+        if prepared.ids is None:
+            return prepared.silence(len(pieces))
+        audio, id_samples = self._run(prepared.voice, prepared.ids, noise=noise, seed=seed)
+        return prepared.rendered(audio, id_samples)
+
+    def prepare(self, voice: str, pieces: Sequence[RenderPiece]) -> "Phonemized":
+        """``pieces`` as the voice's phonemes and ids (``ids`` is ``None`` when nothing is sayable)."""
         piper_voice = self.load(voice)
         id_map = piper_voice.config.phoneme_id_map
         latin = piper_voice.config.espeak_voice.split("-")[0] in _LATIN_FAMILIES
@@ -236,12 +285,8 @@ class PiperBackend:
             warnings += (f"skipped characters the voice {voice!r} cannot say: {''.join(sorted(skipped))}",)
         if missing:
             warnings += (f"skipped sounds the voice {voice!r} has no phoneme for: {' '.join(sorted(missing))}",)
-        if not any(p.strip() for p in phonemes):
-            return Rendered(np.zeros(0, np.float32), piper_voice.config.sample_rate, tuple(0 for _ in pieces), warnings=warnings)
-        ids = piper_voice.phonemes_to_ids(phonemes)
-        audio, id_samples = self._run(piper_voice, ids, noise=noise, seed=seed)
-        starts = self._piece_starts(phonemes, piece_first, id_map, id_samples, len(audio))
-        return Rendered(audio, piper_voice.config.sample_rate, starts, warnings=warnings)
+        ids = piper_voice.phonemes_to_ids(phonemes) if any(p.strip() for p in phonemes) else None
+        return Phonemized(piper_voice, phonemes, tuple(piece_first), ids, warnings)
 
     @staticmethod
     def _run(piper_voice, ids: list[int], *, noise: bool, seed: int | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -276,19 +321,4 @@ class PiperBackend:
         id_samples = (np.asarray(result[1]).reshape(-1) * config.hop_length).astype(np.int64) if len(result) > 1 else None
         return audio, id_samples
 
-    @staticmethod
-    def _piece_starts(phonemes, piece_first, id_map, id_samples, n_samples) -> tuple[int, ...]:
-        if id_samples is None:
-            # no alignment output: spread pieces by phoneme count
-            total = max(len(phonemes), 1)
-            return tuple(int(n_samples * first / total) for first in piece_first)
-        pad = len(id_map["_"])
-        # ids: BOS, PAD, then each phoneme's ids followed by PAD, then EOS
-        id_index = [len(id_map["^"]) + pad]
-        for phoneme in phonemes:
-            id_index.append(id_index[-1] + len(id_map[phoneme]) + pad)
-        sample_at = np.concatenate([[0], np.cumsum(id_samples)])
-        starts = []
-        for first in piece_first:
-            starts.append(int(min(sample_at[min(id_index[first], len(sample_at) - 1)], n_samples)))
-        return tuple(starts)
+
