@@ -1,11 +1,16 @@
 """Real-time factor of plain Piper vs emotts renders, first-audio latency, peak RSS.
 
-    .venv/bin/python benchmarks/rtf.py [--repeat 5] [--threads 1 2]
+    .venv/bin/python benchmarks/rtf.py [--repeat 5] [--threads 1 2] [--batches 1 4 16] [--skip-emotions]
 
 RTF = processing seconds / audio seconds (median of --repeat runs, noise on as
 in normal use). Targets (issue 3, on the 2-core machine): emotional RTF at most
 1.6 × plain Piper's; first audio of a three-sentence reply within 0.4 s;
 peak RSS at most 600 MB with Piper alone.
+
+With torch installed (the ``[torch]`` extra) it then times the voice model alone on both
+engines: onnxruntime rendering ``--batches`` sentences one by one, and torch rendering them in
+one batch, on the CPU and on CUDA when torch sees a device: RTF over the batch's audio and the
+time until the whole batch is ready.
 """
 
 from __future__ import annotations
@@ -72,6 +77,64 @@ def first_audio_s(synth: Synthesizer, repeat: int) -> float:
     return statistics.median(times)
 
 
+SENTENCES = [
+    "Thank you for calling the support line today.",
+    "I can see that your order left our warehouse yesterday afternoon.",
+    "It should arrive at your door by Thursday evening.",
+    "Sure, I can help with that.",
+    "Your parcel is on its way.",
+    "The front door is open.",
+    "Dinner is ready, come to the table.",
+    "The washing machine has finished its cycle.",
+    "Press one for billing, or two for technical support.",
+    "Please hold while I transfer your call.",
+    "The smoke alarm in the kitchen has gone off.",
+    "Welcome home, the heating is on.",
+    "Your appointment is confirmed for nine tomorrow morning.",
+    "I am sorry to hear that the delivery was late.",
+    "Let me see what I can do for you.",
+    "Good news: a replacement ships today!",
+]
+
+
+def engine_rtf(batches: list[int], repeat: int, threads: int) -> None:
+    """The voice model alone: onnxruntime one sentence at a time vs torch batches."""
+    try:
+        import torch
+    except ImportError:
+        print("torch is not installed (pip install 'emotts[torch]'): engine comparison skipped")
+        return
+    from emotts_plugin.models.base import RenderPiece
+    from emotts_plugin.models.piper import PiperBackend
+    from emotts_plugin.models.torch_vits import TorchPiperBackend
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    onnx = PiperBackend(threads=threads)
+    print(f"== voice model alone, {threads} thread(s), median of {repeat}; torch {torch.__version__}")
+    for size in batches:
+        utterances = [[RenderPiece(SENTENCES[k % len(SENTENCES)])] for k in range(size)]
+
+        def one_by_one():
+            return [onnx.render("joe", u, noise=True) for u in utterances]
+
+        rows = [("onnxruntime cpu, one by one", one_by_one)]
+        for device in devices:
+            engine = TorchPiperBackend(threads=threads, device=device)
+            engine.render_batch("joe", utterances[:1])  # load and warm up
+            rows.append((f"torch {device}, one batch", lambda engine=engine: engine.render_batch("joe", utterances, noise=True)))
+        for name, run in rows:
+            times, audio_s = [], 0.0
+            for _ in range(repeat):
+                started = time.perf_counter()
+                out = run()
+                if "cuda" in name:
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - started)
+                audio_s = sum(len(r.audio) / r.sample_rate for r in out)
+            wall = statistics.median(times)
+            print(f"batch {size:2d}  {name:30s} RTF {wall / audio_s:.3f}  all ready in {wall * 1000:6.0f} ms ({audio_s:.1f} s of audio)")
+
+
 def rss_child() -> None:
     """One Synthesizer (Piper alone) rendering every emotion; prints its peak RSS in MB."""
     synth = Synthesizer()
@@ -96,9 +159,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--emotions", nargs="*", help="labels to time (default: all)")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16], help="batch sizes for the engine comparison")
+    parser.add_argument("--skip-emotions", action="store_true", help="only the engine comparison")
     args = parser.parse_args()
     if args.rss_child:
         rss_child()
+        return
+    if args.skip_emotions:
+        engine_rtf(args.batches, args.repeat, max(args.threads))
         return
     for threads in args.threads:
         config = dataclasses.replace(load_config([]), threads=threads)
@@ -119,6 +187,7 @@ def main() -> None:
     peak_mb = peak_rss_mb()
     print(f"peak RSS of one Synthesizer rendering every emotion (separate process): {peak_mb:.0f} MB "
           f"(target <= 600 MB with Piper alone): {'PASS' if peak_mb <= 600 else 'FAIL'}")
+    engine_rtf(args.batches, args.repeat, max(args.threads))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--transition-ms", type=int, help="glide time at emotion changes, in ms")
     group.add_argument("--lang", help="language of text that declares none (e.g. en-US)")
     group.add_argument("--voice", help="voice used when the markup names none")
+    group.add_argument("--engine", choices=["onnxruntime", "torch"], help="what runs the Piper voices (torch: extra [torch])")
+    group.add_argument("--device", choices=["cpu", "cuda"], help="where voice models run")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +126,8 @@ def _runtime(args: argparse.Namespace) -> Runtime:
         "transition_ms": args.transition_ms,
         "lang": args.lang,
         "voice": args.voice,
+        "engine": args.engine,
+        "device": args.device,
     }
     if getattr(args, "audiosocket", None):
         overrides["server"] = {"audiosocket": args.audiosocket}

@@ -93,8 +93,11 @@ class Config:
     """Sample the voice model's noise (natural variation); false renders deterministically."""
     threads: int | None = None
     """onnxruntime threads per voice; ``None`` lets onnxruntime choose."""
+    engine: str = "onnxruntime"
+    """What runs the Piper voices: ``onnxruntime`` or ``torch`` (the ``[torch]`` extra: per-phoneme
+    durations, batches)."""
     device: str = "cpu"
-    """Where voice models run: ``cpu`` or ``cuda`` (needs onnxruntime's CUDA provider)."""
+    """Where voice models run: ``cpu`` or ``cuda`` (onnxruntime's CUDA provider, or CUDA torch)."""
     server: ServerConfig = ServerConfig()
     """Adapter addresses."""
     limits: Limits = Limits()
@@ -151,6 +154,8 @@ class Config:
                 raise ConfigError(f"limits.{field.name} must be positive, got {value!r}", key=f"limits.{field.name}")
         if self.device not in {"cpu", "cuda"}:
             raise ConfigError(f"device must be cpu or cuda, got {self.device!r}", key="device")
+        if self.engine not in {"onnxruntime", "torch"}:
+            raise ConfigError(f"engine must be onnxruntime or torch, got {self.engine!r}", key="engine")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be at least 1, got {self.threads!r}", key="threads")
         if not 0 < self.server.http_port < 65536:

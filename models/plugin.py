@@ -52,6 +52,10 @@ class LazyBackend:
 
 
 def _piper(config):
+    if config.engine == "torch":
+        from .torch_vits import TorchPiperBackend
+
+        return TorchPiperBackend(config.voices_dir, threads=config.threads, device=config.device)
     from .piper import PiperBackend
 
     return PiperBackend(config.voices_dir, threads=config.threads, device=config.device)
@@ -72,7 +76,7 @@ def _kokoro(config):
 @hookimpl
 def emotts_register_voice_backends():
     return [
-        VoiceBackendSpec("piper", _piper, "Piper VITS voices on onnxruntime (bundled: joe)"),
+        VoiceBackendSpec("piper", _piper, "Piper VITS voices on onnxruntime, or torch with engine: torch (bundled: joe)"),
         VoiceBackendSpec("kokoro", _kokoro, "Kokoro-82M with prosody inside the model (extra: kokoro)"),
     ]
 
