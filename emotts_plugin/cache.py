@@ -151,6 +151,11 @@ class RenderCache:
         assert self.directory is not None
         return self.directory / f"{key}.npz"
 
+    def __contains__(self, key: str) -> bool:
+        """Whether ``key`` is held in either tier (counts nothing, moves nothing)."""
+        with self._lock:
+            return key in self._memory or key in self._disk
+
     def get(self, key: str) -> Entry | None:
         """The entry for ``key`` (memory first, then disk), or ``None``; counts the hit or miss."""
         with self._lock:

@@ -35,7 +35,7 @@ def test_repeated_sentences_are_rendered_once(synth, monkeypatch):
     synth.cache.clear()
     calls = []
     real = synth._render
-    monkeypatch.setattr(synth, "_render", lambda utt, seed: calls.append(utt) or real(utt, seed=seed))
+    monkeypatch.setattr(synth, "_render", lambda utt, seed, **kw: calls.append(utt) or real(utt, seed=seed, **kw))
     first = synth.synthesize(TEXT, emotion="calm")
     assert len(calls) == 2  # two sentences
     started = time.perf_counter()

@@ -94,6 +94,12 @@ def test_a_batch_renders_what_single_renders_do(torch_engine):
         single = torch_engine.render("joe", [RenderPiece(text)], noise=False)
         assert len(rendered.audio) == len(single.audio)
         assert np.max(np.abs(rendered.audio - single.audio)) < 1e-3
+    # with the noise on, each row keeps its own seed: as alone
+    seeded = torch_engine.render_batch("joe", [[RenderPiece(t)] for t in SENTENCES], noise=True, seeds=[1, 2, 3])
+    for seed, (text, rendered) in enumerate(zip(SENTENCES, seeded), start=1):
+        single = torch_engine.render("joe", [RenderPiece(text)], noise=True, seed=seed)
+        assert len(rendered.audio) == len(single.audio)
+        assert np.max(np.abs(rendered.audio - single.audio)) < 1e-3
 
 
 def test_a_seed_repeats_the_noise(torch_engine):
@@ -132,3 +138,28 @@ def test_without_torch_the_error_names_the_extra(monkeypatch):
 
     with pytest.raises(MissingExtraError, match=r"emotts\[torch\]"):
         Synthesizer(config)
+
+
+def test_a_whole_input_renders_its_sentences_in_one_batch(monkeypatch):
+    from emotts_plugin.models.torch_vits import TorchVoice
+    from emotts_plugin.synthesizer import Synthesizer
+
+    config = dataclasses.replace(load_config([]), engine="torch", noise=False, cache=CacheConfig(memory_mb=16, dir=None))
+    synth = Synthesizer(config)
+    synth._backend("joe").batch_pays = True  # as on CUDA; on a CPU batches are slower and not used
+    passes: list[int] = []
+    infer = TorchVoice.infer
+
+    def counted(self, batch, *args, **kwargs):
+        passes.append(len(batch))
+        return infer(self, batch, *args, **kwargs)
+
+    monkeypatch.setattr(TorchVoice, "infer", counted)
+    text = "The first sentence. The second one is longer than the first. And a third!"
+    whole = synth.synthesize(text)
+    assert passes == [3]  # three utterances, one pass of the model
+    streamed = np.concatenate([chunk.audio for chunk in Synthesizer(dataclasses.replace(config, cache=CacheConfig(memory_mb=0, dir=None))).stream(text)])
+    assert len(whole.audio) == len(streamed)  # the same speech as sentence by sentence
+    passes.clear()
+    synth.synthesize(text)
+    assert passes == []  # all three from the cache
