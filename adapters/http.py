@@ -78,9 +78,10 @@ def handicap_s(size_chars: int, sentences_done: int) -> float:
 
 @dataclasses.dataclass(order=True)
 class _Job:
+    """A waiting render, ordered by deadline, then by arrival."""
+
     deadline: float
     number: int
-    express: bool = dataclasses.field(compare=False)
     future: concurrent.futures.Future = dataclasses.field(compare=False)
     fn: Callable[[], Any] = dataclasses.field(compare=False)
     taken: bool = dataclasses.field(default=False, compare=False)
@@ -109,7 +110,7 @@ class _PriorityPool:
             thread.start()
 
     def submit(self, deadline: float, fn: Callable[[], T], *, express: bool = False) -> concurrent.futures.Future:
-        job = _Job(deadline, next(self._count), express, concurrent.futures.Future(), fn)
+        job = _Job(deadline, next(self._count), concurrent.futures.Future(), fn)
         with self._ready:
             if self._closed:
                 raise RuntimeError("the render queue is closed")

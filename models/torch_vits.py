@@ -23,12 +23,12 @@ Only this module imports torch; the default path never does.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
 import threading
 import warnings
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -73,7 +73,7 @@ def check_device(device: str) -> None:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class VitsShape:
     """Hyperparameters of a Piper VITS model, read off its ONNX graph."""
 
@@ -210,27 +210,9 @@ def build_model(onnx_path, device: str = "cpu"):
 
 
 def _vits(SynthesizerTrn, shape: VitsShape):
-    return SynthesizerTrn(
-        n_vocab=shape.n_vocab,
-        spec_channels=513,  # the posterior encoder is training-only; build_model drops it
-        segment_size=32,
-        inter_channels=shape.inter_channels,
-        hidden_channels=shape.hidden_channels,
-        filter_channels=shape.filter_channels,
-        n_heads=shape.n_heads,
-        n_layers=shape.n_layers,
-        kernel_size=shape.kernel_size,
-        p_dropout=0.0,
-        resblock=shape.resblock,
-        resblock_kernel_sizes=shape.resblock_kernel_sizes,
-        resblock_dilation_sizes=shape.resblock_dilation_sizes,
-        upsample_rates=shape.upsample_rates,
-        upsample_initial_channel=shape.upsample_initial_channel,
-        upsample_kernel_sizes=shape.upsample_kernel_sizes,
-        n_speakers=shape.n_speakers,
-        gin_channels=shape.gin_channels,
-        use_sdp=shape.use_sdp,
-    )
+    # VitsShape's fields are the module's keyword arguments; the posterior encoder (spec_channels)
+    # is training-only and build_model drops it
+    return SynthesizerTrn(**dataclasses.asdict(shape), spec_channels=513, segment_size=32, p_dropout=0.0)
 
 
 def duration_factors(prepared: Phonemized, pieces: Sequence[RenderPiece]) -> np.ndarray:
