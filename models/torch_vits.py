@@ -14,7 +14,7 @@ What a model we run ourselves gives over the ONNX graph:
   and the last word of an utterance is lengthened further when the piece is slow (sad, calm)
   — :func:`duration_factors`. ``rate`` is then rendered natively, not by PSOLA afterwards.
 - **exact timings**: frames per phoneme id come out of the duration predictor, so piece
-  starts (marks, subtitles) fall on the model's own phoneme boundaries.
+  starts (`<mark>` times, segment spans) fall on the model's own phoneme boundaries.
 - **batches**: :meth:`TorchPiperBackend.render_batch` renders several utterances in one
   padded pass (on a GPU, many requests for the price of one).
 
