@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from emotts_plugin import load_config
+from emotts_plugin.config import CacheConfig
 from emotts_plugin.synthesizer import Synthesizer
 
 TEXT = (
@@ -169,7 +170,8 @@ def main() -> None:
         engine_rtf(args.batches, args.repeat, max(args.threads))
         return
     for threads in args.threads:
-        config = dataclasses.replace(load_config([]), threads=threads)
+        # no render cache: the same text is timed again and again and must render every time
+        config = dataclasses.replace(load_config([]), threads=threads, cache=CacheConfig(memory_mb=0, dir=None))
         synth = Synthesizer(config)
         synth.synthesize("Warm up.")
         plain = plain_piper_rtf(threads, args.repeat)

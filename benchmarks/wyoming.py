@@ -29,7 +29,7 @@ from wyoming.client import AsyncTcpClient
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
 
 from emotts_plugin.adapters.wyoming import run_wyoming
-from emotts_plugin.config import load_config
+from emotts_plugin.config import CacheConfig, load_config
 from emotts_plugin.synthesizer import Synthesizer
 
 TEXT = (
@@ -64,7 +64,8 @@ async def _timed(port: int, streamed: bool) -> tuple[float, float]:
 
 
 async def main(runs: int) -> None:
-    synth = Synthesizer(dataclasses.replace(load_config([]), noise=False))
+    # no render cache: the same announcement is timed again and again and must render every time
+    synth = Synthesizer(dataclasses.replace(load_config([]), noise=False, cache=CacheConfig(memory_mb=0, dir=None)))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
