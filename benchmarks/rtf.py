@@ -1,6 +1,7 @@
 """Real-time factor of plain Piper vs emotts renders, first-audio latency, peak RSS.
 
-    .venv/bin/python benchmarks/rtf.py [--repeat 5] [--threads 1 2] [--batches 1 4 16] [--skip-emotions]
+    .venv/bin/python benchmarks/rtf.py [--repeat 5] [--threads 1 2] [--engine onnxruntime|torch]
+                                       [--batches 1 4 16] [--skip-emotions]
 
 RTF = processing seconds / audio seconds (median of --repeat runs, noise on as
 in normal use). Targets (issue 3, on the 2-core machine): emotional RTF at most
@@ -162,6 +163,7 @@ def main() -> None:
     parser.add_argument("--emotions", nargs="*", help="labels to time (default: all)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16], help="batch sizes for the engine comparison")
     parser.add_argument("--skip-emotions", action="store_true", help="only the engine comparison")
+    parser.add_argument("--engine", choices=["onnxruntime", "torch"], default="onnxruntime", help="engine of the emotion table")
     args = parser.parse_args()
     if args.rss_child:
         rss_child()
@@ -171,11 +173,13 @@ def main() -> None:
         return
     for threads in args.threads:
         # no render cache: the same text is timed again and again and must render every time
-        config = dataclasses.replace(load_config([]), threads=threads, cache=CacheConfig(memory_mb=0, dir=None))
+        config = dataclasses.replace(
+            load_config([]), threads=threads, engine=args.engine, cache=CacheConfig(memory_mb=0, dir=None)
+        )
         synth = Synthesizer(config)
         synth.synthesize("Warm up.")
         plain = plain_piper_rtf(threads, args.repeat)
-        print(f"== {threads} thread(s), median of {args.repeat}")
+        print(f"== {threads} thread(s), median of {args.repeat}, engine {args.engine}")
         print(f"{'plain piper-tts':24s} RTF {plain:.3f}")
         labels = args.emotions or list(synth.runtime.space.labels)
         worst = 0.0
