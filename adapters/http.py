@@ -143,11 +143,15 @@ class _PriorityPool:
             if not job.future.set_running_or_notify_cancel():
                 continue  # its caller gave up while it waited
             try:
-                job.future.set_result(job.fn())
+                result, failure = job.fn(), None
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                job.future.set_exception(exc)
+                result, failure = None, exc
             with self._ready:
-                self.jobs_done += 1
+                self.jobs_done += 1  # counted before the caller hears of it
+            if failure is None:
+                job.future.set_result(result)
+            else:
+                job.future.set_exception(failure)
             self.trimmer.job_done()
 
     def shutdown(self) -> None:

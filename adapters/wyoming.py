@@ -8,8 +8,8 @@ markup, always read leniently); ``synthesize-start`` / ``synthesize-chunk`` /
 ``audio-stop`` cycle per complete sentence, then ``synthesize-stopped``.
 
 Audio is 16-bit mono PCM; rendering runs on a render queue's threads (the HTTP server's
-when both run in one process) so the event loop never blocks. Errors go back as Wyoming ``error`` events whose ``code`` is the exception
-class name; the connection stays open.
+when both run in one process) so the event loop never blocks. Errors go back as Wyoming
+``error`` events whose ``code`` is the exception class name; the connection stays open.
 """
 
 from __future__ import annotations

@@ -386,6 +386,8 @@ class Synthesizer:
         """The voice model's output for each utterance not in the cache whose backend renders
         batches and says they pay (``batch_pays``: the torch engine on CUDA; on a CPU a batch of 4
         took 1.8× as long as one by one), one pass per voice; ``{index: Rendered}``."""
+        if len(utts) < 2 or not any(getattr(self._backend(utt.voice), "batch_pays", False) for utt in utts):
+            return {}
         groups: dict[str, list[int]] = {}
         keyed = [self._cache_key(utt, seed) for utt, seed in zip(utts, seeds)]
         for index, utt in enumerate(utts):
