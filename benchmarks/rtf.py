@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from emotts_plugin import load_config
-from emotts_plugin.config import CacheConfig
+from emotts_plugin.config import ENGINES, CacheConfig
 from emotts_plugin.synthesizer import Synthesizer
 
 TEXT = (
@@ -163,7 +163,7 @@ def main() -> None:
     parser.add_argument("--emotions", nargs="*", help="labels to time (default: all)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16], help="batch sizes for the engine comparison")
     parser.add_argument("--skip-emotions", action="store_true", help="only the engine comparison")
-    parser.add_argument("--engine", choices=["onnxruntime", "torch"], default="onnxruntime", help="engine of the emotion table")
+    parser.add_argument("--engine", choices=ENGINES, default="onnxruntime", help="engine of the emotion table")
     args = parser.parse_args()
     if args.rss_child:
         rss_child()

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from .audio import AudioFormat, encode, format_for_path, write_atomic
-from .config import load_config
+from .config import DEVICES, ENGINES, load_config
 from .emotion import EmotionVector
 from .errors import ConfigError, EmottsError
 from .runtime import Runtime
@@ -34,8 +34,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--transition-ms", type=int, help="glide time at emotion changes, in ms")
     group.add_argument("--lang", help="language of text that declares none (e.g. en-US)")
     group.add_argument("--voice", help="voice used when the markup names none")
-    group.add_argument("--engine", choices=["onnxruntime", "torch"], help="what runs the Piper voices (torch: extra [torch])")
-    group.add_argument("--device", choices=["cpu", "cuda"], help="where voice models run")
+    group.add_argument("--engine", choices=ENGINES, help="what runs the Piper voices (torch: extra [torch])")
+    group.add_argument("--device", choices=DEVICES, help="where voice models run")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,6 +31,12 @@ class MarkupMode(str, enum.Enum):
     STRICT = "strict"
 
 
+#: What can run the Piper voices (``engine``).
+ENGINES = ("onnxruntime", "torch")
+#: Where voice models can run (``device``).
+DEVICES = ("cpu", "cuda")
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     """Addresses the adapters listen on."""
@@ -152,10 +158,10 @@ class Config:
             value = getattr(self.limits, field.name)
             if value <= 0:
                 raise ConfigError(f"limits.{field.name} must be positive, got {value!r}", key=f"limits.{field.name}")
-        if self.device not in {"cpu", "cuda"}:
-            raise ConfigError(f"device must be cpu or cuda, got {self.device!r}", key="device")
-        if self.engine not in {"onnxruntime", "torch"}:
-            raise ConfigError(f"engine must be onnxruntime or torch, got {self.engine!r}", key="engine")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}", key="device")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}", key="engine")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be at least 1, got {self.threads!r}", key="threads")
         if not 0 < self.server.http_port < 65536:

@@ -137,7 +137,7 @@ class Phonemized:
     def silence(self, n_pieces: int) -> Rendered:
         return Rendered(np.zeros(0, np.float32), self.voice.config.sample_rate, tuple(0 for _ in range(n_pieces)), warnings=self.warnings)
 
-    def phoneme_ids(self) -> list[int]:
+    def id_index(self) -> list[int]:
         """Index into :attr:`ids` of each phoneme's first id, then one past the last phoneme's."""
         id_map = self.voice.config.phoneme_id_map
         pad = len(id_map["_"])
@@ -156,7 +156,7 @@ class Phonemized:
             # no alignment output: spread pieces by phoneme count
             total = max(len(self.phonemes), 1)
             return tuple(int(n_samples * first / total) for first in self.piece_first)
-        id_index = self.phoneme_ids()
+        id_index = self.id_index()
         sample_at = np.concatenate([[0], np.cumsum(id_samples)])
         return tuple(int(min(sample_at[min(id_index[first], len(sample_at) - 1)], n_samples)) for first in self.piece_first)
 
@@ -255,7 +255,7 @@ class PiperBackend:
         audio, id_samples = self._run(prepared.voice, prepared.ids, noise=noise, seed=seed)
         return prepared.rendered(audio, id_samples)
 
-    def prepare(self, voice: str, pieces: Sequence[RenderPiece]) -> "Phonemized":
+    def prepare(self, voice: str, pieces: Sequence[RenderPiece]) -> Phonemized:
         """``pieces`` as the voice's phonemes and ids (``ids`` is ``None`` when nothing is sayable)."""
         piper_voice = self.load(voice)
         id_map = piper_voice.config.phoneme_id_map
@@ -320,5 +320,3 @@ class PiperBackend:
         audio = np.clip(np.asarray(result[0], dtype=np.float32).reshape(-1), -1.0, 1.0)
         id_samples = (np.asarray(result[1]).reshape(-1) * config.hop_length).astype(np.int64) if len(result) > 1 else None
         return audio, id_samples
-
-

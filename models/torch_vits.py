@@ -219,7 +219,7 @@ def duration_factors(prepared: Phonemized, pieces: Sequence[RenderPiece]) -> np.
     """A duration factor for each model id: ``1 / rate`` of the piece it belongs to, and on the
     utterance's last word ``1 + FINAL_LENGTHENING · (1/rate − 1)`` more when that piece is slow."""
     ids = prepared.ids or []
-    index = prepared.phoneme_ids()
+    index = prepared.id_index()
     factors = np.ones(len(ids), np.float32)
     bounds = list(prepared.piece_first) + [len(prepared.phonemes)]
     for piece, (first, end) in enumerate(zip(bounds[:-1], bounds[1:])):
