@@ -294,11 +294,11 @@ class TorchVoice:
         model, config, device = self.model, self.config, self.device
         lengths = torch.tensor([len(ids) for ids in batch], dtype=torch.long, device=device)
         x = torch.zeros((len(batch), int(lengths.max())), dtype=torch.long, device=device)
-        scale = torch.ones((len(batch), 1, x.shape[1]), dtype=torch.float32, device=device)
+        scale = np.ones((len(batch), x.shape[1]), np.float32)  # duration factor per id (1 on padding)
         for row, ids in enumerate(batch):
             x[row, : len(ids)] = torch.tensor(list(ids), dtype=torch.long)
             if factors is not None:
-                scale[row, 0, : len(ids)] = torch.from_numpy(np.asarray(factors[row], np.float32))
+                scale[row, : len(ids)] = factors[row]
         generators = []
         for row in range(len(batch)):
             seed = None if seeds is None else seeds[row]
@@ -328,7 +328,7 @@ class TorchVoice:
                 logw = model.dp(x_enc, x_mask, g=g)
             w_ceil = torch.ceil(torch.exp(logw) * x_mask * config.length_scale)  # the model's own frames
             if factors is not None:
-                w_ceil = torch.from_numpy(scale_frames(w_ceil.squeeze(1).cpu().numpy(), scale.squeeze(1).cpu().numpy()))
+                w_ceil = torch.from_numpy(scale_frames(w_ceil.squeeze(1).cpu().numpy(), scale))
                 w_ceil = w_ceil.unsqueeze(1).to(device=device, dtype=x_mask.dtype)
             y_lengths = torch.clamp_min(torch.sum(w_ceil, [1, 2]), 1).long()
             y_mask = torch.unsqueeze(commons.sequence_mask(y_lengths, int(y_lengths.max())), 1).type_as(x_mask)
