@@ -26,7 +26,9 @@ import importlib
 import itertools
 import json
 import logging
+import operator
 import os
+import sys
 import threading
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence, TypeVar
@@ -66,8 +68,12 @@ SENTENCE_HANDICAP_S = 0.3
 MAX_HANDICAP_S = 5.0
 #: Requests up to this many characters may also run on the express threads.
 EXPRESS_CHARS = 100
-#: Express threads of the server's render queue.
-EXPRESS_WORKERS = 1
+#: How many nice levels below the process the worker threads run (Linux), so that express
+#: threads, the event loop and the encoders get the cores first.
+WORKER_NICE = 10
+
+#: An iterator's end, as a render job returns it.
+_DONE = object()
 
 
 def handicap_s(size_chars: int, sentences_done: int) -> float:
@@ -85,16 +91,34 @@ class _Job:
     future: concurrent.futures.Future = dataclasses.field(compare=False)
     fn: Callable[[], Any] = dataclasses.field(compare=False)
     taken: bool = dataclasses.field(default=False, compare=False)
+    express: bool = dataclasses.field(default=False, compare=False)
+
+
+def lower_thread_priority(increment: int) -> bool:
+    """Run the calling thread ``increment`` nice levels below its current priority. Only on
+    Linux, where each thread has its own nice value (elsewhere the call would lower the whole
+    process); ``False`` where nothing changed."""
+    if increment <= 0 or not sys.platform.startswith("linux"):
+        return False
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + increment)
+    except OSError:  # a sandbox that forbids it: run at the process's priority
+        return False
+    return True
 
 
 class _PriorityPool:
-    """Worker threads taking the job with the earliest deadline first (FIFO among equals), and
-    express threads taking only the express jobs; freed memory goes back to the system every few
-    seconds (:class:`~emotts_plugin.memory.Trimmer`)."""
+    """Worker threads taking the job with the earliest deadline first (FIFO among equals), at
+    ``worker_nice`` below the process's priority, and express threads taking only the express
+    jobs, at the process's priority; freed memory goes back to the system every few seconds
+    (:class:`~emotts_plugin.memory.Trimmer`)."""
 
-    def __init__(self, workers: int, express_workers: int = 0) -> None:
+    def __init__(self, workers: int, express_workers: int = 0, worker_nice: int = 0) -> None:
         self.trimmer = Trimmer()
+        self.worker_nice = worker_nice
         self.jobs_done = 0
+        self._express_idle = 0  # express threads waiting for a job
         self._jobs: list[_Job] = []  # every waiting job
         self._express: list[_Job] = []  # the express ones again
         self._ready = threading.Condition()
@@ -110,7 +134,7 @@ class _PriorityPool:
             thread.start()
 
     def submit(self, deadline: float, fn: Callable[[], T], *, express: bool = False) -> concurrent.futures.Future:
-        job = _Job(deadline, next(self._count), concurrent.futures.Future(), fn)
+        job = _Job(deadline, next(self._count), concurrent.futures.Future(), fn, express=express)
         with self._ready:
             if self._closed:
                 raise RuntimeError("the render queue is closed")
@@ -122,23 +146,37 @@ class _PriorityPool:
 
     def _next(self, express_only: bool) -> _Job | None:
         """The next job this kind of thread may take (under the lock). An express job sits in both
-        heaps: the first thread to pop it marks it taken, and the other heap skips it."""
+        heaps: the first thread to pop it marks it taken, and the other heap skips it. A worker
+        leaves express jobs to idle express threads, which render them at a higher priority."""
         heap = self._express if express_only else self._jobs
+        passed: list[_Job] = []
+        found = None
         while heap:
             job = heapq.heappop(heap)
-            if not job.taken:
-                job.taken = True
-                return job
-        return None
+            if job.taken:
+                continue
+            if not express_only and job.express and len(passed) < self._express_idle:
+                passed.append(job)
+                continue
+            job.taken = True
+            found = job
+            break
+        for job in passed:
+            heapq.heappush(heap, job)
+        return found
 
     def _work(self, express_only: bool) -> None:
+        if not express_only:
+            lower_thread_priority(self.worker_nice)
         while True:
             with self._ready:
                 job = self._next(express_only)
                 while job is None:
                     if self._closed:
                         return
+                    self._express_idle += express_only
                     self._ready.wait()
+                    self._express_idle -= express_only
                     job = self._next(express_only)
             if not job.future.set_running_or_notify_cancel():
                 continue  # its caller gave up while it waited
@@ -175,23 +213,27 @@ class RenderQueue:
     handicap after it. A render already running is not interrupted, so a short request would
     still wait for a sentence of a paragraph to finish; ``express_workers`` extra threads take
     only the jobs of requests up to :data:`EXPRESS_CHARS` characters, so such a request starts at
-    once (sharing the cores for its fraction of a second) even while every worker is busy.
+    once even while every worker is busy. With ``worker_nice`` the workers run that many nice
+    levels below the process (Linux), so a short request's render gets a core before a paragraph's
+    or a long input's, which use what is left (sharing the cores equally, a one-line reply under
+    load took ~1.7× its idle time to render).
 
     :param workers: threads rendering at once.
     :param depth: renders allowed to wait beyond those running.
     :param express_workers: threads for short requests only.
+    :param worker_nice: nice levels below the process for the workers (0: the same priority).
     """
 
-    def __init__(self, workers: int, depth: int, express_workers: int = 0) -> None:
-        if workers < 1 or depth < 0 or express_workers < 0:
+    def __init__(self, workers: int, depth: int, express_workers: int = 0, worker_nice: int = 0) -> None:
+        if workers < 1 or depth < 0 or express_workers < 0 or worker_nice < 0:
             raise ValueError(
-                f"need workers >= 1, depth >= 0 and express_workers >= 0, got workers={workers!r}, "
-                f"depth={depth!r}, express_workers={express_workers!r}"
+                f"need workers >= 1, depth >= 0, express_workers >= 0 and worker_nice >= 0, got "
+                f"workers={workers!r}, depth={depth!r}, express_workers={express_workers!r}, worker_nice={worker_nice!r}"
             )
         self.workers = workers
         self.depth = depth
         self.express_workers = express_workers
-        self._pool = _PriorityPool(workers, express_workers)
+        self._pool = _PriorityPool(workers, express_workers, worker_nice)
         self._admitted = 0
 
     @property
@@ -223,6 +265,42 @@ class RenderQueue:
         express = 0 < size_chars <= EXPRESS_CHARS
         job = functools.partial(fn, *args, **kwargs)
         return await asyncio.wrap_future(self._pool.submit(deadline, job, express=express))
+
+    async def steps(
+        self, size_chars: int, fn: Callable[..., Iterable[T]], *args: Any, timeout_s: float | None = None, **kwargs: Any
+    ) -> AsyncIterator[T]:
+        """The items of ``fn(*args, **kwargs)``, a blocking iterable, each taken in a job (see
+        :meth:`call`; item k waits behind newer and shorter requests' first items). The first job
+        also makes the iterable, and an iterator that tells how many items it has left
+        (``operator.length_hint``, as :class:`~emotts_plugin.synthesizer.Chunks` does) is not asked
+        once more only to find its end: a one-sentence reply is one job. ``timeout_s`` bounds the
+        whole (:class:`asyncio.TimeoutError`)."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - loop.time())
+
+        def first() -> tuple[Iterator[T], Any]:
+            iterator = iter(fn(*args, **kwargs))
+            return iterator, next(iterator, _DONE)
+
+        iterator, item = await asyncio.wait_for(self.call(size_chars, 0, first), left())
+        try:
+            for index in itertools.count(1):
+                if item is _DONE:
+                    return
+                yield item
+                if operator.length_hint(iterator, -1) == 0:
+                    return
+                item = await asyncio.wait_for(self.call(size_chars, index, next, iterator, _DONE), left())
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except ValueError:  # still running on a render thread after a timeout; it ends on its own
+                    pass
 
     async def run(self, fn: Callable[..., T], *args: Any, size_chars: int = 0, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` on a render thread; :class:`QueueFull` when the queue is full.
@@ -381,8 +459,6 @@ async def render(request: web.Request, fn: Callable[..., T], *args: Any, size_ch
     return await asyncio.wait_for(job, timeout=app[CONFIG].limits.request_timeout_s)
 
 
-_DONE = object()
-
 
 def render_iter(
     request: web.Request, fn: Callable[..., Iterable[T]], *args: Any, size_chars: int = 0, **kwargs: Any
@@ -402,25 +478,11 @@ async def app_render_iter(
 ) -> AsyncIterator[T]:
     """:func:`render_iter` for work that belongs to the application, not to one request (calls)."""
     queue = app[QUEUE]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + app[CONFIG].limits.request_timeout_s
     with queue.reserve():
-        start = queue.call(size_chars, 0, fn, *args, **kwargs)
-        iterator: Iterator[T] = iter(await asyncio.wait_for(start, timeout=deadline - loop.time()))
-        try:
-            for index in itertools.count(0):  # item k waits behind newer and shorter requests' first items
-                job = queue.call(size_chars, index, next, iterator, _DONE)
-                item = await asyncio.wait_for(job, timeout=max(0.0, deadline - loop.time()))
-                if item is _DONE:
-                    return
+        steps = queue.steps(size_chars, fn, *args, timeout_s=app[CONFIG].limits.request_timeout_s, **kwargs)
+        async with contextlib.aclosing(steps):
+            async for item in steps:
                 yield item
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except ValueError:  # still running on a worker after a timeout; it ends on its own
-                    pass
 
 
 async def render_all(
@@ -480,7 +542,8 @@ def create_app(
     runtime: Runtime | None = None,
     workers: int | None = None,
     queue_depth: int | None = None,
-    express_workers: int = EXPRESS_WORKERS,
+    express_workers: int | None = None,
+    worker_nice: int = WORKER_NICE,
     routes: Sequence[str] = ROUTE_MODULES,
 ) -> web.Application:
     """The HTTP application.
@@ -489,7 +552,9 @@ def create_app(
     :param runtime: the runtime (plugins) to build that synthesizer on; a fresh one when ``None``.
     :param workers: render threads (default :func:`default_workers`).
     :param queue_depth: renders allowed to wait (default 8 per worker).
-    :param express_workers: extra threads for short requests only (see :class:`RenderQueue`).
+    :param express_workers: extra threads for short requests only, so they can have every core
+        (default: as many as ``workers``; see :class:`RenderQueue`).
+    :param worker_nice: how far below the process the workers run (see :class:`RenderQueue`).
     :param routes: route modules to mount (default :data:`ROUTE_MODULES`).
     """
     config = config or (synthesizer.config if synthesizer else runtime.config if runtime else load_config())
@@ -497,7 +562,12 @@ def create_app(
     app[CONFIG] = config
     app[METRICS] = Metrics()
     n_workers = workers or default_workers()
-    app[QUEUE] = RenderQueue(n_workers, queue_depth if queue_depth is not None else 8 * n_workers, express_workers)
+    app[QUEUE] = RenderQueue(
+        n_workers,
+        queue_depth if queue_depth is not None else 8 * n_workers,
+        n_workers if express_workers is None else express_workers,
+        worker_nice,
+    )
     voice_config = config
     if synthesizer is None and config.threads is None:
         # workers render at once: give each a share of the cores instead of all of them

@@ -15,11 +15,11 @@ when both run in one process) so the event loop never blocks. Errors go back as 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
 import json
 import logging
 from functools import partial
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, Callable
 
 from wyoming.audio import AudioChunk as WyAudioChunk
 from wyoming.audio import AudioStart, AudioStop
@@ -42,7 +42,6 @@ URL = ""
 SAMPLES_PER_CHUNK = 1024
 SAMPLE_WIDTH = 2
 CHANNELS = 1
-_DONE = object()
 
 
 def build_info(synthesizer) -> Info:
@@ -71,22 +70,6 @@ def build_info(synthesizer) -> Info:
         supports_synthesize_streaming=True,
     )
     return Info(tts=[program])
-
-
-async def _rendered(queue, factory: Callable[[], Iterator[Any]], size_chars: int) -> AsyncIterator[Any]:
-    """Iterate a blocking iterator, each step a job of the render queue ``queue`` (which orders
-    it among HTTP renders when both servers run in one process)."""
-    iterator = await queue.call(size_chars, 0, lambda: iter(factory()))
-    try:
-        for index in itertools.count(0):
-            item = await queue.call(size_chars, index, next, iterator, _DONE)
-            if item is _DONE:
-                return
-            yield item
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            await asyncio.to_thread(close)
 
 
 MAX_HEADER_BYTES = 1 << 20
@@ -229,16 +212,18 @@ class EmottsEventHandler(AsyncEventHandler):
         stream = partial(
             self.synthesizer.stream, text, voice=voice, emotion=speaker, mode="lenient", sample_rate=rate
         )
-        async for chunk in _rendered(self.queue, stream, len(text)):
-            if not started:
-                await self.write_event(AudioStart(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS).event())
-                started = True
-            pcm = encode(chunk.audio, chunk.sample_rate, AudioFormat.PCM16)
-            step = SAMPLES_PER_CHUNK * SAMPLE_WIDTH
-            for offset in range(0, len(pcm), step):
-                await self.write_event(
-                    WyAudioChunk(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS, audio=pcm[offset : offset + step]).event()
-                )
+        steps = self.queue.steps(len(text), stream)
+        async with contextlib.aclosing(steps):
+            async for chunk in steps:
+                if not started:
+                    await self.write_event(AudioStart(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS).event())
+                    started = True
+                pcm = encode(chunk.audio, chunk.sample_rate, AudioFormat.PCM16)
+                step = SAMPLES_PER_CHUNK * SAMPLE_WIDTH
+                for offset in range(0, len(pcm), step):
+                    await self.write_event(
+                        WyAudioChunk(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS, audio=pcm[offset : offset + step]).event()
+                    )
         if not started:
             await self.write_event(AudioStart(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS).event())
         await self.write_event(AudioStop().event())
@@ -286,11 +271,11 @@ async def run_wyoming(uri: str, synthesizer, queue=None) -> None:
     server's when both run in one process, so together they use the cores once) or on a queue of
     its own with one thread per core. Announcements wait their turn; none is refused.
     """
-    from .http import EXPRESS_WORKERS, RenderQueue, default_workers
+    from .http import WORKER_NICE, RenderQueue, default_workers
 
     own = queue is None
     if own:
-        queue = RenderQueue(default_workers(), 0, EXPRESS_WORKERS)
+        queue = RenderQueue(default_workers(), 0, default_workers(), WORKER_NICE)
     server = AsyncServer.from_uri(uri)
     _LOGGER.info("Wyoming server on %s", uri)
     try:

@@ -1,13 +1,15 @@
 """The HTTP server under 16 concurrent clients: errors, time to first byte, short requests' latency.
 
-    .venv/bin/python benchmarks/http_load.py [--clients 16] [--seconds 60]
+    .venv/bin/python benchmarks/http_load.py [--clients 16] [--seconds 60] [--repeat-content]
 
 Starts ``emotts serve`` as a subprocess on a free loopback port (the server's event loop and
 render threads are then not shared with the clients). Measures a short request idle, then runs
 ``--clients`` clients for ``--seconds``: one sends inputs of ~10 000 characters one after
 another, the others loop over a mix — short replies, paragraphs, streamed WAV (time to first
 byte), OpenAI speech, IVR prompt files — while a probe sends a short request every second.
-Short requests carry a number so none is a cache hit. Prints requests and errors
+Every sentence of a request carries a number, so the load is rendering, not cache hits — except
+the IVR prompts, which repeat as a phone menu's do, and with ``--repeat-content`` the paragraphs,
+streams and OpenAI requests, which then come mostly from the cache. Prints requests and errors
 per kind, p50/p95 time to first byte and total, the probe's latency idle vs under load, and
 audio seconds per wall second. Goals: zero errors; probe p95 under load within 3× its idle
 median. Exit status 1 when a goal is missed.
@@ -42,18 +44,28 @@ def long_text(rng: random.Random) -> str:
     return " ".join(sentences)
 
 
-async def request(session, base, kind, rng):
+def paragraph(rng: random.Random, fresh: bool) -> str:
+    """Four sentences; ``fresh``: each with a number of its own, so no sentence is in the cache."""
+    if not fresh:
+        return PARAGRAPH
+    a, b, c, d = (rng.randint(1, 10**6) for _ in range(4))
+    return (f"Thanks for waiting, caller {a}. I looked at order {b}, and the parcel left our warehouse this morning. "
+            f"It should reach you by route {c}, and you will get a text message when the driver is near. "
+            f"Your reference is {d}.")
+
+
+async def request(session, base, kind, rng, fresh=True):
     """One request of ``kind``: ``(ttfb s, total s, status, audio bytes)``."""
     if kind == "short":  # a number makes it new to the cache: every short request renders
         method, path, body = "POST", "/v1/synthesize", {"input": f"{rng.choice(['Yes, of course', 'No problem', 'Got it'])}, {rng.randint(1, 10**6)}."}
     elif kind == "paragraph":
-        method, path, body = "POST", "/v1/synthesize", {"input": PARAGRAPH, "emotion": rng.choice(["calm", "happy", "sad"])}
+        method, path, body = "POST", "/v1/synthesize", {"input": paragraph(rng, fresh), "emotion": rng.choice(["calm", "happy", "sad"])}
     elif kind == "long":
         method, path, body = "POST", "/v1/synthesize", {"input": long_text(rng), "format": "pcm16"}
     elif kind == "stream":
-        method, path, body = "POST", "/v1/synthesize", {"input": PARAGRAPH + f" Reference {rng.randint(1, 50)}.", "stream": True}
+        method, path, body = "POST", "/v1/synthesize", {"input": paragraph(rng, fresh) + f" Reference {rng.randint(1, 50)}.", "stream": True}
     elif kind == "openai":
-        method, path, body = "POST", "/v1/audio/speech", {"model": "tts-1", "voice": "alloy", "input": PARAGRAPH, "instructions": "Sound cheerful."}
+        method, path, body = "POST", "/v1/audio/speech", {"model": "tts-1", "voice": "alloy", "input": paragraph(rng, fresh), "instructions": "Sound cheerful."}
     else:
         method, path, body = "GET", f"/v1/ivr/prompt.ulaw?text=Press+{rng.randint(1, 9)}+for+billing.&emotion=calm", None
     started = time.perf_counter()
@@ -73,7 +85,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def main(clients: int, seconds: float) -> int:
+async def main(clients: int, seconds: float, fresh: bool) -> int:
     port = free_port()
     # ~10 000 characters are ~12 minutes of speech: under this load that takes longer than the
     # default limits.request_timeout_s (120 s), so the benchmark's server allows 15 minutes
@@ -109,7 +121,7 @@ async def main(clients: int, seconds: float) -> int:
                 while time.perf_counter() < stop:
                     kind = "long" if seed == 0 else own.choice(kinds)  # one client sends 10 000 characters at a time
                     try:
-                        results[kind].append(await request(session, base, kind, own))
+                        results[kind].append(await request(session, base, kind, own, fresh))
                     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                         results[kind].append((0.0, 0.0, f"{type(exc).__name__}", 0))
 
@@ -158,5 +170,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--repeat-content", action="store_true",
+                        help="paragraphs, streams and OpenAI requests repeat one text (mostly cache hits), "
+                             "so short requests compete mostly with one another")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.clients, args.seconds)))
+    sys.exit(asyncio.run(main(args.clients, args.seconds, not args.repeat_content)))

@@ -50,6 +50,30 @@ PRAAT_LOCK = threading.Lock()
 MIN_STRETCH, MAX_STRETCH = 0.25, 3.0
 
 
+class Chunks(Iterator["AudioChunk"]):
+    """The chunks of a render, produced as they are taken, with how many are left known
+    (``operator.length_hint``): a caller stepping through them on render threads takes the last
+    without one more step only to find the end."""
+
+    def __init__(self, chunks: Iterator["AudioChunk"], count: int) -> None:
+        self._chunks = chunks
+        self._left = count
+
+    def __next__(self) -> "AudioChunk":
+        chunk = next(self._chunks)
+        self._left -= 1
+        return chunk
+
+    def __length_hint__(self) -> int:
+        return max(0, self._left)
+
+    def close(self) -> None:
+        """Stop rendering (the rest is never rendered)."""
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+
 class UnknownVoiceError(EmottsError, ValueError):
     """A voice name no backend offers; the message lists the voices."""
 
@@ -238,8 +262,9 @@ class Synthesizer:
         sample_rate: int | None = None,
         reference: "EmotionVector | Analysis | None" = None,
         reference_weight: float = 1.0,
-    ) -> Iterator[AudioChunk]:
-        """Render ``text`` (plain text or any supported markup) sentence by sentence.
+    ) -> Chunks:
+        """Render ``text`` (plain text or any supported markup) sentence by sentence: the input is
+        parsed at the call (its errors raise here), each sentence rendered as its chunk is taken.
 
         :param voice: default voice for text whose markup names none.
         :param emotion: emotion (label, alias or mixture) of text outside emotion tags.
@@ -259,7 +284,7 @@ class Synthesizer:
             text, voice=voice, emotion=emotion, intensity=intensity, transition_ms=transition_ms, mode=mode,
             reference=reference, reference_weight=reference_weight,
         )
-        yield from self.render_plan(plan, config, mode=mode, seed=seed, sample_rate=sample_rate)
+        return self.render_plan(plan, config, mode=mode, seed=seed, sample_rate=sample_rate)
 
     def plan(
         self,
@@ -298,18 +323,23 @@ class Synthesizer:
         reference: "EmotionVector | Analysis | None" = None,
         reference_weight: float = 1.0,
         batch: bool = False,
-    ) -> Iterator[AudioChunk]:
+    ) -> Chunks:
         """Render a plan from :meth:`plan` utterance by utterance (see :meth:`stream`).
 
         :param batch: first render every utterance not in the cache in one pass of the voice
             model, where its backend does that faster (the torch engine on CUDA); the first
             chunk then comes when all are rendered.
         """
+        items = utterances(plan, default_voice=config.voice, transition_ms=config.transition_ms)
+        items = [self._usable_voice(utt, config, mode) for utt in items]
+        return Chunks(self._render_items(plan, config, items, seed, sample_rate, batch), len(items))
+
+    def _render_items(
+        self, plan: Plan, config: Config, items: list, seed: int | None, sample_rate: int | None, batch: bool
+    ) -> Iterator[AudioChunk]:
         pending_warnings = [str(w) for w in plan.warnings]
         out_rate = sample_rate or self._voices[config.voice][1].sample_rate
         offset_s = 0.0
-        items = utterances(plan, default_voice=config.voice, transition_ms=config.transition_ms)
-        items = [self._usable_voice(utt, config, mode) for utt in items]
         seeds = [None if seed is None else seed + index for index in range(len(items))]
         voiced = self._render_voices_at_once([utt for utt, _ in items], seeds) if batch else {}
         for index, (utt, voice_warning) in enumerate(items):

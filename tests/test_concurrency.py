@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import sys
 import threading
 import time
 
@@ -20,6 +21,7 @@ from emotts_plugin.adapters.http import (
     RenderQueue,
     create_app,
     handicap_s,
+    lower_thread_priority,
     threads_per_worker,
 )
 from emotts_plugin.config import CacheConfig
@@ -114,6 +116,77 @@ async def test_an_express_thread_takes_short_requests_while_the_workers_are_busy
         assert (await waiting).name.startswith("emotts-render")
         await busy
         assert queue.jobs_done == 3
+    finally:
+        queue.close()
+
+
+def _own_nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have their own nice value on Linux only")
+async def test_workers_run_below_the_express_threads_and_the_event_loop():
+    loop_nice = _own_nice()
+    queue = RenderQueue(1, 8, express_workers=1, worker_nice=5)
+    gate = threading.Event()
+    try:
+        worker = await queue.call(5_000, 0, _own_nice)
+        busy = asyncio.create_task(queue.call(5_000, 0, gate.wait))
+        await asyncio.sleep(0.05)  # the worker is held: the short job can only be the express thread's
+        express = await asyncio.wait_for(queue.call(EXPRESS_CHARS, 0, _own_nice), 5)
+        gate.set()
+        await busy
+    finally:
+        queue.close()
+    assert worker == min(19, loop_nice + 5)
+    assert express == loop_nice  # neither the express thread nor the process was lowered
+    assert _own_nice() == loop_nice
+    assert not lower_thread_priority(0)
+
+
+async def test_an_idle_express_thread_gets_the_short_job_before_an_idle_worker():
+    queue = RenderQueue(1, 8, express_workers=1)
+    try:
+        names = []
+        for _ in range(5):
+            await asyncio.sleep(0.05)  # both threads waiting
+            names.append((await queue.call(EXPRESS_CHARS, 0, threading.current_thread)).name)
+    finally:
+        queue.close()
+    assert all(name.startswith("emotts-express") for name in names), names
+
+
+async def test_a_one_sentence_request_is_one_job(synth):
+    queue = RenderQueue(1, 8)
+    try:
+        chunks = [chunk async for chunk in queue.steps(3, synth.stream, "Yes.")]
+        assert [c.text for c in chunks] == ["Yes."] and queue.jobs_done == 1
+        text = "One. Two. Three."
+        chunks = [chunk async for chunk in queue.steps(len(text), synth.stream, text)]
+        assert [c.text for c in chunks] == ["One.", "Two.", "Three."] and queue.jobs_done == 4
+        # an iterator that cannot tell its length is asked once more to find its end
+        items = [item async for item in queue.steps(3, lambda: (n for n in range(3)))]
+        assert items == [0, 1, 2] and queue.jobs_done == 8
+    finally:
+        queue.close()
+
+
+async def test_steps_raise_the_first_jobs_error_and_keep_to_their_time():
+    queue = RenderQueue(1, 8)
+    try:
+        with pytest.raises(ValueError, match="bad input"):
+            [item async for item in queue.steps(3, lambda: (_ for _ in ()).throw(ValueError("bad input")))]
+
+        def slow():
+            yield 1
+            time.sleep(1.0)
+            yield 2
+
+        received = []
+        with pytest.raises(asyncio.TimeoutError):
+            async for item in queue.steps(3, slow, timeout_s=0.5):
+                received.append(item)
+        assert received == [1]
     finally:
         queue.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import tracemalloc
 
 import numpy as np
@@ -228,6 +229,15 @@ def test_long_input_streams_with_bounded_memory(synth):
     stream.close()
     assert first.text.startswith("This is sentence number 0")
     assert peak < 80 * 2**20, f"peak traced memory {peak / 2**20:.1f} MB"
+
+
+def test_a_streams_chunks_know_how_many_are_left(synth):
+    stream = synth.stream("One. Two. Three.")
+    assert operator.length_hint(stream) == 3
+    assert next(stream).text == "One."
+    assert operator.length_hint(stream) == 2
+    stream.close()
+    assert next(stream, None) is None  # closed: the rest is never rendered
 
 
 def test_stream_yields_sentence_by_sentence(synth):
