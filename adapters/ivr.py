@@ -224,8 +224,9 @@ AUDIOSOCKET = web.AppKey("ivr_audiosocket", asyncio.AbstractServer)
 
 def _telephone_chunks(synth: Synthesizer, prompt: Prompt, fmt: TelephoneFormat) -> Iterator[bytes]:
     """Blocking: ``prompt`` sentence by sentence as ``fmt`` bytes (runs on render threads)."""
-    for chunk in synth.stream(prompt.text, **prompt.options()):
-        yield telephony.encode(telephony.prepare(chunk.audio, chunk.sample_rate, fmt.sample_rate), fmt.sample_rate, fmt)
+    return synth.stream(prompt.text, **prompt.options()).map(
+        lambda chunk: telephony.encode(telephony.prepare(chunk.audio, chunk.sample_rate, fmt.sample_rate), fmt.sample_rate, fmt)
+    )
 
 
 async def _prompt_frames(app: web.Application, item: QueuedPrompt, fmt: TelephoneFormat) -> AsyncIterator[bytes]:

@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
@@ -44,22 +44,25 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _LOGGER = logging.getLogger(__name__)
 
+T = TypeVar("T")
+U = TypeVar("U")
+
 #: Praat keeps global state: one DSP call at a time (voice inference still overlaps).
 PRAAT_LOCK = threading.Lock()
 #: Bounds of the local time-stretch handed to the DSP (PSOLA holds at most 3× its input).
 MIN_STRETCH, MAX_STRETCH = 0.25, 3.0
 
 
-class Chunks(Iterator["AudioChunk"]):
+class Chunks(Iterator[T]):
     """The chunks of a render, produced as they are taken, with how many are left known
     (``operator.length_hint``): a caller stepping through them on render threads takes the last
     without one more step only to find the end."""
 
-    def __init__(self, chunks: Iterator["AudioChunk"], count: int) -> None:
+    def __init__(self, chunks: Iterator[T], count: int) -> None:
         self._chunks = chunks
         self._left = count
 
-    def __next__(self) -> "AudioChunk":
+    def __next__(self) -> T:
         chunk = next(self._chunks)
         self._left -= 1
         return chunk
@@ -72,6 +75,12 @@ class Chunks(Iterator["AudioChunk"]):
         close = getattr(self._chunks, "close", None)
         if close is not None:
             close()
+
+    def map(self, fn: Callable[[T], U]) -> "Chunks[U]":
+        """``fn`` of each chunk as it is taken, still counted; closing it closes this."""
+        mapped: Chunks[U] = Chunks(map(fn, self), self._left)
+        mapped.close = self.close  # type: ignore[method-assign]
+        return mapped
 
 
 class UnknownVoiceError(EmottsError, ValueError):
@@ -262,7 +271,7 @@ class Synthesizer:
         sample_rate: int | None = None,
         reference: "EmotionVector | Analysis | None" = None,
         reference_weight: float = 1.0,
-    ) -> Chunks:
+    ) -> Chunks[AudioChunk]:
         """Render ``text`` (plain text or any supported markup) sentence by sentence: the input is
         parsed at the call (its errors raise here), each sentence rendered as its chunk is taken.
 
@@ -323,7 +332,7 @@ class Synthesizer:
         reference: "EmotionVector | Analysis | None" = None,
         reference_weight: float = 1.0,
         batch: bool = False,
-    ) -> Chunks:
+    ) -> Chunks[AudioChunk]:
         """Render a plan from :meth:`plan` utterance by utterance (see :meth:`stream`).
 
         :param batch: first render every utterance not in the cache in one pass of the voice

@@ -238,6 +238,10 @@ def test_a_streams_chunks_know_how_many_are_left(synth):
     assert operator.length_hint(stream) == 2
     stream.close()
     assert next(stream, None) is None  # closed: the rest is never rendered
+    texts = synth.stream("One. Two.").map(lambda chunk: chunk.text)
+    assert operator.length_hint(texts) == 2 and next(texts) == "One." and operator.length_hint(texts) == 1
+    texts.close()
+    assert next(texts, None) is None
 
 
 def test_stream_yields_sentence_by_sentence(synth):
