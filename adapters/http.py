@@ -459,7 +459,6 @@ async def render(request: web.Request, fn: Callable[..., T], *args: Any, size_ch
     return await asyncio.wait_for(job, timeout=app[CONFIG].limits.request_timeout_s)
 
 
-
 def render_iter(
     request: web.Request, fn: Callable[..., Iterable[T]], *args: Any, size_chars: int = 0, **kwargs: Any
 ) -> AsyncIterator[T]:

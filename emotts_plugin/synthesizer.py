@@ -58,9 +58,10 @@ class Chunks(Iterator[T]):
     (``operator.length_hint``): a caller stepping through them on render threads takes the last
     without one more step only to find the end."""
 
-    def __init__(self, chunks: Iterator[T], count: int) -> None:
+    def __init__(self, chunks: Iterator[T], count: int, *, source: Any = None) -> None:
         self._chunks = chunks
         self._left = count
+        self._source = chunks if source is None else source  # what close() stops
 
     def __next__(self) -> T:
         chunk = next(self._chunks)
@@ -72,15 +73,13 @@ class Chunks(Iterator[T]):
 
     def close(self) -> None:
         """Stop rendering (the rest is never rendered)."""
-        close = getattr(self._chunks, "close", None)
+        close = getattr(self._source, "close", None)
         if close is not None:
             close()
 
     def map(self, fn: Callable[[T], U]) -> "Chunks[U]":
         """``fn`` of each chunk as it is taken, still counted; closing it closes this."""
-        mapped: Chunks[U] = Chunks(map(fn, self), self._left)
-        mapped.close = self.close  # type: ignore[method-assign]
-        return mapped
+        return Chunks(map(fn, self), self._left, source=self)
 
 
 class UnknownVoiceError(EmottsError, ValueError):
