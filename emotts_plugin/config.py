@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -72,9 +73,26 @@ class Limits:
     max_depth: int = 64
     """Elements nested deeper than this are refused before parsing."""
     max_body_bytes: int = 2_000_000
-    """HTTP request bodies larger than this are refused."""
+    """HTTP request bodies, Wyoming events and Twilio messages larger than this are refused."""
     request_timeout_s: float = 120.0
     """Seconds one request may take."""
+    max_audio_s: float = 600.0
+    """Seconds of audio one request may produce, speech, breaks and silences together; a request
+    whose plan needs more is refused before rendering (and a render that still overruns stops)."""
+    max_break_s: float = 60.0
+    """Seconds of silence (``<break>``, ``<mstts:silence>``, bracket pauses) one request may ask for."""
+    read_timeout_s: float = 30.0
+    """Seconds a client may take to send one request's headers and body (HTTP) or one message
+    (Wyoming, Twilio, AudioSocket) once it has started; slower clients are disconnected."""
+    idle_timeout_s: float = 60.0
+    """Seconds a connection may stay silent between requests or messages before it is closed
+    (HTTP keep-alive, Wyoming)."""
+    max_connections: int = 64
+    """Connections open at once per socket server (Wyoming, AudioSocket) and Twilio streams;
+    beyond it new ones are refused."""
+    ivr_queue_mb: int = 64
+    """MiB of rendered and waiting prompts all IVR calls together may hold; a prompt over the
+    budget is refused with 429."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +174,10 @@ class Config:
             )
         for field in dataclasses.fields(Limits):
             value = getattr(self.limits, field.name)
-            if value <= 0:
-                raise ConfigError(f"limits.{field.name} must be positive, got {value!r}", key=f"limits.{field.name}")
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigError(
+                    f"limits.{field.name} must be a positive finite number, got {value!r}", key=f"limits.{field.name}"
+                )
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}", key="device")
         if self.engine not in ENGINES:
