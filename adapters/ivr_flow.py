@@ -52,6 +52,7 @@ from tqdm import tqdm
 
 from emotts_plugin import telephony
 from emotts_plugin.audio import write_atomic
+from emotts_plugin.config import MAX_FILE_BYTES, BoundedSafeLoader
 from emotts_plugin.errors import ConfigError, MarkupError
 from emotts_plugin.synthesizer import Synthesizer
 from emotts_plugin.telephony import Prompt, TelephoneFormat
@@ -167,6 +168,9 @@ def load_flow(path: str | os.PathLike[str], *, synthesizer: Synthesizer | None =
     """
     name = os.fspath(path)
     try:
+        size = Path(name).stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ConfigError(f"flow file {name!r} is {size:,} bytes; at most {MAX_FILE_BYTES:,} are read")
         text = Path(name).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read flow file {name!r}: {exc.strerror}") from exc
@@ -179,7 +183,7 @@ def parse_flow(text: str, *, path: str | None = None, synthesizer: Synthesizer |
     """:func:`load_flow` for a flow already in memory; ``path`` names it in messages."""
     reader = _FlowReader(synthesizer)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=BoundedSafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         detail = " ".join(part for part in (exc.context, exc.problem) if part)

@@ -9,7 +9,13 @@ markup, always read leniently); ``synthesize-start`` / ``synthesize-chunk`` /
 
 Audio is 16-bit mono PCM; rendering runs on a render queue's threads (the HTTP server's
 when both run in one process) so the event loop never blocks. Errors go back as Wyoming
-``error`` events whose ``code`` is the exception class name; the connection stays open.
+``error`` events whose ``code`` is the exception class name (or the limit's, see
+:class:`~emotts_plugin.errors.WyomingRequestError`), and the server then closes the connection, as a client waiting for
+audio would otherwise wait on.
+
+Every connection is bounded by ``limits``: ``max_body_bytes`` per event (refused from its
+header, before its bytes are read), ``read_timeout_s`` for an event's bytes once it has begun,
+``idle_timeout_s`` of silence between events, and ``max_connections`` open at once.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 
 from emotts_plugin import __version__
 from emotts_plugin.audio import AudioFormat, encode
+from emotts_plugin.config import Limits
 from emotts_plugin.errors import WyomingRequestError
 
 from .chatbot import SentenceAssembler
@@ -72,85 +79,148 @@ def build_info(synthesizer) -> Info:
     return Info(tts=[program])
 
 
-MAX_HEADER_BYTES = 1 << 20
-MAX_BODY_BYTES = 64 << 20
+#: Longest event header line: the line limit of the stream readers ``asyncio.start_server`` makes
+#: (a longer line cannot be read at all). The whole event is bounded by ``limits.max_body_bytes``.
+MAX_HEADER_BYTES = 1 << 16
+#: Seconds at most (and at most ``limits.read_timeout_s``) that input is still read and dropped
+#: after an ``error``, before the close: a socket closed with unread input is reset, and a reset
+#: can make the client lose the ``error`` it has not read yet.
+LINGER_S = 2.0
 
 
-async def read_event(reader: asyncio.StreamReader) -> Event | None:
-    """The next event, ``None`` at end of input.
+async def read_event(reader: asyncio.StreamReader, limits: Limits) -> Event | None:
+    """The next event; ``None`` at end of input, or when nothing arrives for ``limits.idle_timeout_s``.
 
-    Unlike the package's reader, malformed input raises :class:`WyomingRequestError`
-    (so the client can be told) instead of looking like a clean end of input.
+    Unlike the package's reader, malformed input raises :class:`WyomingRequestError` (so the
+    client can be told) instead of looking like a clean end of input. An event larger than
+    ``limits.max_body_bytes`` (header line, data and payload together) is refused from its header,
+    before its data or payload is read; one whose rest does not arrive within
+    ``limits.read_timeout_s`` of its first byte is refused too (:class:`WyomingRequestError` with the limit's ``code``).
     """
     try:
-        line = await reader.readline()
-    except (ValueError, asyncio.LimitOverrunError) as exc:  # line longer than the stream limit
-        raise WyomingRequestError(f"event header too long: {exc}") from exc
-    if not line:
+        async with asyncio.timeout(limits.idle_timeout_s):
+            first = await reader.read(1)
+    except TimeoutError:
+        _LOGGER.debug("closing a connection silent for %g s (limits.idle_timeout_s)", limits.idle_timeout_s)
         return None
-    if len(line) > MAX_HEADER_BYTES:
-        raise WyomingRequestError("event header too long")
+    if not first:
+        return None
     try:
-        header = json.loads(line)
-    except ValueError as exc:
-        raise WyomingRequestError(f"event header is not JSON: {exc}") from exc
-    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+        async with asyncio.timeout(limits.read_timeout_s):
+            return await _read_rest(first, reader, limits)
+    except TimeoutError:
+        raise WyomingRequestError(
+            f"the event did not arrive whole within {limits.read_timeout_s:g} s (limits.read_timeout_s)",
+            code="ReadTimeout",
+        ) from None
+
+
+async def _read_rest(first: bytes, reader: asyncio.StreamReader, limits: Limits) -> Event:
+    """The event whose first byte is ``first``: the rest of its header line, its data, its payload."""
+    try:
+        line = first + await reader.readline()
+    except ValueError as exc:  # longer than the stream's line limit; asyncio has dropped what it read
+        raise WyomingRequestError(f"event header is over {MAX_HEADER_BYTES:,} bytes", code="EventTooLarge") from exc
+    header = _json_object(line, "event header")
+    if not isinstance(header.get("type"), str):
         raise WyomingRequestError("event header must be a JSON object with a string 'type'")
     data = header.get("data") or {}
     if not isinstance(data, dict):
         raise WyomingRequestError("event 'data' must be a JSON object")
-    sizes = []
-    for key in ("data_length", "payload_length"):
-        size = header.get(key) or 0
-        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_BODY_BYTES:
-            raise WyomingRequestError(f"bad {key}: {size!r}")
-        sizes.append(size)
-    if sizes[0]:
-        try:
-            extra = json.loads(await reader.readexactly(sizes[0]))
-        except ValueError as exc:
-            raise WyomingRequestError(f"event data is not JSON: {exc}") from exc
-        if not isinstance(extra, dict):
-            raise WyomingRequestError("event data must be a JSON object")
-        data = {**data, **extra}
-    payload = await reader.readexactly(sizes[1]) if sizes[1] else None
+    data_length, payload_length = (_length(header, key) for key in ("data_length", "payload_length"))
+    size = len(line) + data_length + payload_length
+    if size > limits.max_body_bytes:
+        raise WyomingRequestError(
+            f"event of {size:,} bytes (header {len(line):,}, data {data_length:,}, payload {payload_length:,}) "
+            f"is over limits.max_body_bytes ({limits.max_body_bytes:,} bytes)",
+            code="EventTooLarge",
+        )
+    if data_length:
+        data = {**data, **_json_object(await reader.readexactly(data_length), "event data")}
+    payload = await reader.readexactly(payload_length) if payload_length else None
     return Event(type=header["type"], data=data, payload=payload)
 
 
-class EmottsEventHandler(AsyncEventHandler):
-    """One client connection."""
+def _json_object(raw: bytes, what: str) -> dict:
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise WyomingRequestError(f"{what} is nested too deeply") from None
+    except ValueError as exc:
+        raise WyomingRequestError(f"{what} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise WyomingRequestError(f"{what} must be a JSON object")
+    return value
 
-    def __init__(self, synthesizer, queue, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+
+def _length(header: dict, key: str) -> int:
+    size = header.get(key) or 0
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise WyomingRequestError(f"bad {key}: {str(size)[:40]!r}")
+    return size
+
+
+class EmottsEventHandler(AsyncEventHandler):
+    """One client connection; ``connected`` holds every open one of its server, against
+    ``limits.max_connections``."""
+
+    def __init__(
+        self,
+        synthesizer,
+        queue,
+        connected: set[EmottsEventHandler],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
         super().__init__(reader, writer)
         self.synthesizer = synthesizer
         self.queue = queue
+        self.limits: Limits = synthesizer.config.limits
+        self.connected = connected
         self._assembler: SentenceAssembler | None = None
         self._stream_voice: tuple[str, str | None] | None = None
 
     # -- loop ---------------------------------------------------------------
 
     async def run(self) -> None:
-        """Like the base class, but a malformed event closes this client with an ``error``."""
+        """Like the base class, but bounded: a client over ``limits.max_connections`` or one that
+        sends a malformed or oversized event gets an ``error`` and is closed; so is one whose request
+        fails (:meth:`handle_event`)."""
         self._is_running = True
         try:
+            if len(self.connected) >= self.limits.max_connections:
+                _LOGGER.debug("refusing a connection: %d are open (limits.max_connections)", len(self.connected))
+                await self._send_error(WyomingRequestError(
+                    f"{len(self.connected)} connections are open; limits.max_connections is "
+                    f"{self.limits.max_connections}",
+                    code="TooManyConnections",
+                ))
+                await self._linger()
+                return
+            self.connected.add(self)
             while self._is_running:
                 try:
-                    event = await read_event(self.reader)
+                    event = await read_event(self.reader, self.limits)
                 except WyomingRequestError as exc:  # garbage from the wire: say so, then hang up
                     _LOGGER.debug("unreadable event: %s", exc)
                     await self._send_error(exc)
+                    await self._linger()
                     break
                 if event is None:
                     break
                 if not await self.handle_event(event):
+                    await self._linger()
                     break
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             _LOGGER.debug("client went away: %s", exc)
         finally:
+            self.connected.discard(self)
             await self.disconnect()
             self.writer.close()
 
     async def handle_event(self, event: Event) -> bool:
+        """Answer ``event``; false (close the connection) after answering it with an ``error``, so a
+        client waiting for audio sees the end instead of waiting on."""
         try:
             if Describe.is_type(event.type):
                 await self.write_event(build_info(self.synthesizer).event())
@@ -172,15 +242,35 @@ class EmottsEventHandler(AsyncEventHandler):
                 _LOGGER.debug("client went away: %s", exc)
                 return False
             await self._send_error(exc)
+            return False
         except Exception as exc:  # noqa: BLE001 - every failure goes back as an error event
             _LOGGER.debug("request failed: %s", exc)
             await self._send_error(exc)
+            return False
         return True
 
     async def _send_error(self, exc: BaseException) -> None:
+        """Tell the client, unless it has gone or does not read within ``limits.read_timeout_s``."""
+        code = exc.code if isinstance(exc, WyomingRequestError) else type(exc).__name__
+        error = Error(text=str(exc) or type(exc).__name__, code=code).event()
         try:
-            await self.write_event(Error(text=str(exc) or type(exc).__name__, code=type(exc).__name__).event())
-        except (ConnectionError, RuntimeError):
+            async with asyncio.timeout(self.limits.read_timeout_s):
+                await self.write_event(error)
+        except (ConnectionError, RuntimeError, TimeoutError):
+            pass
+
+    async def _linger(self) -> None:
+        """Before closing after an ``error``: end our side, then drop what the client still sends
+        until it closes too or :data:`LINGER_S` pass, so the close is not a reset."""
+        if self.writer.is_closing():
+            return
+        try:
+            if self.writer.can_write_eof():
+                self.writer.write_eof()
+            async with asyncio.timeout(min(LINGER_S, self.limits.read_timeout_s)):
+                while await self.reader.read(1 << 16):
+                    pass
+        except (ConnectionError, RuntimeError, TimeoutError):
             pass
 
     # -- requests -----------------------------------------------------------
@@ -260,8 +350,10 @@ class EmottsEventHandler(AsyncEventHandler):
 
 
 def handler_factory(synthesizer, queue) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], EmottsEventHandler]:
-    """What :meth:`wyoming.server.AsyncServer.run` calls for each client."""
-    return partial(EmottsEventHandler, synthesizer, queue)
+    """What :meth:`wyoming.server.AsyncServer.run` calls for each client: handlers that share one
+    set of open connections, so at most ``limits.max_connections`` are served at once."""
+    connected: set[EmottsEventHandler] = set()
+    return partial(EmottsEventHandler, synthesizer, queue, connected)
 
 
 async def run_wyoming(uri: str, synthesizer, queue=None) -> None:

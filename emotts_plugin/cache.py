@@ -213,14 +213,16 @@ class RenderCache:
     def _write(self, key: str, entry: Entry) -> None:
         data = entry.to_bytes()
         assert self.directory is not None
-        handle, temp = tempfile.mkstemp(dir=self.directory, prefix=_TEMP_PREFIX, suffix=".part")
+        temp = None
         try:
+            handle, temp = tempfile.mkstemp(dir=self.directory, prefix=_TEMP_PREFIX, suffix=".part")
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
             os.replace(temp, self._path(key))
-        except OSError as exc:
+        except OSError as exc:  # the folder went away or filled up after start-up: a miss next time
             _LOGGER.warning("cache entry %s not written: %s", key[:12], exc)
-            Path(temp).unlink(missing_ok=True)
+            if temp is not None:
+                Path(temp).unlink(missing_ok=True)
             return
         with self._lock:
             self._disk[key] = len(data)

@@ -1,7 +1,9 @@
 """The ``emotts`` command line.
 
 Exit status: 0 on success (lenient repairs print warnings and still exit 0),
-2 for refused input, strict-mode markup errors, bad configuration or usage.
+2 for refused input, strict-mode markup errors, bad configuration or usage, and
+for anything that stops a start (an unusable ``cache.dir``, a taken port, a
+voice that cannot load): one ``error: …`` line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import dataclasses
 import json
 import logging
 import sys
+import tempfile
+from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
-from .audio import AudioFormat, encode, format_for_path, write_atomic
-from .config import DEVICES, ENGINES, load_config
+from . import ports
+from .audio import AudioFormat, StreamEncoder, format_for_path, open_output
+from .config import DEVICES, ENGINES, Config, load_config, split_host_port, split_wyoming_uri
 from .emotion import EmotionVector
 from .errors import ConfigError, EmottsError
 from .runtime import Runtime
@@ -89,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.add_argument(
         "--wyoming",
         metavar="URI",
-        help="also serve the Wyoming protocol (Home Assistant) on URI: tcp://0.0.0.0:10200, unix://PATH or stdio://",
+        help="also serve the Wyoming protocol (Home Assistant) on URI: tcp://0.0.0.0:10200, unix://PATH or stdio:// "
+        "(default: server.wyoming_uri; null runs none)",
     )
     p_serve.add_argument(
         "--audiosocket",
@@ -97,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run the AudioSocket server for Asterisk calls (default: server.audiosocket)",
     )
     p_serve.add_argument("--no-http", action="store_true", help="do not run the HTTP server (with --wyoming)")
+    p_serve.add_argument(
+        "--replace",
+        action="store_true",
+        help="stop another emotts server that holds one of these ports (SIGTERM), wait for it, then start; "
+        "a port held by anything else is still an error",
+    )
     _common(p_serve)
 
     from .telephony import TelephoneFormat
@@ -175,7 +185,30 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def _synthesizer(args: argparse.Namespace):
-    return Synthesizer(runtime=_runtime(args))
+    runtime = _runtime(args)
+    check_cache_dir(runtime.config)
+    return Synthesizer(runtime=runtime)
+
+
+def check_cache_dir(config: Config) -> None:
+    """Make ``cache.dir`` (when set) and prove a file can be written there, before any voice loads;
+    :class:`ConfigError` naming the folder and ``cache.dir`` otherwise."""
+    folder = config.cache.dir
+    if folder is None:
+        return
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".emotts-check-"):
+            pass
+    except OSError as exc:
+        if path.exists() and not path.is_dir():
+            reason = "it is a file, not a folder"
+        elif isinstance(exc, (NotADirectoryError, FileExistsError)):
+            reason = "a part of its path is a file, not a folder"
+        else:
+            reason = exc.strerror or str(exc)
+        raise ConfigError(f"cache.dir {folder!r} cannot be used: {reason}", key="cache.dir") from None
 
 
 def cmd_say(args: argparse.Namespace) -> int:
@@ -195,32 +228,32 @@ def cmd_say(args: argparse.Namespace) -> int:
         reference = analyze(args.reference, synthesizer.runtime.space)
         named = ", ".join(f"{label} {weight:.2f}" for label, weight in reference.nearest.items())
         print(f"reference {args.reference}: {named} (weight {args.reference_weight:g})", file=sys.stderr)
-    chunks = []
-    rendered = []
+    said = []  # each chunk without its audio, for check_spoken
     total = 0.0
     show_progress = sys.stderr.isatty()
-    for chunk in synthesizer.stream(
+    stream = synthesizer.stream(
         text, mode="strict" if args.strict else None, seed=args.seed, sample_rate=args.sample_rate,
         reference=reference, reference_weight=args.reference_weight,
-    ):
-        for warning in chunk.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        chunks.append(chunk.audio)
-        rendered.append(dataclasses.replace(chunk, audio=chunk.audio[:0]))
-        rate = chunk.sample_rate
-        total += chunk.duration_s
+    )
+    # encoded sentence by sentence, so memory does not grow with the length of the audio
+    with open_output(args.output) as out:
+        encoder = None
+        for chunk in stream:
+            for warning in chunk.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+            if encoder is None:
+                encoder = StreamEncoder.for_format(out, chunk.sample_rate, fmt)
+            encoder.write(chunk.audio)
+            said.append(dataclasses.replace(chunk, audio=chunk.audio[:0]))
+            total += chunk.duration_s
+            if show_progress:
+                print(f"\rrendered {total:6.1f} s of audio", end="", file=sys.stderr, flush=True)
         if show_progress:
-            print(f"\rrendered {total:6.1f} s of audio", end="", file=sys.stderr, flush=True)
-    if show_progress:
-        print(file=sys.stderr)
-    check_spoken(rendered)
-    data = encode(np.concatenate(chunks), rate, fmt)
-    if args.output == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-    else:
-        write_atomic(args.output, data)
-        print(f"wrote {args.output} ({total:.2f} s, {fmt.value}, {rate} Hz)", file=sys.stderr)
+            print(file=sys.stderr)
+        check_spoken(said)
+        encoder.close()
+    if args.output != "-":
+        print(f"wrote {args.output} ({total:.2f} s, {fmt.value}, {encoder.sample_rate} Hz)", file=sys.stderr)
     return 0
 
 
@@ -282,20 +315,71 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    if args.no_http and not args.wyoming:
-        raise ConfigError("--no-http needs --wyoming URI (otherwise there is nothing to serve)")
+    if args.wyoming:
+        split_wyoming_uri(args.wyoming, key="--wyoming")
     if args.no_http and args.audiosocket:
         raise ConfigError("--audiosocket runs inside the HTTP server (its calls are fed by POST /v1/ivr/calls); drop --no-http")
     runtime = _runtime(args)
-    if args.wyoming:
-        from .adapters.wyoming import serve as serve_wyoming
+    config = runtime.config
+    wyoming = args.wyoming or config.server.wyoming_uri
+    if args.no_http and not wyoming:
+        raise ConfigError(
+            "--no-http needs a Wyoming server (--wyoming URI or server.wyoming_uri); "
+            "otherwise there is nothing to serve"
+        )
+    endpoints = _endpoints(args, config, wyoming)
+    _claim(endpoints, replace=args.replace)
+    check_cache_dir(config)
+    try:
+        if wyoming:
+            from .adapters.wyoming import serve as serve_wyoming
 
-        serve_wyoming(runtime.config, args.wyoming, runtime=runtime, http=not args.no_http, host=args.host, port=args.port)
-        return 0
-    from .adapters.http import serve
+            serve_wyoming(config, wyoming, runtime=runtime, http=not args.no_http, host=args.host, port=args.port)
+        else:
+            from .adapters.http import serve
 
-    serve(runtime.config, host=args.host, port=args.port, runtime=runtime)
+            serve(config, host=args.host, port=args.port, runtime=runtime)
+    except OSError as exc:
+        # taken between the check and the bind: name it as the check would have
+        conflict = next(iter(ports.conflicts(endpoints)), None)
+        if conflict is None:
+            raise
+        raise ConfigError(conflict.message(), key=conflict.endpoint.key) from exc
     return 0
+
+
+def _endpoints(args: argparse.Namespace, config: Config, wyoming: str | None) -> list[ports.Endpoint]:
+    """Every address ``emotts serve`` is about to listen on."""
+    endpoints = []
+    if not args.no_http:
+        host = args.host or config.server.http_host
+        port = args.port if args.port is not None else config.server.http_port
+        endpoints.append(ports.Endpoint("HTTP", "server.http_port", "--port", host=host, port=port))
+        if config.server.audiosocket is not None:
+            host, port = split_host_port(config.server.audiosocket, key="server.audiosocket")
+            endpoints.append(ports.Endpoint("AudioSocket", "server.audiosocket", "--audiosocket", host=host, port=port))
+    if wyoming:
+        scheme, host, port, path = split_wyoming_uri(wyoming, key="--wyoming" if args.wyoming else "server.wyoming_uri")
+        if scheme != "stdio":
+            endpoints.append(
+                ports.Endpoint("Wyoming", "server.wyoming_uri", "--wyoming", host=host, port=port, path=path)
+            )
+    return endpoints
+
+
+def _claim(endpoints: list[ports.Endpoint], *, replace: bool) -> None:
+    """Make sure every endpoint is free: with ``replace``, stop the emotts servers that hold some
+    (and nothing else); :class:`ConfigError` naming the first one still taken."""
+    conflicts = ports.conflicts(endpoints)
+    if conflicts and replace and all(conflict.emotts_only for conflict in conflicts):
+        holders = list({holder.pid: holder for conflict in conflicts for holder in conflict.holders}.values())
+        for holder in holders:
+            print(f"stopping the emotts server {holder.describe()} (--replace)", file=sys.stderr)
+        ports.stop(holders, endpoints)
+        conflicts = ports.conflicts(endpoints)
+    if conflicts:
+        first = next((c for c in conflicts if not c.emotts_only), conflicts[0]) if replace else conflicts[0]
+        raise ConfigError(first.message(replace=replace), key=first.endpoint.key)
 
 
 def cmd_ivr_render(args: argparse.Namespace) -> int:
@@ -344,6 +428,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the machine refused something (a file, a folder, a socket): the operator's to fix
+        _LOGGER.debug("stopped by", exc_info=True)
+        print(f"error: {_os_error_text(exc)}", file=sys.stderr)
+        return 2
+
+
+def _os_error_text(exc: OSError) -> str:
+    if exc.strerror and exc.filename is not None:
+        return f"{exc.strerror}: {exc.filename!r}"
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 if __name__ == "__main__":

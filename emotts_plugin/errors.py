@@ -9,7 +9,8 @@
     ├── MarkupError(ValueError)      markup that cannot be read                   .line .column
     │   └── HostileInputError        refused before any parsing work (DOCTYPE,
     │                                entities, size, depth, control characters)
-    ├── WyomingRequestError(ValueError)  a Wyoming event the server cannot serve
+    ├── LimitError(ValueError)       a request over one of the configured limits   .limit .value .allowed
+    ├── WyomingRequestError(ValueError)  a Wyoming event the server cannot serve   .code
     ├── ReferenceAudioError(ValueError)  a reference recording that cannot be analysed  .reason .source
     ├── PluginError(RuntimeError)    a plugin that misbehaves                     .plugin
     └── MissingExtraError(ImportError)  an optional feature whose extra is not installed  .extra
@@ -68,6 +69,17 @@ class HostileInputError(MarkupError):
     """Input refused before parsing: it could make the parser do unbounded or unsafe work."""
 
 
+class LimitError(EmottsError, ValueError):
+    """A request that would exceed a configured bound (``limit`` is its dotted config key, such as
+    ``limits.max_audio_s``); refused before the work, never cut short silently."""
+
+    def __init__(self, message: str, *, limit: str, value: float | None = None, allowed: float | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+        self.allowed = allowed
+
+
 class PluginError(EmottsError, RuntimeError):
     """A plugin failed to load or returned something unusable; ``plugin`` names it."""
 
@@ -85,7 +97,13 @@ class MissingExtraError(EmottsError, ImportError):
 
 
 class WyomingRequestError(EmottsError, ValueError):
-    """A Wyoming request the server cannot serve (unknown voice or speaker, malformed event)."""
+    """A Wyoming request the server cannot serve (unknown voice or speaker, malformed event, an
+    event or connection over a limit); ``code`` is the ``error`` event's code when it is not the
+    class name (``EventTooLarge``, ``ReadTimeout``, ``TooManyConnections``)."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code or type(self).__name__
 
 
 class ReferenceAudioError(EmottsError, ValueError):

@@ -173,18 +173,21 @@ def test_stream_split_mid_word_and_mid_tag_gives_one_cycle_per_sentence(port):
     ("voice", "speaker", "code"),
     [("nobody", None, "WyomingRequestError"), ("joe", "grumpy-ish", "WyomingRequestError")],
 )
-def test_unknown_voice_or_speaker_is_an_error_event_and_the_connection_lives(port, voice, speaker, code):
+def test_unknown_voice_or_speaker_is_an_error_event_then_the_close(port, voice, speaker, code):
     async def go():
         async with AsyncTcpClient("127.0.0.1", port) as client:
             await client.write_event(Synthesize(text="Hello.", voice=SynthesizeVoice(name=voice, speaker=speaker)).event())
             first = await _until(client, "error", "audio-stop")
+            after = await client.read_event()  # the server hangs up: a client waiting for audio is not left waiting
+        async with AsyncTcpClient("127.0.0.1", port) as client:
             await client.write_event(Describe().event())
             second = await _until(client, "info")
-            return first, second
+        return first, after, second
 
-    first, second = run(go())
+    first, after, second = run(go())
     error = Error.from_event(first[-1])
     assert error.code == code and (voice in error.text or speaker in error.text)
+    assert after is None
     assert second[-1].type == "info"
 
 
