@@ -9,8 +9,9 @@ Routes (all JSON in and out except audio; errors in the shape of :mod:`.http`):
   ``emotts parse --json`` plan.
 - ``GET /v1/voices``, ``GET /v1/emotions``.
 
-A whole answer (``stream: false``) is rendered in one place of the queue and sent with its
-length. A stream (``stream: true``) holds one place for its whole life and renders sentence by
+A whole answer (``stream: false``) is rendered in one place of the queue, encoded sentence by
+sentence into a spool (memory up to 4 MiB, then an unnamed temporary file, so memory does not grow
+with the audio's length) and sent with its length. A stream (``stream: true``) holds one place for its whole life and renders sentence by
 sentence, each on a worker thread, writing each sentence's audio as soon as it is ready:
 ``pcm16``, ``ulaw`` and ``alaw`` are sent as is; ``wav`` starts with a header whose RIFF and
 data sizes are 0xFFFFFFFF (unknown length, as live WAV streams do), followed by 16-bit PCM.
@@ -25,19 +26,19 @@ import dataclasses
 import logging
 import math
 import struct
+import tempfile
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Iterator, Mapping
+from typing import Any, AsyncIterator, Callable, Iterator, Mapping
 
-import numpy as np
 from aiohttp import web
 
-from emotts_plugin.audio import AudioFormat, encode
+from emotts_plugin.audio import AudioFormat, StreamEncoder, encode
 from emotts_plugin.emotion import EmotionVector
 from emotts_plugin.errors import MarkupError
 from emotts_plugin.plan import Plan
 from emotts_plugin.synthesizer import AudioChunk, Synthesizer, check_spoken
 
-from .http import METRICS, SYNTHESIZER, ApiError, check_input, error_for, read_json, render, render_all, render_iter
+from .http import METRICS, SYNTHESIZER, ApiError, check_input, error_for, read_json, render, render_iter
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -108,32 +109,79 @@ def start_speech(synth: Synthesizer, speech: SpeechRequest) -> Iterator[AudioChu
     return synth.render_plan(plan, config, mode=speech.mode, seed=speech.seed, sample_rate=speech.sample_rate)
 
 
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """A whole render, joined."""
+#: Encoded output kept in memory up to this size, then in an unnamed temporary file.
+SPOOL_BYTES = 4 * 1024 * 1024
+#: Bytes per write when a spooled answer is sent.
+SEND_BLOCK_BYTES = 256 * 1024
 
-    audio: np.ndarray
-    """float32 mono samples."""
+
+@dataclass(slots=True)
+class Encoded:
+    """A whole answer, encoded as it was rendered: the bytes wait in ``file`` (memory up to
+    :data:`SPOOL_BYTES`, then an unnamed temporary file), so memory does not grow with the
+    length of the audio. Close it when sent."""
+
+    file: Any
+    """A ``tempfile.SpooledTemporaryFile`` holding the encoded bytes."""
+    size: int
+    """How many bytes."""
     sample_rate: int
     """Samples per second."""
+    duration_s: float
+    """Seconds of audio."""
     warnings: tuple[str, ...]
     """Parse repairs and rendering problems."""
 
-    @property
-    def duration_s(self) -> float:
-        return len(self.audio) / self.sample_rate
+    def read_all(self) -> bytes:
+        """Every byte (for answers that are small by nature)."""
+        self.file.seek(0)
+        return self.file.read()
+
+    def close(self) -> None:
+        self.file.close()
 
 
-def join_chunks(chunks: list[AudioChunk]) -> Rendered:
-    """Sentence chunks joined into one :class:`Rendered`; an error when none of it was speech."""
-    check_spoken(chunks)
-    audio = np.concatenate([c.audio for c in chunks]) if chunks else np.zeros(0, np.float32)
-    return Rendered(audio, chunks[0].sample_rate, tuple(w for c in chunks for w in c.warnings))
+async def render_encoded(
+    request: web.Request, speech: SpeechRequest, open_encoder: Callable[[Any, int], StreamEncoder]
+) -> Encoded:
+    """Render the whole request one sentence per worker job (so short requests interleave with
+    long ones), encoding each sentence into a spool as it comes (``open_encoder(file, rate)``);
+    an error when none of it was speech."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    encoder: StreamEncoder | None = None
+    said: list[AudioChunk] = []  # each chunk without its audio, for check_spoken and warnings
+    try:
+        chunks = render_iter(request, start_speech, request.app[SYNTHESIZER], speech, size_chars=len(speech.text))
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                if encoder is None:
+                    encoder = open_encoder(spool, chunk.sample_rate)
+                await asyncio.to_thread(encoder.write, chunk.audio)
+                said.append(dataclasses.replace(chunk, audio=chunk.audio[:0]))
+        check_spoken(said)
+        if encoder is None:
+            raise MarkupError("nothing to say: the input has no words", line=1, column=1)
+        await asyncio.to_thread(encoder.close)
+        size = spool.tell()
+    except BaseException:
+        spool.close()
+        raise
+    return Encoded(spool, size, encoder.sample_rate, encoder.duration_s, tuple(w for c in said for w in c.warnings))
 
 
-async def render_fairly(request: web.Request, synth: Synthesizer, speech: SpeechRequest) -> Rendered:
-    """The whole request, rendered one sentence per worker job so short requests interleave with long ones."""
-    return join_chunks(await render_all(request, start_speech, synth, speech, size_chars=len(speech.text)))
+async def send_encoded(request: web.Request, encoded: Encoded, headers: Mapping[str, str]) -> web.StreamResponse:
+    """Send a spooled answer with its length, block by block; the spool is closed afterwards."""
+    try:
+        response = web.StreamResponse(headers=headers)
+        response.content_length = encoded.size
+        await response.prepare(request)
+        encoded.file.seek(0)
+        while block := await asyncio.to_thread(encoded.file.read, SEND_BLOCK_BYTES):
+            await response.write(block)
+        await response.write_eof()
+        return response
+    finally:
+        encoded.close()
 
 
 async def open_stream(request: web.Request, speech: SpeechRequest) -> tuple[AsyncIterator[AudioChunk], list[AudioChunk]]:
@@ -294,17 +342,15 @@ async def synthesize(request: web.Request) -> web.StreamResponse:
             allowed = ", ".join(f.value for f in STREAM_FORMATS)
             raise ApiError(400, f"format {fmt.value!r} cannot be streamed; with stream: true use one of {allowed}", code="UnsupportedFormat")
         return await _stream(request, speech, fmt)
-    synth = request.app[SYNTHESIZER]
-    rendered = await render_fairly(request, synth, speech)
-    data = await asyncio.to_thread(encode, rendered.audio, rendered.sample_rate, fmt)
-    request.app[METRICS].audio_seconds += rendered.duration_s
+    encoded = await render_encoded(request, speech, lambda file, rate: StreamEncoder.for_format(file, rate, fmt))
+    request.app[METRICS].audio_seconds += encoded.duration_s
     headers = {
-        "Content-Type": content_type(fmt, rendered.sample_rate),
-        "X-Emotts-Warnings": str(len(rendered.warnings)),
-        "X-Emotts-Sample-Rate": str(rendered.sample_rate),
-        "X-Emotts-Duration": f"{rendered.duration_s:.3f}",
+        "Content-Type": content_type(fmt, encoded.sample_rate),
+        "X-Emotts-Warnings": str(len(encoded.warnings)),
+        "X-Emotts-Sample-Rate": str(encoded.sample_rate),
+        "X-Emotts-Duration": f"{encoded.duration_s:.3f}",
     }
-    return web.Response(body=data, headers=headers)
+    return await send_encoded(request, encoded, headers)
 
 
 def _chunk_bytes(chunk: AudioChunk, fmt: AudioFormat) -> bytes:

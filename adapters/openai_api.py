@@ -20,9 +20,10 @@ Extra fields ``emotion`` (label, alias, mixture or ``{label: weight}``) and ``in
 intensity read from ``instructions``. Other unknown fields are ignored, as clients send extras.
 
 Streaming: ``pcm`` and ``wav`` are sent sentence by sentence as each is rendered (``wav`` with
-a header of unknown length, 0xFFFFFFFF). ``mp3``, ``opus``, ``aac`` and ``flac`` are containers
-whose headers need the whole audio: they are rendered whole and sent the moment they are
-encoded. With ``stream_format: "sse"`` the same bytes travel base64 in
+a header of unknown length, 0xFFFFFFFF). ``mp3``, ``opus``, ``aac`` and ``flac`` are sent whole
+the moment the last sentence is encoded; every format but ``aac`` is encoded sentence by sentence
+into a spool as it is rendered, so memory does not grow with the length of the audio.
+With ``stream_format: "sse"`` the same bytes travel base64 in
 ``{"type": "speech.audio.delta", "audio": …}`` events, then one
 ``{"type": "speech.audio.done", "usage": …}``; ``usage`` counts input words as
 ``input_tokens`` and delta events as ``output_tokens`` (emotts has no tokens) and adds
@@ -44,7 +45,7 @@ import numpy as np
 import soundfile
 from aiohttp import web
 
-from emotts_plugin.audio import AudioFormat, encode
+from emotts_plugin.audio import StreamEncoder
 from emotts_plugin.instructions import emotion_from_instructions
 from emotts_plugin.synthesizer import AudioChunk, Synthesizer
 
@@ -54,7 +55,8 @@ from .api import (
     number_field,
     open_stream,
     optional,
-    render_fairly,
+    render_encoded,
+    send_encoded,
     text_field,
     wav_stream_header,
     write_chunks,
@@ -124,25 +126,48 @@ def format_problem_raw(fmt: str) -> str | None:
     return None
 
 
-def encode_speech(audio: np.ndarray, sample_rate: int, fmt: str) -> bytes:
-    """Encode float mono audio (already at the format's rate) as an OpenAI ``response_format``."""
-    if fmt == "pcm":
-        return encode_pcm(audio, sample_rate)
-    if fmt in ("flac", "wav"):
-        return encode(audio, sample_rate, AudioFormat(fmt))
+class _WholeAacEncoder:
+    """An encoder that keeps the audio and encodes it as AAC at the end (:func:`encode_aac` takes
+    the whole signal), with :class:`~emotts_plugin.audio.StreamEncoder`'s methods."""
+
+    def __init__(self, file, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self.frames = 0
+        self._file = file
+        self._parts: list[np.ndarray] = []
+
+    def write(self, audio: np.ndarray) -> None:
+        self._parts.append(audio)
+        self.frames += len(audio)
+
+    def close(self) -> None:
+        audio = np.concatenate(self._parts) if self._parts else np.zeros(0, np.float32)
+        self._file.write(encode_aac(audio, self.sample_rate))
+        self._parts = []
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+
+#: libsndfile (container, subtype) of each ``response_format`` it encodes chunk by chunk.
+_STREAM_CODECS = {
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+    "opus": ("OGG", "OPUS"),
+    "flac": ("FLAC", "PCM_16"),
+    "wav": ("WAV", "PCM_16"),
+    "pcm": ("RAW", "PCM_16"),
+}
+
+
+def open_encoder(file, sample_rate: int, fmt: str) -> StreamEncoder | _WholeAacEncoder:
+    """An encoder of ``response_format`` ``fmt`` writing into ``file``: chunk by chunk for every
+    format libsndfile encodes, whole at the end for ``aac``."""
+    if fmt in _STREAM_CODECS:
+        return StreamEncoder(file, sample_rate, *_STREAM_CODECS[fmt])
     if fmt == "aac":
-        return encode_aac(audio, sample_rate)
-    data = np.clip(audio, -1.0, 1.0).astype(np.float32)
-    if len(data) == 0:
-        data = np.zeros(1, np.float32)
-    buffer = io.BytesIO()
-    if fmt == "mp3":
-        soundfile.write(buffer, data, sample_rate, format="MP3", subtype="MPEG_LAYER_III")
-    elif fmt == "opus":
-        soundfile.write(buffer, data, sample_rate, format="OGG", subtype="OPUS")
-    else:
-        raise ValueError(f"unknown response_format {fmt!r}; use one of {', '.join(FORMATS)}")
-    return buffer.getvalue()
+        return _WholeAacEncoder(file, sample_rate)
+    raise ValueError(f"unknown response_format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
 def encode_pcm(audio: np.ndarray, sample_rate: int) -> bytes:
@@ -244,21 +269,25 @@ async def speech(request: web.Request) -> web.StreamResponse:
     )
     if fmt in PROGRESSIVE:
         return await _progressive(request, speech_request, fmt, stream_format, text)
-    rendered = await render_fairly(request, synth, speech_request)
-    data = await asyncio.to_thread(encode_speech, rendered.audio, rendered.sample_rate, fmt)
-    request.app[METRICS].audio_seconds += rendered.duration_s
-    headers = {"X-Emotts-Warnings": str(len(rendered.warnings))}
+    encoded = await render_encoded(request, speech_request, lambda file, rate: open_encoder(file, rate, fmt))
+    request.app[METRICS].audio_seconds += encoded.duration_s
+    headers = {"X-Emotts-Warnings": str(len(encoded.warnings))}
     if stream_format == "audio":
-        return web.Response(body=data, headers={"Content-Type": MEDIA_TYPES[fmt], **headers})
-    response = _sse_response(headers)
-    await response.prepare(request)
-    pieces = [data[i : i + SSE_PIECE_BYTES] for i in range(0, len(data), SSE_PIECE_BYTES)]
+        return await send_encoded(request, encoded, {"Content-Type": MEDIA_TYPES[fmt], **headers})
     try:
-        for piece in pieces:
-            await response.write(_delta(piece))
-        await response.write(_done(text, len(pieces), rendered.duration_s))
-    except ConnectionResetError:
-        return response
+        response = _sse_response(headers)
+        await response.prepare(request)
+        encoded.file.seek(0)
+        deltas = 0
+        try:
+            while piece := await asyncio.to_thread(encoded.file.read, SSE_PIECE_BYTES):
+                await response.write(_delta(piece))
+                deltas += 1
+            await response.write(_done(text, deltas, encoded.duration_s))
+        except ConnectionResetError:
+            return response
+    finally:
+        encoded.close()
     await response.write_eof()
     return response
 

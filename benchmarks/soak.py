@@ -6,7 +6,11 @@ Runs ``emotts serve --port P --wyoming tcp://127.0.0.1:Q`` as a subprocess (so t
 from ``/proc/PID/status`` is the server's alone) and drives it on loopback: HTTP clients send
 native synthesis (whole and streamed), OpenAI speech, plans and IVR prompt files; Wyoming
 clients send whole and streamed ``synthesize`` events and count a request complete at
-``audio-stop``. Texts mix repeats (cache hits) with numbered new ones. Prints progress every
+``audio-stop``. Texts mix repeats (cache hits) with numbered new ones. With ``--hostile N``, N
+more clients send client mistakes and attacks (500 long breaks, nested JSON, a bogus charset,
+extreme prosody, bodies cut short, headers sent and never finished, garbage request lines,
+Wyoming events declaring 64 MiB or nested JSON); each must end in a 4xx, an error event or a
+close, never a 5xx or a connection held open. Prints progress every
 30 s, then requests served, errors (5xx apart), requests lost (sent without a complete answer),
 p95 latency per protocol, and the server's RSS: at start, the mean of 5-second samples over
 minute 2 and over the last minute (for runs under 4 minutes: the second quarter and the last
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import json
 import random
 import socket
 import subprocess
@@ -100,7 +105,63 @@ async def wyoming_request(port, rng) -> int:
                 return 200
 
 
-async def main(minutes: float, clients: int) -> int:
+BREAKS_500 = "<speak>" + "Now. <break time='10s'/>" * 500 + "</speak>"
+
+
+async def _raw(port: int, data: bytes, *, hold_s: float = 0.0, wait_s: float = 5.0) -> bytes:
+    """Send ``data`` on a fresh connection (then hold it ``hold_s`` if the server keeps it), and
+    return what came back before the server closed it or ``wait_s`` passed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        if hold_s:
+            await asyncio.sleep(hold_s)
+        return await asyncio.wait_for(reader.read(65536), wait_s)
+    except (asyncio.TimeoutError, ConnectionError):
+        return b"(held)"
+    finally:
+        writer.close()
+
+
+async def hostile_request(session, base: str, http_port: int, wyoming_port: int, rng) -> str:
+    """One client mistake or attack; the outcome is a short label (``4xx``, ``closed``, ``5xx``,
+    ``held``): every one should be a 4xx, an error event or a close."""
+    kind = rng.choice(["breaks", "nested-json", "charset", "prosody", "cut-body", "slow-headers", "bad-line",
+                       "wyoming-huge", "wyoming-nested"])
+    if kind in ("breaks", "nested-json", "charset", "prosody"):
+        url, headers, data = base + "/v1/synthesize", {"Content-Type": "application/json"}, None
+        if kind == "breaks":
+            data = json.dumps({"input": BREAKS_500})
+        elif kind == "nested-json":
+            data = "[" * 100_000 + "]" * 100_000
+        elif kind == "charset":
+            headers["Content-Type"] = "application/json; charset=bogus"
+            data = json.dumps({"input": "Hello."})
+        else:
+            data = json.dumps({"input": '<prosody pitch="+100000st">Up.</prosody>', "strict": True})
+        async with session.post(url, data=data, headers=headers) as response:
+            await response.read()
+            return f"{response.status // 100}xx"
+    if kind == "cut-body":
+        head = f"POST /v1/synthesize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+        await _raw(http_port, head.encode() + b'{"input": "Hel', wait_s=0.05)
+        return "cut"
+    if kind == "slow-headers":
+        answer = await _raw(http_port, b"POST /v1/synthesize HTTP/1.1\r\nHost: x\r\n", wait_s=40.0)
+        return "closed" if answer in (b"",) or answer.startswith(b"HTTP/1.1 4") else "held"
+    if kind == "bad-line":
+        answer = await _raw(http_port, b"GARBAGE / NOT-HTTP\r\n\r\n")
+        return answer[9:10].decode(errors="replace") + "xx" if answer.startswith(b"HTTP/1.") else "closed"
+    if kind == "wyoming-huge":
+        header = json.dumps({"type": "synthesize", "data_length": 0, "payload_length": 64 << 20})
+        answer = await _raw(wyoming_port, header.encode() + b"\n" + b"\0" * 1024)
+    else:
+        answer = await _raw(wyoming_port, b'{"type": "synthesize", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n")
+    return "4xx" if b'"error"' in answer else ("closed" if answer == b"" else "held")
+
+
+async def main(minutes: float, clients: int, hostile: int = 0) -> int:
     http_port, wyoming_port = free_port(), free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "emotts_plugin.cli", "serve", "--port", str(http_port), "--wyoming", f"tcp://127.0.0.1:{wyoming_port}"],
@@ -110,6 +171,7 @@ async def main(minutes: float, clients: int) -> int:
     outcomes: dict[str, collections.Counter] = {"http": collections.Counter(), "wyoming": collections.Counter()}
     latency: dict[str, list[float]] = {"http": [], "wyoming": []}
     sent = collections.Counter()
+    hostile_outcomes: collections.Counter = collections.Counter()
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
             for _ in range(120):
@@ -123,6 +185,15 @@ async def main(minutes: float, clients: int) -> int:
             samples: list[tuple[float, float]] = []  # (seconds since start, RSS MB) every 5 s
             started = time.perf_counter()
             stop = started + minutes * 60
+
+            async def hostile_worker(index: int) -> None:
+                rng = random.Random(1000 + index)
+                while time.perf_counter() < stop:
+                    try:
+                        outcome = await hostile_request(session, base, http_port, wyoming_port, rng)
+                    except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, OSError) as exc:
+                        outcome = type(exc).__name__
+                    hostile_outcomes[outcome] += 1
 
             async def worker(index: int) -> None:
                 rng = random.Random(index)
@@ -154,7 +225,9 @@ async def main(minutes: float, clients: int) -> int:
                         done = sum(sum(c.values()) for c in outcomes.values())
                         print(f"  {now - started:5.0f} s: {done} requests, RSS {rss_mb(server.pid):.0f} MB", flush=True)
 
-            await asyncio.gather(watcher(), *(worker(i) for i in range(clients)))
+            await asyncio.gather(
+                watcher(), *(worker(i) for i in range(clients)), *(hostile_worker(i) for i in range(hostile))
+            )
             rss["idle after"] = rss_mb(server.pid)
     finally:
         server.terminate()
@@ -173,6 +246,12 @@ async def main(minutes: float, clients: int) -> int:
             failures.append(f"{protocol}: {five} 5xx")
         if lost:
             failures.append(f"{protocol}: {lost} lost")
+    if hostile:
+        print(f"  hostile  {sum(hostile_outcomes.values())} attempts by {hostile} clients: {dict(hostile_outcomes)}")
+        if hostile_outcomes.get("5xx"):
+            failures.append(f"hostile: {hostile_outcomes['5xx']} answered 5xx")
+        if hostile_outcomes.get("held"):
+            failures.append(f"hostile: {hostile_outcomes['held']} connections held open")
     # RSS under load swings with the renders in flight (~±100 MB): compare means over windows
     length = minutes * 60
     early = (60.0, 120.0) if minutes >= 4 else (length / 4, length / 2)
@@ -194,5 +273,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument("--hostile", type=int, default=0, help="clients sending client mistakes and attacks besides")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.minutes, args.clients)))
+    sys.exit(asyncio.run(main(args.minutes, args.clients, args.hostile)))

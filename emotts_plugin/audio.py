@@ -6,9 +6,15 @@ bytes are made here, at the edge, by libsndfile (through ``soundfile``).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import io
 import math
+import os
+import shutil
+import sys
+import tempfile
+from typing import BinaryIO, Iterator
 
 import numpy as np
 import soundfile
@@ -96,6 +102,59 @@ def encode(audio: np.ndarray, sample_rate: int, fmt: AudioFormat | str) -> bytes
     return buffer.getvalue()
 
 
+#: Containers that cannot hold zero samples (libsndfile writes no valid stream for them).
+_NEEDS_A_SAMPLE = ("OGG", "MP3")
+
+
+class StreamEncoder:
+    """Encode float mono audio chunk by chunk into a binary file object, so memory does not grow
+    with the length of the output: libsndfile writes each chunk as it comes and completes the
+    container's header at :meth:`close` (for WAV it seeks back, so the file must be seekable;
+    a ``tempfile.SpooledTemporaryFile`` is).
+
+    :param file: a writable (for WAV also seekable) binary file object, left open.
+    :param sample_rate: samples per second of every chunk.
+    :param container: libsndfile format (``WAV``, ``FLAC``, ``OGG``, ``MP3``, ``RAW``).
+    :param subtype: libsndfile subtype (``PCM_16``, ``VORBIS``, ``OPUS``, ``MPEG_LAYER_III``, ``ULAW``, ``ALAW``).
+    """
+
+    def __init__(self, file, sample_rate: int, container: str, subtype: str) -> None:
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {sample_rate!r}")
+        self.sample_rate = sample_rate
+        self.frames = 0
+        self._container = container
+        endian = "LITTLE" if container == "RAW" else "FILE"
+        self._file = soundfile.SoundFile(
+            file, mode="w", samplerate=sample_rate, channels=1, format=container, subtype=subtype, endian=endian
+        )
+
+    @classmethod
+    def for_format(cls, file, sample_rate: int, fmt: AudioFormat | str) -> "StreamEncoder":
+        """An encoder of one of :class:`AudioFormat` (what :func:`encode` makes, chunk by chunk)."""
+        container, subtype = _CODECS[AudioFormat(fmt)]
+        return cls(file, sample_rate, container, subtype)
+
+    def write(self, audio: np.ndarray) -> None:
+        """Append ``audio``, shape ``(n,)``, float in [-1, 1] (clipped)."""
+        check_audio(audio, self.sample_rate)
+        if len(audio):
+            self._file.write(np.clip(audio, -1.0, 1.0).astype(np.float32, copy=False))
+            self.frames += len(audio)
+
+    def close(self) -> None:
+        """Finish the stream (headers, last packets); the file object stays open."""
+        if self._file.closed:
+            return
+        if self.frames == 0 and self._container in _NEEDS_A_SAMPLE:
+            self._file.write(np.zeros(1, np.float32))
+        self._file.close()
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+
 def format_for_path(path: str) -> AudioFormat | None:
     """The format a file name's extension asks for, if any."""
     suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
@@ -103,16 +162,24 @@ def format_for_path(path: str) -> AudioFormat | None:
     return AudioFormat(aliases[suffix]) if suffix in aliases else None
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (no partial files)."""
-    import os
-    import tempfile
-
+@contextlib.contextmanager
+def open_output(path: str) -> Iterator[BinaryIO]:
+    """A seekable binary file for output that appears at ``path`` only when the block ends without
+    an error (a temporary file beside it, then a rename; the usual permissions). ``-`` is standard
+    output, through a spool (memory, then an unnamed temporary file) because containers seek back
+    to finish their headers."""
+    if path == "-":
+        with tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024) as spool:
+            yield spool
+            spool.seek(0)
+            shutil.copyfileobj(spool, sys.stdout.buffer)
+            sys.stdout.flush()
+        return
     folder = os.path.dirname(os.path.abspath(path))
     handle, temp = tempfile.mkstemp(dir=folder, prefix=".emotts-", suffix=".part")
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
+        with os.fdopen(handle, "w+b") as out:
+            yield out
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
@@ -121,3 +188,9 @@ def write_atomic(path: str, data: bytes) -> None:
         if os.path.exists(temp):
             os.unlink(temp)
         raise
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (no partial files)."""
+    with open_output(path) as out:
+        out.write(data)

@@ -23,6 +23,21 @@ from .errors import PresetError, UnknownEmotionError
 #: Dimensions whose values are multiplicative factors (neutral = 1).
 FACTOR_DIMS = frozenset({"range", "rate", "pause"})
 
+#: The range each dimension may take once everything (emotion, ``<prosody>``, references, speed)
+#: is composed: two octaves of pitch, a quarter to four times the rate, silence to +24 dB. Beyond
+#: these the signal stages give noise or nothing (a +100 000 st request reached Praat as an error).
+TARGET_BOUNDS: dict[str, tuple[float, float]] = {
+    "pitch_st": (-24.0, 24.0),
+    "range": (0.1, 4.0),
+    "rate": (0.25, 4.0),
+    "volume_db": (-60.0, 24.0),
+    "tilt_db": (-24.0, 24.0),
+    "breathiness": (0.0, 1.0),
+    "contour": (-24.0, 24.0),
+    "pause": (0.1, 10.0),
+    "jitter": (0.0, 1.0),
+}
+
 #: Order of the IndexTTS2 emotion vector.
 INDEXTTS2_ORDER = ("happy", "angry", "sad", "afraid", "disgusted", "melancholic", "surprised", "calm")
 
@@ -101,6 +116,20 @@ class EmotionVector:
     def scaled(self, intensity: float) -> "EmotionVector":
         """The point ``intensity`` of the way from neutral to this one."""
         return EmotionVector.from_log(c * intensity for c in self.to_log())
+
+    def clamped(self) -> tuple["EmotionVector", tuple[str, ...]]:
+        """This vector with every dimension brought within :data:`TARGET_BOUNDS`, and the names
+        of the dimensions that had to be moved (non-finite values become neutral)."""
+        values: dict[str, float] = {}
+        moved: list[str] = []
+        for name in self.dims():
+            low, high = TARGET_BOUNDS[name]
+            value = getattr(self, name)
+            bounded = min(high, max(low, value)) if math.isfinite(value) else getattr(NEUTRAL, name)
+            if bounded != value:
+                moved.append(name)
+            values[name] = bounded
+        return (EmotionVector(**values), tuple(moved)) if moved else (self, ())
 
     def compose(self, other: "EmotionVector") -> "EmotionVector":
         """Apply ``other``'s deltas on top of this vector (adds offsets, multiplies factors)."""

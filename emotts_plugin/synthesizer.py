@@ -20,13 +20,14 @@ import numpy as np
 
 from . import audio as audio_utils
 from .cache import Entry, RenderCache, content_key
-from .config import Config, MarkupMode, load_config
-from .errors import ConfigError, EmottsError, MarkupError
+from .config import Config, Limits, MarkupMode, load_config
+from .errors import ConfigError, EmottsError, LimitError, MarkupError
 from .plan import Plan
 from .planner import (
     FRAME_S,
     Calibration,
     Utterance,
+    audio_budget,
     contour_curve,
     frame_levels_db,
     load_calibrations,
@@ -148,6 +149,31 @@ class AudioChunk:
     @property
     def duration_s(self) -> float:
         return len(self.audio) / self.sample_rate
+
+
+def check_budget(plan: Plan, limits: Limits) -> None:
+    """Refuse a plan whose breaks or audio would exceed ``limits.max_break_s`` or
+    ``limits.max_audio_s`` (:class:`LimitError`), before anything is rendered."""
+    budget = audio_budget(plan)
+    if budget.break_s > limits.max_break_s:
+        raise LimitError(
+            f"the input asks for {budget.break_s:,.1f} s of breaks; at most {limits.max_break_s:g} s are allowed "
+            "(limits.max_break_s)",
+            limit="limits.max_break_s", value=budget.break_s, allowed=limits.max_break_s,
+        )
+    if budget.total_s > limits.max_audio_s:
+        raise LimitError(
+            f"the input would make at least {budget.total_s:,.0f} s of audio ({budget.speech_s:,.0f} s of speech, "
+            f"{budget.break_s:,.1f} s of breaks); at most {limits.max_audio_s:g} s are allowed (limits.max_audio_s)",
+            limit="limits.max_audio_s", value=budget.total_s, allowed=limits.max_audio_s,
+        )
+
+
+def _over_audio_limit(seconds: float, limits: Limits) -> LimitError:
+    return LimitError(
+        f"the input made more than {limits.max_audio_s:g} s of audio; rendering stopped (limits.max_audio_s)",
+        limit="limits.max_audio_s", value=seconds, allowed=limits.max_audio_s,
+    )
 
 
 def check_spoken(chunks: Iterable[AudioChunk]) -> None:
@@ -318,6 +344,7 @@ class Synthesizer:
             from .reference import blend
 
             plan = blend(plan, self.runtime.space, getattr(reference, "vector", reference), reference_weight)
+        check_budget(plan, config.limits)
         return plan, config
 
     def render_plan(
@@ -367,6 +394,9 @@ class Synthesizer:
             )
             pending_warnings = []
             offset_s += chunk.duration_s
+            if offset_s > config.limits.max_audio_s:
+                # the floor estimate let it in (a slow voice, long silences): an error, not a cut
+                raise _over_audio_limit(offset_s, config.limits)
             yield chunk
 
     def synthesize(
@@ -472,7 +502,7 @@ class Synthesizer:
         calibration = self.calibration(utt.voice)
         commands = []
         for piece in utt.pieces:
-            command = calibration.command(piece.targets)
+            command = calibration.command(piece.targets.clamped()[0])
             neutral = {dim: (1.0 if dim in {"range", "rate", "pause"} else 0.0) for dim in rendered.native}
             commands.append(dataclasses.replace(command, **neutral))
         duration_s = len(voice_audio) / rate

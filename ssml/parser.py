@@ -146,7 +146,7 @@ class ParseContext:
         self._buffer = []
         if not words or scope is None:
             return
-        vector = self.space.vector(dict(scope.emotion)).compose(scope.prosody)
+        vector, _ = self.space.vector(dict(scope.emotion)).compose(scope.prosody).clamped()
         self._segments.append(
             {
                 "text": " ".join(words),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import re
 
+from emotts_plugin.emotion import TARGET_BOUNDS
+
 
 #: F0 used to turn relative Hz values into semitones (a mid-range speaking voice).
 REFERENCE_HZ = 120.0
@@ -34,7 +36,21 @@ def _relative(value: str) -> tuple[str, float, str]:
     return match["sign"], number, (match["unit"] or "").lower()
 
 
+def _within(attribute: str, field: str, value: str, number: float, unit: str) -> float:
+    """``number`` when it lies within the bounds of ``field`` (:data:`TARGET_BOUNDS`), else a
+    ``ValueError`` naming the attribute, its text and the bounds."""
+    low, high = TARGET_BOUNDS[field]
+    if not low <= number <= high:
+        raise ValueError(f"{attribute} {value[:40]!r} gives {number:+.4g}{unit}; allowed {low:+g}{unit} to {high:+g}{unit}")
+    return number
+
+
 def pitch_semitones(value: str) -> float:
+    """``pitch`` → semitone shift within ±24 st; see :func:`_pitch_semitones`."""
+    return _within("pitch", "pitch_st", value, _pitch_semitones(value), " st")
+
+
+def _pitch_semitones(value: str) -> float:
     """``pitch`` → semitone shift: ``+2st``, ``-10%``, ``+20Hz``, or x-low … x-high."""
     word = value.strip().lower()
     if word in _PITCH_WORDS:
@@ -69,6 +85,9 @@ def range_factor(value: str) -> float:
         raise ValueError(f"range {value!r}: give a change such as +20% or -2st")
     if factor <= 0:
         raise ValueError(f"range {value!r} would remove all pitch movement; use a smaller reduction")
+    low, high = TARGET_BOUNDS["range"]
+    if not low <= factor <= high:
+        raise ValueError(f"range {value!r} gives ×{factor:.4g}; allowed ×{low:g} to ×{high:g}")
     return factor
 
 
@@ -93,6 +112,11 @@ def rate_factor(value: str) -> float:
 
 
 def volume_db(value: str) -> float:
+    """``volume`` → dB change within -60..+24 dB; see :func:`_volume_db`."""
+    return _within("volume", "volume_db", value, _volume_db(value), " dB")
+
+
+def _volume_db(value: str) -> float:
     """``volume`` → dB change: ``+6dB``, ``-20%``, ``50`` (0..100), or silent … x-loud."""
     word = value.strip().lower()
     if word in _VOLUME_WORDS:
@@ -122,7 +146,8 @@ def contour_semitones(value: str) -> float:
         if not position.strip().endswith("%"):
             raise ValueError(f"contour {value!r}: position {position!r} must be a percentage")
         targets.append(pitch_semitones(target))
-    return targets[-1] - targets[0] if len(targets) > 1 else targets[0]
+    movement = targets[-1] - targets[0] if len(targets) > 1 else targets[0]
+    return _within("contour", "contour", value, movement, " st")
 
 
 def break_ms(time: str | None, strength: str | None) -> int:

@@ -277,7 +277,10 @@ def prosody_(ctx: ParseContext, element: etree._Element) -> None:
             ctx.problem(f"{exc}; attribute ignored", element)
     if _attr(element, "duration") is not None:
         ctx.warn("prosody duration is not supported; use rate", element)
-    ctx.update(prosody=ctx.scope.prosody.compose(EmotionVector(**values)))
+    composed, moved = ctx.scope.prosody.compose(EmotionVector(**values)).clamped()
+    if moved:
+        ctx.warn(f"nested prosody goes beyond the allowed range of {', '.join(moved)}; held at the limit", element)
+    ctx.update(prosody=composed)
 
 
 _EMPHASIS = {e.value: e for e in Emphasis}
