@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import io
 import logging
 import math
 import struct
@@ -38,7 +39,17 @@ from emotts_plugin.errors import MarkupError
 from emotts_plugin.plan import Plan
 from emotts_plugin.synthesizer import AudioChunk, Synthesizer, check_spoken
 
-from .http import METRICS, SYNTHESIZER, ApiError, check_input, error_for, read_json, render, render_iter
+from .http import (
+    METRICS,
+    SYNTHESIZER,
+    ApiError,
+    check_input,
+    client_went_away,
+    error_for,
+    read_json,
+    render,
+    render_iter,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -162,8 +173,11 @@ async def render_encoded(
         if encoder is None:
             raise MarkupError("nothing to say: the input has no words", line=1, column=1)
         await asyncio.to_thread(encoder.close)
-        size = spool.tell()
+        size = spool.seek(0, io.SEEK_END)  # the encoder may have sought back to finish a header
     except BaseException:
+        if encoder is not None:
+            with contextlib.suppress(Exception):  # finish libsndfile's stream before its file goes
+                encoder.close()
         spool.close()
         raise
     return Encoded(spool, size, encoder.sample_rate, encoder.duration_s, tuple(w for c in said for w in c.warnings))
@@ -399,7 +413,7 @@ async def write_chunks(request: web.Request, response: web.StreamResponse, head,
             await response.write(to_bytes(chunk))
             metrics.audio_seconds += chunk.duration_s
     except ConnectionResetError:
-        _LOGGER.debug("client went away during a stream")
+        client_went_away(request)
         return False
     except Exception as exc:  # noqa: BLE001 - the status is sent; report in the stream or cut it
         error = error_for(exc)
@@ -411,7 +425,7 @@ async def write_chunks(request: web.Request, response: web.StreamResponse, head,
             await response.write(error_event(error))
             await response.write_eof()
         except ConnectionResetError:
-            pass
+            client_went_away(request)
         return False
     return True
 

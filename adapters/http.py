@@ -8,7 +8,15 @@ thread pool; when it is full the request gets ``503`` with ``Retry-After``.
 blocking iterator (a sentence-by-sentence render) one item per call, holding one
 place for the whole stream. :func:`check_input` answers ``413`` for input over
 ``limits.max_input_bytes`` before any parsing.
-Errors cross the wire in one shape: ``{"error": {"message", "type", "code"}}``.
+Errors cross the wire in one shape: ``{"error": {"message", "type", "code"}}``, aiohttp's own
+answers to malformed requests included (:class:`BoundedRequestHandler`). A ``500`` never shows
+the exception's text (it goes to the log). A client that goes away is no error: it is logged at
+debug level and counted in ``emotts_client_disconnects_total``.
+
+Reading is bounded in time: a request's head and body must arrive within
+``limits.read_timeout_s`` of its first byte (a slower body gets ``408``, a slower head a closed
+connection), and a keep-alive connection silent for ``limits.idle_timeout_s`` is closed.
+:class:`HttpServer` serves an application that way; :func:`serve` runs one until interrupted.
 
 Route groups register themselves with ``add_routes(app)`` functions listed in
 :data:`ROUTE_MODULES`.
@@ -28,15 +36,28 @@ import json
 import logging
 import operator
 import os
+import signal
 import sys
 import threading
 import time
+from http import HTTPStatus
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence, TypeVar
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
+from aiohttp.http_exceptions import (
+    BadHttpMethod,
+    BadStatusLine,
+    ContentEncodingError,
+    ContentLengthError,
+    HttpProcessingError,
+    InvalidHeader,
+    InvalidURLError,
+    LineTooLong,
+    TransferEncodingError,
+)
 
 from emotts_plugin.config import Config, load_config
-from emotts_plugin.errors import EmottsError, MissingExtraError
+from emotts_plugin.errors import EmottsError, LimitError, MissingExtraError
 from emotts_plugin.memory import Trimmer
 from emotts_plugin.runtime import Runtime
 from emotts_plugin.synthesizer import Synthesizer
@@ -318,6 +339,7 @@ class Metrics:
     def __init__(self) -> None:
         self.requests: dict[tuple[str, int], int] = {}
         self.errors: dict[str, int] = {}
+        self.client_disconnects: dict[str, int] = {}
         self.audio_seconds = 0.0
         self.latency_sum = 0.0
         self.latency_count = 0
@@ -330,6 +352,10 @@ class Metrics:
         self.latency_sum += seconds
         self.latency_count += 1
 
+    def client_disconnect(self, route: str) -> None:
+        """A client went away before its answer: counted apart, neither a status nor an error."""
+        self.client_disconnects[route] = self.client_disconnects.get(route, 0) + 1
+
     def render(self, queue: RenderQueue, cache: dict[str, int] | None = None) -> str:
         lines = [
             "# HELP emotts_requests_total HTTP requests by route and status.",
@@ -340,6 +366,12 @@ class Metrics:
         lines += ["# HELP emotts_errors_total HTTP requests answered with an error.", "# TYPE emotts_errors_total counter"]
         for route, count in sorted(self.errors.items()):
             lines.append(f'emotts_errors_total{{route="{route}"}} {count}')
+        lines += [
+            "# HELP emotts_client_disconnects_total Requests whose client went away before the answer.",
+            "# TYPE emotts_client_disconnects_total counter",
+        ]
+        for route, count in sorted(self.client_disconnects.items()):
+            lines.append(f'emotts_client_disconnects_total{{route="{route}"}} {count}')
         lines += [
             "# HELP emotts_audio_seconds_total Seconds of audio rendered.",
             "# TYPE emotts_audio_seconds_total counter",
@@ -408,46 +440,139 @@ class ApiError(Exception):
         return web.json_response(body, status=self.status, headers=self.headers)
 
 
+#: The message of every ``500``: the exception's own text may hold internals (a script, a path),
+#: so it goes to the log only.
+INTERNAL_ERROR_MESSAGE = "internal error (see the server log)"
+#: The status logged (never sent) for a request whose client went away: nginx's "client closed request".
+CLIENT_CLOSED_REQUEST = 499
+#: What a request's read fails with when its client has gone: the connection dropped (reads and
+#: writes), or the body was cut short.
+DISCONNECT_ERRORS = (ConnectionError, web.RequestPayloadError, ClientPayloadError)
+
+
+class _BodyAbandoned(asyncio.TimeoutError):
+    """Set on a request's body stream when the server stops waiting for it (it came slower than
+    ``limits.read_timeout_s``, or its encoding broke), so every later read raises it. A
+    ``TimeoutError`` because aiohttp, draining an unread body after the answer (its lingering
+    read), then closes the connection quietly, where any other exception is logged as unhandled."""
+
+
 def error_for(exc: BaseException) -> ApiError:
-    """The JSON error for an exception raised while serving."""
+    """The JSON error for an exception raised while serving; a ``500`` says only that it is one
+    and names the exception's class, and the traceback goes to the log."""
     code = type(exc).__name__
+    if isinstance(exc, ApiError):
+        return exc
     if isinstance(exc, QueueFull):
         return ApiError(503, str(exc), type_="server_busy", code=code, headers={"Retry-After": "2"})
+    if isinstance(exc, LimitError):
+        return ApiError(413, str(exc), type_="invalid_request_error", code=code)
     if isinstance(exc, MissingExtraError):
         return ApiError(400, str(exc), type_="invalid_request_error", code=code)
     if isinstance(exc, (ValueError, TypeError)):
         return ApiError(400, str(exc), type_="invalid_request_error", code=code)
+    if isinstance(exc, _BodyAbandoned):
+        return ApiError(408, str(exc), type_="timeout", code="RequestTimeout")
     if isinstance(exc, asyncio.TimeoutError):
         return ApiError(504, "the request took longer than limits.request_timeout_s", type_="timeout", code="Timeout")
-    _LOGGER.exception("internal error")
-    return ApiError(500, f"internal error: {exc}", type_="server_error", code=code)
+    _LOGGER.error("internal error (%s)", code, exc_info=exc)
+    return ApiError(500, INTERNAL_ERROR_MESSAGE, type_="server_error", code=code)
+
+
+def client_gone(request: web.BaseRequest) -> bool:
+    """Whether the request's connection is closed (the client went away, or it was cut)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+#: Set on a request whose client went away while its answer was streamed (:func:`client_went_away`).
+_WENT_AWAY = web.RequestKey("emotts_client_went_away", bool)
+
+
+def client_went_away(request: web.Request) -> None:
+    """Note that the client of a started (streamed) answer went away: :func:`error_middleware`
+    then counts the request in ``emotts_client_disconnects_total``, not under its status. Call it
+    where a write to the client fails with ``ConnectionResetError``."""
+    _LOGGER.debug("client went away during the answer to %s %s", request.method, request.path)
+    request[_WENT_AWAY] = True
+
+
+def _watch_body(request: web.Request, deadline: float) -> None:
+    """Fail the reads of the request's body with :class:`_BodyAbandoned` (a ``408``) if it is not
+    whole at ``deadline`` (event-loop time)."""
+    body = request.content
+    if body.is_eof():
+        return
+    limit = request.app[CONFIG].limits.read_timeout_s
+
+    def expired() -> None:
+        if not body.is_eof():
+            _LOGGER.debug("request body from %s not received within %ss", request.remote, limit)
+            body.set_exception(_BodyAbandoned(
+                f"the request body did not arrive within limits.read_timeout_s ({limit:g} s) of the request's start"
+            ))
+
+    timer = asyncio.get_running_loop().call_at(deadline, expired)
+    body.on_eof(timer.cancel)
+
+
+def _http_exception_error(request: web.Request, exc: web.HTTPException) -> ApiError:
+    headers = {k: v for k, v in exc.headers.items() if k.lower() not in {"content-type", "content-length"}}
+    message = exc.reason
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        limit = request.app[CONFIG].limits.max_body_bytes
+        message = f"request body is larger than limits.max_body_bytes ({limit:,} bytes)"
+    type_ = "server_error" if exc.status >= 500 else "invalid_request_error"
+    return ApiError(exc.status, message, type_=type_, code=type(exc).__name__, headers=headers)
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    """Every error leaves as the JSON shape; every request is counted."""
+    """Every error leaves as the JSON shape; every answered request is counted, and every request
+    whose client went away before its answer is counted apart. The body must arrive within
+    ``limits.read_timeout_s`` of the request's first byte (see :class:`BoundedRequestHandler`)."""
     started = time.perf_counter()
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
-    response: web.StreamResponse | None = None
+    metrics = request.app[METRICS]
+    protocol = request.protocol
+    loop = asyncio.get_running_loop()
+    first_byte = protocol.head_received() if isinstance(protocol, BoundedRequestHandler) else loop.time()
+    _watch_body(request, first_byte + request.app[CONFIG].limits.read_timeout_s)
     try:
         response = await handler(request)
+    except asyncio.CancelledError:
+        if client_gone(request):
+            metrics.client_disconnect(route)
+            _LOGGER.debug("client went away during %s %s (handler cancelled)", request.method, request.path)
+        raise
     except ApiError as exc:
         response = exc.response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        headers = {k: v for k, v in exc.headers.items() if k.lower() not in {"content-type", "content-length"}}
-        message = exc.reason
-        if isinstance(exc, web.HTTPRequestEntityTooLarge):
-            limit = request.app[CONFIG].limits.max_body_bytes
-            message = f"request body is larger than limits.max_body_bytes ({limit:,} bytes)"
-        response = ApiError(exc.status, message, code=type(exc).__name__, headers=headers).response()
+        response = _http_exception_error(request, exc).response()
     except Exception as exc:  # noqa: BLE001 - every failure answers in the error shape
-        response = error_for(exc).response()
+        if isinstance(exc, DISCONNECT_ERRORS) and client_gone(request):
+            metrics.client_disconnect(route)
+            _LOGGER.debug("client went away during %s %s: %r", request.method, request.path, exc)
+            return web.Response(status=CLIENT_CLOSED_REQUEST)  # logged in the access log, never sent
+        if isinstance(exc, web.RequestPayloadError):  # the client is still there: its body is malformed
+            request.content.set_exception(_BodyAbandoned("the request body is malformed"))
+            cause = exc.__cause__
+            detail = cause.message if isinstance(cause, HttpProcessingError) else str(exc)
+            response = ApiError(400, f"the request body could not be read: {detail}", code="MalformedBody").response()
+        else:
+            response = error_for(exc).response()
+        if isinstance(exc, (_BodyAbandoned, web.RequestPayloadError)):
+            response.force_close()  # the rest of the body is not read: the connection cannot carry another request
     finally:
-        status = response.status if response is not None else 500
-        request.app[METRICS].observe(route, status, time.perf_counter() - started)
+        if isinstance(protocol, BoundedRequestHandler):
+            protocol.request_done()
+    if request.get(_WENT_AWAY):
+        metrics.client_disconnect(route)
+    else:
+        metrics.observe(route, response.status, time.perf_counter() - started)
     return response
 
 
@@ -502,12 +627,42 @@ def check_input(request: web.Request, text: str) -> None:
         raise ApiError(413, f"input is {size:,} bytes; the limit is {limit:,} (limits.max_input_bytes)", code="HostileInputError")
 
 
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 naming what is wrong."""
+    """The request body as a JSON object, or a 4xx naming what is wrong: ``413`` for a body over
+    ``limits.max_body_bytes`` (before reading it when its length is declared), ``400`` for a
+    charset that is not a text encoding, bytes that are not in it, JSON that does not parse or
+    nests too deeply, ``NaN`` or ``Infinity``, or a value that is not an object. The body is
+    decoded as the ``Content-Type`` charset says, UTF-8 when it says none; the media type itself
+    is not checked."""
+    limit = request.app[CONFIG].limits.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    data = await request.read()
+    charset = request.charset or "utf-8"
     try:
-        body = await request.json()
+        text = data.decode(charset)
+    except LookupError:
+        raise ApiError(
+            400, f"the Content-Type names charset {charset[:40]!r}, which is not a text encoding; send JSON as UTF-8",
+            code="UnsupportedCharset",
+        ) from None
+    except UnicodeError as exc:
+        where = f" at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
+        raise ApiError(400, f"request body cannot be decoded as {charset[:40]!r}{where}", code="InvalidJSON") from None
+    try:
+        body = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", code="InvalidJSON") from None
+    except RecursionError:
+        message = "request body is not valid JSON here: it nests arrays or objects too deeply"
+        raise ApiError(400, message, code="InvalidJSON") from None
+    except ValueError as exc:  # NaN or Infinity, an integer of too many digits
+        reason = str(exc).split(";")[0]
+        raise ApiError(400, f"request body is not valid JSON: {reason}", code="InvalidJSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, f"request body must be a JSON object, got {type(body).__name__}", code="InvalidJSON")
     return body
@@ -534,6 +689,186 @@ def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
+# -- connections ----------------------------------------------------------------------------
+
+
+def framing_error(exc: HttpProcessingError) -> ApiError:
+    """The JSON error for a request aiohttp could not parse (its request line, its headers, its
+    length or chunked framing): a status and a code that name the problem, and aiohttp's
+    description without the bytes it echoes."""
+    detail = exc.message.split("\n", 1)[0].rstrip(": ")[:200]
+    lowered = detail.lower()
+    if isinstance(exc, LineTooLong):
+        limit = exc.args[1] if len(exc.args) > 1 else "the allowed number of"
+        message = f"a line of the request head (the request line or a header) is longer than {limit} bytes"
+        return ApiError(431, message, code="HeaderTooLong")
+    if "too many headers" in lowered:
+        return ApiError(431, "the request has too many header lines", code="TooManyHeaders")
+    if isinstance(exc, ContentEncodingError):
+        message = f"the request body's Content-Encoding is not supported: {detail}"
+        return ApiError(415, message, code="UnsupportedContentEncoding")
+    if "content-length" in lowered and "transfer-encoding" in lowered:
+        return ApiError(400, f"the request's length is ambiguous: {detail}", code="ConflictingLength")
+    if isinstance(exc, ContentLengthError) or "content-length" in lowered:
+        return ApiError(400, f"the request's Content-Length is not valid: {detail}", code="InvalidContentLength")
+    if isinstance(exc, TransferEncodingError) or "chunk" in lowered or "transfer-encoding" in lowered:
+        message = f"the request's chunked transfer encoding is malformed: {detail}"
+        return ApiError(400, message, code="InvalidChunkedEncoding")
+    if isinstance(exc, BadHttpMethod):
+        return ApiError(400, f"the request line does not start with an HTTP method: {detail}", code="BadHttpMethod")
+    if isinstance(exc, BadStatusLine):
+        return ApiError(400, f"the request line is malformed: {detail}", code="BadRequestLine")
+    if isinstance(exc, InvalidURLError):
+        return ApiError(400, f"the request's target is not a valid URL: {detail}", code="InvalidURL")
+    if isinstance(exc, InvalidHeader):
+        return ApiError(400, f"the request has a malformed header: {detail}", code="InvalidHeader")
+    return ApiError(400, f"the request is not well-formed HTTP: {detail}", code="BadHttpMessage")
+
+
+class BoundedRequestHandler(web.RequestHandler):
+    """aiohttp's connection handler with a deadline for reading each request, and errors in the
+    JSON shape.
+
+    A request's head must be whole within ``read_timeout_s`` of its first byte, or the connection
+    is closed (a client sending a header a byte at a time holds nothing for long); the body's
+    deadline, from the same first byte, is kept by :func:`error_middleware`, which tells this
+    handler when a head has arrived (:meth:`head_received`) and when its request is done
+    (:meth:`request_done`). A connection waiting for its next request is closed after
+    ``keepalive_timeout`` (aiohttp's own timer; set it to ``limits.idle_timeout_s``).
+
+    aiohttp answers a request it cannot parse (a bad request line, an oversized or malformed
+    header, an invalid Content-Length, broken chunked framing) before any application sees it,
+    in plain text, through :meth:`handle_error`; here that answer is the JSON error of
+    :func:`framing_error`. aiohttp's sites (``web.TCPSite`` on a ``web.AppRunner``) always build
+    a plain ``web.RequestHandler`` and take no class, so this one is made by
+    :class:`HttpServer`'s own listener, on the ``web.Server`` of an ``AppRunner``. Only public
+    names of aiohttp are used, but ``handle_error`` is not in its documentation: were a later
+    aiohttp to stop calling it, malformed requests would get aiohttp's plain-text answers again
+    (tests/test_bounded_http.py pins the JSON ones).
+    """
+
+    def __init__(self, manager: web.Server, *, read_timeout_s: float, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self.read_timeout_s = read_timeout_s
+        self._head_started = 0.0  # event-loop time of the first byte of the head being read
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._handling = False  # a request's handler runs: bytes now are its body, not a new head
+
+    def data_received(self, data: bytes) -> None:
+        if data and not self._handling and self._head_timer is None:
+            loop = asyncio.get_running_loop()
+            self._head_started = loop.time()
+            self._head_timer = loop.call_later(self.read_timeout_s, self._head_expired)
+        super().data_received(data)
+
+    def head_received(self) -> float:
+        """A request's head is parsed and its handler starts; returns the event-loop time of the
+        request's first byte (now, for a head that came while the previous request ran)."""
+        self._handling = True
+        if self._head_timer is None:
+            return asyncio.get_running_loop().time()
+        self._head_timer.cancel()
+        self._head_timer = None
+        return self._head_started
+
+    def request_done(self) -> None:
+        """The request's handler has finished: the next bytes start a new head."""
+        self._handling = False
+
+    def _head_expired(self) -> None:
+        self._head_timer = None
+        _LOGGER.debug("closing a connection: no whole request head in %ss (limits.read_timeout_s)", self.read_timeout_s)
+        self.force_close()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        super().connection_lost(exc)
+
+    def handle_error(
+        self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        """aiohttp's answer to a request it could not parse, or to an exception no middleware
+        caught, in the JSON shape; the connection closes after it."""
+        if request.writer.output_size > 0:  # an answer has started: aiohttp cuts the connection
+            return super().handle_error(request, status, exc, message)
+        code = type(exc).__name__ if exc is not None else None
+        if isinstance(exc, HttpProcessingError):
+            error = framing_error(exc)
+            _LOGGER.debug("malformed request from %s: %s", request.remote, exc.message.split("\n", 1)[0])
+        elif status == HTTPStatus.INTERNAL_SERVER_ERROR:
+            _LOGGER.error("internal error (%s)", code, exc_info=exc)
+            error = ApiError(status, INTERNAL_ERROR_MESSAGE, type_="server_error", code=code)
+        else:  # a timeout that escaped the handler (504)
+            error = ApiError(status, message or "the request took too long", type_="timeout", code=code)
+        response = error.response()
+        response.force_close()
+        return response
+
+
+class HttpServer:
+    """An application served on ``host:port`` through :class:`BoundedRequestHandler`
+    connections: read deadlines (``limits.read_timeout_s``), idle keep-alive connections closed
+    (``limits.idle_timeout_s``), and framing errors in the JSON shape.
+
+    The application starts (``web.AppRunner.setup``: the voice loads) before the port opens.
+    Use it as ``async with HttpServer(app, host, port) as server:`` or call :meth:`start` and
+    :meth:`close`; :attr:`port` is the port bound (useful with port 0).
+    """
+
+    def __init__(self, app: web.Application, host: str | None, port: int) -> None:
+        self.app = app
+        self.host = host
+        self.requested_port = port
+        self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
+
+    @property
+    def port(self) -> int:
+        if self._listener is None:
+            raise RuntimeError("the server is not started")
+        return self._listener.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        limits = self.app[CONFIG].limits
+        runner = web.AppRunner(self.app)
+        await runner.setup()
+        loop = asyncio.get_running_loop()
+        manager = runner.server
+
+        def connection() -> BoundedRequestHandler:
+            return BoundedRequestHandler(
+                manager, loop=loop, keepalive_timeout=limits.idle_timeout_s, read_timeout_s=limits.read_timeout_s
+            )
+
+        try:
+            self._listener = await loop.create_server(connection, self.host, self.requested_port)
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+
+    async def close(self) -> None:
+        """Stop listening, close the connections (a running request gets aiohttp's shutdown
+        grace), stop the application."""
+        if self._listener is not None:
+            self._listener.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._listener is not None:
+            await self._listener.wait_closed()
+            self._listener = None
+
+    async def __aenter__(self) -> "HttpServer":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
 def create_app(
     config: Config | None = None,
     *,
@@ -557,7 +892,12 @@ def create_app(
     :param routes: route modules to mount (default :data:`ROUTE_MODULES`).
     """
     config = config or (synthesizer.config if synthesizer else runtime.config if runtime else load_config())
-    app = web.Application(middlewares=[error_middleware], client_max_size=config.limits.max_body_bytes)
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=config.limits.max_body_bytes,
+        # every server of this app (HttpServer, a plain AppRunner, the test client) closes idle connections
+        handler_args={"keepalive_timeout": config.limits.idle_timeout_s},
+    )
     app[CONFIG] = config
     app[METRICS] = Metrics()
     n_workers = workers or default_workers()
@@ -599,14 +939,26 @@ def serve(
     runtime: Runtime | None = None,
     plugins: Iterable[str | Any] = (),
 ) -> None:
-    """Run the HTTP server until interrupted; the voice loads once, before the first request.
+    """Run the HTTP server until interrupted (Ctrl+C or SIGTERM); the voice loads once, before
+    the port opens. Served through :class:`HttpServer`, so the read and idle timeouts apply.
 
     :param runtime: the runtime to serve (the command line passes its own); else one is built
         from ``config`` with ``plugins``.
+    :raises OSError: the address cannot be bound (a port in use).
     """
     runtime = runtime or Runtime(config, plugins=plugins)
-    web.run_app(
-        create_app(config, runtime=runtime),
-        host=host or config.server.http_host,
-        port=port if port is not None else config.server.http_port,
-    )
+    app = create_app(config, runtime=runtime)
+    host = host or config.server.http_host
+    port = port if port is not None else config.server.http_port
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_until_stopped(app, host, port))
+
+
+async def _serve_until_stopped(app: web.Application, host: str, port: int) -> None:
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows, or not the main thread: Ctrl+C still works
+        loop.add_signal_handler(signal.SIGTERM, stopped.set)
+    async with HttpServer(app, host, port) as server:
+        print(f"emotts: serving HTTP on http://{host}:{server.port} (Ctrl+C to stop)", flush=True)
+        await stopped.wait()

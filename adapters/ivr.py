@@ -23,6 +23,14 @@ sentence through the render queue (the next sentence renders while the current o
 and sent as 20 ms frames on an absolute clock. A DTMF digit stops the prompt being played
 (barge-in); the queue then goes on with the next prompt. Frames that break the protocol end
 that call only; the servers keep serving the others.
+
+Bounds: a waiting prompt holds its text (its audio is rendered only when it plays), a playing
+one also the sentences rendered ahead of the player; all calls' prompts together hold at most
+``limits.ivr_queue_mb`` (:class:`PromptBudget`), beyond which ``say`` answers ``429``. A call
+that never connects is forgotten, its prompts dropped, after :data:`PENDING_TTL_S`. Twilio
+streams and AudioSocket connections are each at most ``limits.max_connections``; a Twilio
+message is at most ``limits.max_body_bytes`` and a stream silent for ``limits.idle_timeout_s``
+is closed; an AudioSocket frame, once begun, must arrive within ``limits.read_timeout_s``.
 """
 
 from __future__ import annotations
@@ -37,12 +45,13 @@ import json
 import logging
 import re
 import struct
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from emotts_plugin import telephony
 from emotts_plugin.config import split_host_port
@@ -61,8 +70,13 @@ MAX_QUEUED = 32
 MAX_CALLS = 1000
 #: Entries kept in each of a call's histories (played, interrupted, digits, …).
 HISTORY = 100
-#: A call that never connects is forgotten after this many seconds.
-PENDING_TTL_S = 600.0
+#: A call that never connects is forgotten, and its prompts dropped, after this many seconds:
+#: time for a phone to ring out (Twilio rings for 60 s by default) and its stream to connect.
+PENDING_TTL_S = 120.0
+#: Bytes a waiting prompt holds beyond its text and mark (its objects and its stop event).
+PROMPT_OVERHEAD_BYTES = 1024
+#: ``Retry-After`` (seconds) of a prompt refused for the budget.
+BUDGET_RETRY_S = 5
 #: Seconds an AudioSocket client has to send its UUID frame.
 UUID_TIMEOUT_S = 5.0
 #: How long a call waits before retrying a render the busy queue refused.
@@ -74,6 +88,9 @@ _CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _DTMF_DIGITS = frozenset("0123456789*#ABCD")
 _SAY_FIELDS = ("text", "emotion", "intensity", "voice", "mark", "barge_in")
 _PROMPT_PARAMS = ("text", "emotion", "intensity", "voice", "format")
+_MIB = 1024 * 1024
+#: A WebSocket close reason is at most 123 bytes.
+_MAX_REASON_BYTES = 123
 
 
 # -- calls ------------------------------------------------------------------------------
@@ -83,27 +100,78 @@ class CallError(ValueError):
     """A call broke its protocol (malformed frame or message); that call is ended."""
 
 
+class PromptBudget:
+    """Bytes all calls' prompts hold, within ``limits.ivr_queue_mb``.
+
+    A waiting prompt holds its text; a playing one also the sentences rendered ahead of the player.
+    A new prompt that does not fit is refused; a prompt already playing never stops for the budget.
+    """
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit = limit_bytes
+        self.held = 0
+        """Bytes held now."""
+
+    def check(self, size: int, *, freeing: int = 0) -> None:
+        """Refuse a prompt of ``size`` bytes that would not fit once ``freeing`` bytes are given back.
+
+        :raises ApiError: 413 for a prompt larger than the whole budget; 429 (``Retry-After``) when
+            the prompts held now leave no room for it.
+        """
+        limit = f"limits.ivr_queue_mb ({self.limit / _MIB:g} MiB)"
+        if size > self.limit:
+            raise ApiError(413, f"the prompt needs {size / _MIB:.1f} MiB, more than {limit} allows all calls together",
+                           code="IvrQueueFull")
+        if self.held - freeing + size > self.limit:
+            raise ApiError(
+                429, f"IVR calls' prompts already hold {self.held / _MIB:.1f} MiB of {limit}; "
+                     "retry when calls have played their prompts or hung up",
+                type_="server_busy", code="IvrQueueFull", headers={"Retry-After": str(BUDGET_RETRY_S)},
+            )
+
+
+def prompt_bytes(prompt: Prompt, mark: str) -> int:
+    """Bytes a waiting prompt holds: its text, its mark and :data:`PROMPT_OVERHEAD_BYTES`."""
+    return sys.getsizeof(prompt.text) + sys.getsizeof(mark) + PROMPT_OVERHEAD_BYTES
+
+
 @dataclass(eq=False, slots=True)
 class QueuedPrompt:
-    """A prompt waiting on (or playing to) a call."""
+    """A prompt waiting on (or playing to) a call, and the bytes of the budget it holds."""
 
     prompt: Prompt
     """What to say."""
     mark: str
     """Name reported when it has been played (a Twilio ``mark``)."""
+    budget: PromptBudget
+    """The budget its bytes count against."""
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     """Set to stop it (barge-in)."""
+    held: int = 0
+    """Bytes of :attr:`budget` it holds: its text while it waits, and rendered audio not yet sent while it plays."""
+
+    def hold(self, size: int) -> None:
+        self.held += size
+        self.budget.held += size
+
+    def free(self, size: int | None = None) -> None:
+        """Give back ``size`` bytes (all it holds when ``None``): its audio was sent, or it is done."""
+        size = self.held if size is None else min(size, self.held)
+        self.held -= size
+        self.budget.held -= size
 
 
 class Call:
     """One telephone call: a queue of prompts, the player and what happened so far."""
 
-    def __init__(self, call_id: str) -> None:
+    def __init__(self, call_id: str, budget: PromptBudget) -> None:
         self.id = call_id
+        self.budget = budget
         self.transport: str | None = None
         self.connected = False
         self.ended = False
         self.created = time.monotonic()
+        self.ended_at: float | None = None
         self.queue: asyncio.Queue[QueuedPrompt] = asyncio.Queue(maxsize=MAX_QUEUED)
         self.playing: QueuedPrompt | None = None
         self.played: collections.deque[str] = collections.deque(maxlen=HISTORY)
@@ -118,18 +186,24 @@ class Call:
     def say(self, prompt: Prompt, *, mark: str | None = None, barge_in: bool = False) -> QueuedPrompt:
         """Queue ``prompt``; with ``barge_in`` the prompt playing now and those waiting are dropped first.
 
-        :raises ApiError: 429 when :data:`MAX_QUEUED` prompts are waiting; 409 when the call has ended.
+        :raises ApiError: 429 when :data:`MAX_QUEUED` prompts are waiting, or when all calls' prompts
+            hold ``limits.ivr_queue_mb`` (see :class:`PromptBudget`; nothing is dropped then);
+            409 when the call has ended.
         """
         if self.ended:
             raise ApiError(409, f"call {self.id!r} has ended", code="CallEnded")
+        if not barge_in and self.queue.full():
+            raise ApiError(429, f"call {self.id!r} already has {MAX_QUEUED} prompts waiting", code="CallQueueFull")
+        mark = mark or f"prompt-{self._count + 1}"
+        size = prompt_bytes(prompt, mark)
+        waiting = sum(item.held for item in list(self.queue._queue))  # noqa: SLF001 - a snapshot
+        self.budget.check(size, freeing=waiting if barge_in else 0)
         if barge_in:
             self.clear()
         self._count += 1
-        item = QueuedPrompt(prompt, mark or f"prompt-{self._count}")
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
-            raise ApiError(429, f"call {self.id!r} already has {MAX_QUEUED} prompts waiting", code="CallQueueFull") from None
+        item = QueuedPrompt(prompt, mark, self.budget)
+        item.hold(size)
+        self.queue.put_nowait(item)
         return item
 
     def barge_in(self) -> None:
@@ -140,7 +214,9 @@ class Call:
     def clear(self) -> None:
         """Stop the prompt being played and drop every waiting one."""
         while not self.queue.empty():
-            self.interrupted.append(self.queue.get_nowait().mark)
+            item = self.queue.get_nowait()
+            item.free()
+            self.interrupted.append(item.mark)
         self.barge_in()
 
     def status(self) -> dict[str, Any]:
@@ -168,9 +244,13 @@ class Call:
 
 
 class Calls:
-    """Every call the server knows, by id; bounded, and pending calls expire."""
+    """Every call the server knows, by id; bounded, and pending calls expire.
 
-    def __init__(self) -> None:
+    :param budget: what all calls' prompts may hold together.
+    """
+
+    def __init__(self, budget: PromptBudget) -> None:
+        self.budget = budget
         self._calls: dict[str, Call] = {}
 
     def get(self, call_id: str) -> Call | None:
@@ -183,14 +263,14 @@ class Calls:
         """
         if not _CALL_ID.fullmatch(call_id):
             raise ApiError(400, f"call id {call_id!r} must be 1-128 letters, digits, '.', '_' or '-'", code="InvalidCallId")
+        self._expire()
         call = self._calls.get(call_id)
         if call is not None and not call.ended:
             return call
-        self._expire()
         if len(self._calls) >= MAX_CALLS:
             raise ApiError(503, f"{MAX_CALLS} calls are open; retry shortly", type_="server_busy", code="TooManyCalls",
                            headers={"Retry-After": "2"})
-        call = self._calls[call_id] = Call(call_id)
+        call = self._calls[call_id] = Call(call_id, self.budget)
         return call
 
     def connect(self, call_id: str, transport: str) -> Call:
@@ -206,20 +286,26 @@ class Calls:
         """The call is over: its queue is dropped, its status kept until it expires."""
         call.clear()
         call.ended = True
+        call.ended_at = time.monotonic()
         call.connected = False
 
     def forget(self, call: Call) -> None:
         self._calls.pop(call.id, None)
 
     def _expire(self) -> None:
+        """Forget calls that have not connected :data:`PENDING_TTL_S` after they were made (their prompts
+        are dropped), and ended calls that long after they ended."""
         now = time.monotonic()
         for call_id, call in list(self._calls.items()):
-            if not call.connected and now - call.created > PENDING_TTL_S:
+            since = call.ended_at if call.ended_at is not None else call.created
+            if not call.connected and now - since > PENDING_TTL_S:
+                call.clear()
                 del self._calls[call_id]
 
 
 CALLS = web.AppKey("ivr_calls", Calls)
 AUDIOSOCKET = web.AppKey("ivr_audiosocket", asyncio.AbstractServer)
+TWILIO_STREAMS = web.AppKey("ivr_twilio_streams", set)
 
 
 def _telephone_chunks(synth: Synthesizer, prompt: Prompt, fmt: TelephoneFormat) -> Iterator[bytes]:
@@ -241,6 +327,7 @@ async def _prompt_frames(app: web.Application, item: QueuedPrompt, fmt: Telephon
                 stream = app_render_iter(app, _telephone_chunks, app[SYNTHESIZER], item.prompt, fmt, size_chars=len(item.prompt.text))
                 async with contextlib.aclosing(stream):
                     async for data in stream:
+                        item.hold(len(data))  # given back once its frames are sent
                         await chunks.put(data)
                 await chunks.put(None)
                 return
@@ -264,6 +351,7 @@ async def _prompt_frames(app: web.Application, item: QueuedPrompt, fmt: Telephon
             for start in range(0, whole, frame_bytes):
                 yield rest[start:start + frame_bytes]
             rest = rest[whole:]
+            item.free(len(data))
         if rest:
             yield rest + pad * (frame_bytes - len(rest))
     finally:
@@ -325,6 +413,7 @@ async def play_call(
             continue
         finally:
             call.playing = None
+            item.free()
         (call.interrupted if interrupted else call.played).append(item.mark)
         if on_prompt_end is not None:
             await on_prompt_end(item, interrupted)
@@ -362,13 +451,24 @@ def audiosocket_frame(kind: int, payload: bytes = b"") -> bytes:
     return struct.pack(">BH", kind, len(payload)) + payload
 
 
-async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+async def read_frame(reader: asyncio.StreamReader, read_timeout_s: float | None = None) -> tuple[int, bytes]:
     """The next frame as ``(type, payload)``; :class:`asyncio.IncompleteReadError` at end of stream.
 
-    :raises CallError: a type the protocol does not define, or a payload the type does not allow.
+    The wait for a frame's first byte is not bounded (a call may be quiet); from there the rest
+    of the frame must arrive within ``read_timeout_s``.
+
+    :raises CallError: a type the protocol does not define, a payload the type does not allow, or
+        a frame slower than ``read_timeout_s``.
     """
-    kind, length = struct.unpack(">BH", await reader.readexactly(3))
-    payload = await reader.readexactly(length) if length else b""
+    first = await reader.readexactly(1)
+    try:
+        async with asyncio.timeout(read_timeout_s):
+            (length,) = struct.unpack(">H", await reader.readexactly(2))
+            payload = await reader.readexactly(length) if length else b""
+    except TimeoutError:
+        raise CallError(f"a frame (type 0x{first[0]:02x}) did not arrive whole within limits.read_timeout_s "
+                        f"({read_timeout_s:g} s)") from None
+    kind = first[0]
     if kind == Kind.UUID and length != 16:
         raise CallError(f"UUID frame must carry 16 bytes, got {length}")
     if kind == Kind.DTMF and (length != 1 or chr(payload[0]) not in _DTMF_DIGITS):
@@ -392,8 +492,9 @@ async def handle_audiosocket(app: web.Application, reader: asyncio.StreamReader,
             writer.write(audiosocket_frame(kind, payload))
             await writer.drain()
 
+    read_timeout_s = app[CONFIG].limits.read_timeout_s
     try:
-        kind, payload = await asyncio.wait_for(read_frame(reader), timeout=UUID_TIMEOUT_S)
+        kind, payload = await asyncio.wait_for(read_frame(reader, read_timeout_s), timeout=UUID_TIMEOUT_S)
         if kind != Kind.UUID:
             raise CallError(f"the first frame must be the call's UUID (type 0x01), got type 0x{kind:02x}")
         call = app[CALLS].connect(str(uuid.UUID(bytes=payload)), "audiosocket")
@@ -405,7 +506,7 @@ async def handle_audiosocket(app: web.Application, reader: asyncio.StreamReader,
         call._hangup = hangup  # noqa: SLF001 - the transport's side of Call.hangup
         player = asyncio.create_task(play_call(app, call, TelephoneFormat.SLN, lambda frame: send(Kind.AUDIO, frame)))
         while True:
-            kind, payload = await read_frame(reader)
+            kind, payload = await read_frame(reader, read_timeout_s)
             if kind == Kind.DTMF:
                 call.digits.append(chr(payload[0]))
                 call.barge_in()
@@ -419,13 +520,13 @@ async def handle_audiosocket(app: web.Application, reader: asyncio.StreamReader,
                 raise CallError("a second UUID frame on a call")
             # audio from the caller is not used
     except CallError as exc:
-        _LOGGER.warning("AudioSocket %s: dropping the call: %s", call.id if call else peer, exc)
+        _LOGGER.debug("AudioSocket %s: dropping the call: %s", call.id if call else peer, exc)
         with contextlib.suppress(ConnectionError, RuntimeError):
             await send(Kind.ERROR)
     except (asyncio.IncompleteReadError, ConnectionError):
         pass  # the caller went away (hang-up mid-prompt)
     except asyncio.TimeoutError:
-        _LOGGER.warning("AudioSocket %s: no UUID frame within %.0f s; closing", peer, UUID_TIMEOUT_S)
+        _LOGGER.debug("AudioSocket %s: no UUID frame within %.0f s; closing", peer, UUID_TIMEOUT_S)
     except ApiError as exc:
         _LOGGER.warning("AudioSocket %s: %s", peer, exc.message)
     finally:
@@ -441,8 +542,19 @@ def audiosocket_context(address: str) -> Callable[[web.Application], AsyncIterat
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         tasks: set[asyncio.Task] = set()
+        limit = app[CONFIG].limits.max_connections
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if len(tasks) >= limit:
+                _LOGGER.debug("AudioSocket %s: %d connections are open (limits.max_connections); refused",
+                              writer.get_extra_info("peername"), len(tasks))
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    writer.write(audiosocket_frame(Kind.ERROR))
+                    await writer.drain()
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
+                return
             task = asyncio.current_task()
             tasks.add(task)
             try:
@@ -468,11 +580,37 @@ def audiosocket_context(address: str) -> Callable[[web.Application], AsyncIterat
 # -- Twilio Media Streams ---------------------------------------------------------------
 
 
+class _TwilioSocket(web.WebSocketResponse):
+    """The Twilio stream's WebSocket: messages up to ``max_body_bytes``, silence up to ``idle_timeout_s``
+    (:class:`asyncio.TimeoutError` from ``receive``), and a reason in the closes aiohttp makes itself
+    (a message too big, a frame that breaks the protocol), which it would send without one."""
+
+    def __init__(self, *, max_body_bytes: int, idle_timeout_s: float) -> None:
+        super().__init__(max_msg_size=max_body_bytes + 1, receive_timeout=idle_timeout_s)
+        self._reasons = {
+            WSCloseCode.MESSAGE_TOO_BIG: f"a message over limits.max_body_bytes ({max_body_bytes:,} bytes)",
+            WSCloseCode.PROTOCOL_ERROR: "a frame that breaks the WebSocket protocol",
+            WSCloseCode.INVALID_TEXT: "a text message that is not UTF-8",
+        }
+
+    async def close(self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True) -> bool:
+        if not message and code in self._reasons:
+            message = _reason(self._reasons[code])
+        return await super().close(code=code, message=message, drain=drain)
+
+
+def _reason(text: str) -> bytes:
+    """``text`` as a WebSocket close reason: UTF-8, cut to the 123 bytes a close frame carries."""
+    return text.encode("utf-8")[:_MAX_REASON_BYTES].decode("utf-8", "ignore").encode("utf-8")
+
+
 def _twilio_message(raw: str) -> dict[str, Any]:
     try:
         message = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise CallError(f"message is not JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise CallError("message is JSON nested too deeply") from None
     if not isinstance(message, dict) or not isinstance(message.get("event"), str):
         raise CallError("message must be a JSON object with an 'event' string")
     return message
@@ -503,11 +641,31 @@ async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
 
     ``customParameters`` of ``start`` may carry ``text`` (and ``emotion``, ``intensity``,
     ``voice``): the greeting, queued first. A message that breaks the protocol closes this
-    stream with code 1008 (policy violation) and its reason.
+    stream with code 1008 (policy violation) and its reason, one over ``limits.max_body_bytes``
+    with 1009, a stream silent for ``limits.idle_timeout_s`` with 1008; beyond
+    ``limits.max_connections`` streams, or a greeting the prompt budget refuses, with 1013 (try
+    again later).
     """
     app = request.app
-    ws = web.WebSocketResponse()
+    limits = app[CONFIG].limits
+    ws = _TwilioSocket(max_body_bytes=limits.max_body_bytes, idle_timeout_s=limits.idle_timeout_s)
     await ws.prepare(request)
+    streams = app[TWILIO_STREAMS]
+    if len(streams) >= limits.max_connections:
+        _LOGGER.debug("Twilio stream refused: %d streams are open (limits.max_connections)", len(streams))
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER,
+                       message=_reason(f"{len(streams)} streams are open (limits.max_connections); try again later"))
+        return ws
+    streams.add(ws)
+    try:
+        await _twilio_call(app, ws)
+    finally:
+        streams.discard(ws)
+    return ws
+
+
+async def _twilio_call(app: web.Application, ws: _TwilioSocket) -> None:
+    """Serve one Twilio stream until it stops, breaks the protocol, idles or hangs up."""
     call: Call | None = None
     player: asyncio.Task | None = None
     stream_sid = ""
@@ -523,7 +681,10 @@ async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
-                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                if msg.type == WSMsgType.ERROR:
+                    _LOGGER.debug("Twilio stream %s: closed: %s", call.id if call else "(not started)", msg.data)
+                    break
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                     break
                 raise CallError(f"Twilio sends text messages; got a {msg.type.name.lower()} message")
             message = _twilio_message(msg.data)
@@ -570,16 +731,22 @@ async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
                 break
             # other events are newer protocol additions; ignored
     except CallError as exc:
-        _LOGGER.warning("Twilio stream %s: dropping the call: %s", call.id if call else "(not started)", exc)
-        await ws.close(code=1008, message=str(exc)[:120].encode("utf-8"))
+        _LOGGER.debug("Twilio stream %s: dropping the call: %s", call.id if call else "(not started)", exc)
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=_reason(str(exc)))
     except ApiError as exc:
-        _LOGGER.warning("Twilio stream: %s", exc.message)
-        await ws.close(code=1008, message=exc.message[:120].encode("utf-8"))
+        _LOGGER.debug("Twilio stream %s: %s", call.id if call else "(not started)", exc.message)
+        busy = exc.status in (429, 503)
+        code = WSCloseCode.TRY_AGAIN_LATER if busy else WSCloseCode.POLICY_VIOLATION
+        await ws.close(code=code, message=_reason(exc.message))
+    except asyncio.TimeoutError:
+        idle = app[CONFIG].limits.idle_timeout_s
+        _LOGGER.debug("Twilio stream %s: no message for %g s; closing", call.id if call else "(not started)", idle)
+        reason = _reason(f"no message for {idle:g} s (limits.idle_timeout_s)")
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=reason)
     finally:
         await _hang_up(app, call, player)
         if not ws.closed:
             await ws.close()
-    return ws
 
 
 # -- HTTP routes ------------------------------------------------------------------------
@@ -686,7 +853,8 @@ async def call_hangup(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app[CALLS] = Calls()
+    app[CALLS] = Calls(PromptBudget(app[CONFIG].limits.ivr_queue_mb * _MIB))
+    app[TWILIO_STREAMS] = set()
     app.router.add_get("/v1/ivr/prompt", prompt_file)
     app.router.add_get("/v1/ivr/prompt.{ext}", prompt_file)
     app.router.add_post("/v1/ivr/calls/{call}/say", call_say)

@@ -61,7 +61,7 @@ from .api import (
     wav_stream_header,
     write_chunks,
 )
-from .http import METRICS, SYNTHESIZER, ApiError, check_input, read_json
+from .http import METRICS, SYNTHESIZER, ApiError, check_input, client_went_away, read_json
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -285,6 +285,7 @@ async def speech(request: web.Request) -> web.StreamResponse:
                 deltas += 1
             await response.write(_done(text, deltas, encoded.duration_s))
         except ConnectionResetError:
+            client_went_away(request)
             return response
     finally:
         encoded.close()
@@ -350,6 +351,7 @@ async def _sse_chunks(request, response, head, chunks, fmt: str, rate: int, text
             await response.write(_delta(wav_stream_header(rate)))
             deltas += 1
     except ConnectionResetError:
+        client_went_away(request)
         return False
     ok = await write_chunks(request, response, head, chunks, to_delta, error_event=_error_event)
     if not ok:
@@ -357,6 +359,7 @@ async def _sse_chunks(request, response, head, chunks, fmt: str, rate: int, text
     try:
         await response.write(_done(text, deltas, seconds))
     except ConnectionResetError:
+        client_went_away(request)
         return False
     return True
 

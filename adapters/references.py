@@ -14,10 +14,16 @@ Routes (errors in the shape of :mod:`.http`):
 ``POST /v1/synthesize`` and the WebUI take ``reference`` (an id) and ``reference_weight``.
 The store keeps analyses only (never the audio), in memory, at most :data:`MAX_REFERENCES`;
 the least recently used is dropped first. Analysis runs on the render threads.
+
+An upload is admitted before its body is read: a declared ``Content-Length`` over
+:data:`MAX_UPLOAD_BYTES` is a ``413`` at once, and at most :data:`MAX_UPLOADS` uploads are read
+and analysed at a time (analyses run one at a time anyway); one more is a ``503`` with
+``Retry-After``, so uploads hold at most that many bodies in memory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import time
 import uuid
@@ -35,6 +41,12 @@ from .http import SYNTHESIZER, ApiError, render
 MAX_REFERENCES = 64
 #: Largest upload (30 s of 48 kHz stereo float WAV is 11.5 MB; a minute of it fits).
 MAX_UPLOAD_BYTES = 24 * 1024 * 1024
+#: What a multipart form may add around the file (boundaries, part headers, small fields).
+MULTIPART_SLACK_BYTES = 64 * 1024
+#: Uploads read and analysed at once; each may hold :data:`MAX_UPLOAD_BYTES` until it is analysed.
+MAX_UPLOADS = 2
+#: ``Retry-After`` (seconds) of an upload refused because :data:`MAX_UPLOADS` are under way.
+UPLOAD_RETRY_S = 2
 
 
 class ReferenceStore:
@@ -72,6 +84,7 @@ class ReferenceStore:
 
 
 REFERENCES = web.AppKey("references", ReferenceStore)
+UPLOADS = web.AppKey("reference_uploads", asyncio.Semaphore)
 
 
 def reference_error(exc: ReferenceAudioError) -> ApiError:
@@ -100,8 +113,30 @@ async def _read_limited(stream, limit: int) -> bytes:
             return b"".join(chunks)
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, f"the recording is over {limit // (1024 * 1024)} MB; a reference holds 2-30 s of speech", code="PayloadTooLarge")
+            raise _too_large(limit)
         chunks.append(chunk)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"the recording is over {limit // (1024 * 1024)} MB; a reference holds 2-30 s of speech",
+                    code="PayloadTooLarge")
+
+
+def _admit(request: web.Request) -> asyncio.Semaphore:
+    """The place this upload is read and analysed in, checked before any of its body is read.
+
+    :raises ApiError: 413 when the declared ``Content-Length`` is over :data:`MAX_UPLOAD_BYTES`;
+        503 (``Retry-After``) when :data:`MAX_UPLOADS` uploads are under way.
+    """
+    declared = request.content_length
+    slack = MULTIPART_SLACK_BYTES if request.content_type.startswith("multipart/") else 0
+    if declared is not None and declared > MAX_UPLOAD_BYTES + slack:
+        raise _too_large(MAX_UPLOAD_BYTES)
+    uploads = request.app[UPLOADS]
+    if uploads.locked():
+        raise ApiError(503, f"{MAX_UPLOADS} reference uploads are being read or analysed; retry shortly",
+                       type_="server_busy", code="UploadsBusy", headers={"Retry-After": str(UPLOAD_RETRY_S)})
+    return uploads
 
 
 async def _upload(request: web.Request) -> tuple[bytes, str]:
@@ -130,12 +165,13 @@ async def _read_upload(request: web.Request) -> tuple[bytes, str]:
 
 
 async def upload_reference(request: web.Request) -> web.Response:
-    data, name = await _upload(request)
-    space = request.app[SYNTHESIZER].runtime.space
-    try:
-        analysis = await render(request, analyze, data, space, source=name)
-    except ReferenceAudioError as exc:
-        raise reference_error(exc) from None
+    async with _admit(request):  # taken at once: _admit saw a free place and nothing awaited since
+        data, name = await _upload(request)
+        space = request.app[SYNTHESIZER].runtime.space
+        try:
+            analysis = await render(request, analyze, data, space, source=name)
+        except ReferenceAudioError as exc:
+            raise reference_error(exc) from None
     ref_id = request.app[REFERENCES].add(analysis)
     return web.json_response({"id": ref_id, "analysis": analysis.to_dict()}, status=201)
 
@@ -158,6 +194,7 @@ async def delete_reference(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app[REFERENCES] = ReferenceStore()
+    app[UPLOADS] = asyncio.Semaphore(MAX_UPLOADS)
     app.router.add_post("/v1/references", upload_reference)
     app.router.add_get("/v1/references", list_references)
     app.router.add_get("/v1/references/{id}", get_reference)

@@ -404,27 +404,19 @@ def serve(config, uri: str, *, runtime=None, http: bool = True, host: str | None
     synthesizer = Synthesizer(runtime=runtime)
 
     async def main() -> None:
-        runner = queue = None
+        server = queue = None
         if http:
-            from aiohttp import web
-
-            from .http import QUEUE, create_app
+            from .http import QUEUE, HttpServer, create_app
 
             app = create_app(config, synthesizer=synthesizer)  # one model, one cache, one render queue
             queue = app[QUEUE]
-            runner = web.AppRunner(app)
-            await runner.setup()
-            site = web.TCPSite(
-                runner,
-                host or config.server.http_host,
-                port if port is not None else config.server.http_port,
-            )
-            await site.start()
+            server = HttpServer(app, host or config.server.http_host, port if port is not None else config.server.http_port)
+            await server.start()
         try:
             await run_wyoming(uri, synthesizer, queue)
         finally:
-            if runner is not None:
-                await runner.cleanup()
+            if server is not None:
+                await server.close()
 
     try:
         asyncio.run(main())

@@ -238,20 +238,23 @@ def cmd_say(args: argparse.Namespace) -> int:
     # encoded sentence by sentence, so memory does not grow with the length of the audio
     with open_output(args.output) as out:
         encoder = None
-        for chunk in stream:
-            for warning in chunk.warnings:
-                print(f"warning: {warning}", file=sys.stderr)
-            if encoder is None:
-                encoder = StreamEncoder.for_format(out, chunk.sample_rate, fmt)
-            encoder.write(chunk.audio)
-            said.append(dataclasses.replace(chunk, audio=chunk.audio[:0]))
-            total += chunk.duration_s
+        try:
+            for chunk in stream:
+                for warning in chunk.warnings:
+                    print(f"warning: {warning}", file=sys.stderr)
+                if encoder is None:
+                    encoder = StreamEncoder.for_format(out, chunk.sample_rate, fmt)
+                encoder.write(chunk.audio)
+                said.append(dataclasses.replace(chunk, audio=chunk.audio[:0]))
+                total += chunk.duration_s
+                if show_progress:
+                    print(f"\rrendered {total:6.1f} s of audio", end="", file=sys.stderr, flush=True)
             if show_progress:
-                print(f"\rrendered {total:6.1f} s of audio", end="", file=sys.stderr, flush=True)
-        if show_progress:
-            print(file=sys.stderr)
-        check_spoken(said)
-        encoder.close()
+                print(file=sys.stderr)
+            check_spoken(said)
+        finally:
+            if encoder is not None:
+                encoder.close()  # finishes the stream; on an error the file is then removed
     if args.output != "-":
         print(f"wrote {args.output} ({total:.2f} s, {fmt.value}, {encoder.sample_rate} Hz)", file=sys.stderr)
     return 0

@@ -100,11 +100,11 @@ class Limits:
     max_break_s: float = 60.0
     """Seconds of silence (``<break>``, ``<mstts:silence>``, bracket pauses) one request may ask for."""
     read_timeout_s: float = 30.0
-    """Seconds a client may take to send one request's headers and body (HTTP) or one message
-    (Wyoming, Twilio, AudioSocket) once it has started; slower clients are disconnected."""
+    """Seconds a client may take to send one request's headers and body (HTTP), one Wyoming event
+    or one AudioSocket frame once it has started; slower clients are disconnected."""
     idle_timeout_s: float = 60.0
     """Seconds a connection may stay silent between requests or messages before it is closed
-    (HTTP keep-alive, Wyoming)."""
+    (HTTP keep-alive, Wyoming, Twilio streams)."""
     max_connections: int = 64
     """Connections open at once per socket server (Wyoming, AudioSocket) and Twilio streams;
     beyond it new ones are refused."""

@@ -96,6 +96,7 @@ def test_a_plan_within_budget_passes(synth):
     ("/v1/audio/speech", {"input": BREAKS_500, "response_format": "pcm"}),
     ("/v1/plan", {"input": BREAKS_500}),
 ])
+@pytest.mark.asyncio
 async def test_500_long_breaks_are_refused_with_413_on_every_route(client, route, body):
     response = await client.post(route, json=body)
     assert response.status == 413
@@ -104,6 +105,7 @@ async def test_500_long_breaks_are_refused_with_413_on_every_route(client, route
     await assert_still_serves(client)
 
 
+@pytest.mark.asyncio
 async def test_an_overrun_the_estimate_let_in_is_an_error_not_a_cut(tight_client, tight_synth):
     """The floor estimate admits SLOW_TEXT (under a second); rendering finds four seconds."""
     plan, _ = tight_synth.plan(SLOW_TEXT)  # admitted
@@ -125,6 +127,7 @@ def test_the_cli_refuses_over_budget_input_with_exit_2(tmp_path):
 # -- prosody held within bounds before any DSP ---------------------------------------
 
 
+@pytest.mark.asyncio
 async def test_extreme_prosody_is_a_warning_in_lenient_mode_and_an_error_in_strict(client):
     markup = '<speak><prosody pitch="+100000st">Way up there.</prosody></speak>'
     response = await client.post("/v1/synthesize", json={"input": markup})
@@ -167,6 +170,7 @@ def test_encoding_chunk_by_chunk_decodes_like_encoding_whole(fmt):
     assert encoder.duration_s == pytest.approx(1.0)
 
 
+@pytest.mark.asyncio
 async def test_a_whole_wav_answer_has_exact_lengths_in_its_header(client):
     response = await client.post("/v1/synthesize", json={"input": "One sentence here. And a second one."})
     assert response.status == 200
@@ -178,7 +182,8 @@ async def test_a_whole_wav_answer_has_exact_lengths_in_its_header(client):
     assert frames / rate == pytest.approx(float(response.headers["X-Emotts-Duration"]), abs=1e-3)
 
 
-@pytest.mark.parametrize("fmt", ["mp3", "opus", "flac", "wav"])
+@pytest.mark.parametrize("fmt", ["mp3", "opus", "flac"])
+@pytest.mark.asyncio
 async def test_openai_whole_answers_decode_to_the_rendered_length(client, fmt):
     response = await client.post("/v1/audio/speech", json={"input": "One sentence here. And a second one.", "response_format": fmt})
     assert response.status == 200

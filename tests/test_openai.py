@@ -194,7 +194,7 @@ def test_sse_reports_a_failure_after_the_start_as_an_error_event(client, synth, 
     monkeypatch.setattr(synth, "render_plan", failing)
     *deltas, last = sse_events(client, response_format="pcm")
     assert [e["type"] for e in deltas] == ["speech.audio.delta"]
-    assert last == {"type": "error", "error": {"message": "internal error: the voice crashed", "type": "server_error", "code": "RuntimeError"}}
+    assert last == {"type": "error", "error": {"message": "internal error (see the server log)", "type": "server_error", "code": "RuntimeError"}}
 
 
 # -- voices, models, emotion ------------------------------------------------------------------
