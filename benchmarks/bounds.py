@@ -12,8 +12,8 @@ prints the peak during each case next to the RSS before it:
     numbered sentences (never cached) up to ``--long-chars`` characters, about nine minutes of
     speech at the voice's pace, under ``limits.max_audio_s``;
 (c) 8 Wyoming connections that each declare a 64 MiB payload and then idle;
-(d) the IVR queue at its global budget: prompts queued for calls that never connect until the
-    server answers 429.
+(d) the IVR queue at its global budget: 990 KB prompts queued for calls that never connect, one
+    per call, until the server answers 429.
 
 Goal (issue 15): the peak stays under 1.2 GB in every case. Exit status 1 when it does not.
 """
@@ -135,7 +135,7 @@ async def idle_wyoming(port: int, count: int = 8) -> str:
 
 
 async def fill_ivr(session, base: str) -> str:
-    text = long_text(600, "queue")
+    text = "Please hold the line." + " " * 990_000  # a prompt near limits.max_input_bytes, one per call
     queued = 0
     for call in range(2000):
         async with session.post(f"{base}/v1/ivr/calls/bench-{call}/say", json={"text": text}) as response:

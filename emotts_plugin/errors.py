@@ -10,6 +10,7 @@
     │   └── HostileInputError        refused before any parsing work (DOCTYPE,
     │                                entities, size, depth, control characters)
     ├── LimitError(ValueError)       a request over one of the configured limits   .limit .value .allowed
+    ├── VoiceFileError(ValueError)   a voice whose files are broken               .voice .path
     ├── WyomingRequestError(ValueError)  a Wyoming event the server cannot serve   .code
     ├── ReferenceAudioError(ValueError)  a reference recording that cannot be analysed  .reason .source
     ├── PluginError(RuntimeError)    a plugin that misbehaves                     .plugin
@@ -20,6 +21,8 @@ the standard library can still catch it.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class EmottsError(Exception):
@@ -94,6 +97,16 @@ class MissingExtraError(EmottsError, ImportError):
     def __init__(self, message: str, *, extra: str) -> None:
         super().__init__(message)
         self.extra = extra
+
+
+class VoiceFileError(EmottsError, ValueError):
+    """A voice whose files cannot be used (a corrupt or unreadable ``.onnx``, a bad
+    ``.onnx.json``): asking for it is refused. ``voice`` names it, ``path`` is the file at fault."""
+
+    def __init__(self, message: str, *, voice: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.voice = voice
+        self.path = path
 
 
 class WyomingRequestError(EmottsError, ValueError):

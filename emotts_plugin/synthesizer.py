@@ -21,7 +21,7 @@ import numpy as np
 from . import audio as audio_utils
 from .cache import Entry, RenderCache, content_key
 from .config import Config, Limits, MarkupMode, load_config
-from .errors import ConfigError, EmottsError, LimitError, MarkupError
+from .errors import ConfigError, EmottsError, LimitError, MarkupError, VoiceFileError
 from .plan import Plan
 from .planner import (
     FRAME_S,
@@ -41,6 +41,7 @@ from .runtime import Runtime
 
 if TYPE_CHECKING:  # pragma: no cover
     from .emotion import EmotionVector
+    from .models.base import VoiceInfo
     from .reference import Analysis
 
 _LOGGER = logging.getLogger(__name__)
@@ -224,13 +225,18 @@ class Synthesizer:
         self.config = self.runtime.config
         self._backends = {}
         self._voices = {}
+        self._unusable: dict[str, VoiceInfo] = {}
+        """Voices whose files are broken (their backend named them in a warning), never offered."""
         for spec in self._backend_specs():
             backend = spec.factory(self.config)
             if backend is None:
                 continue
             self._backends[spec.name] = backend
             for info in backend.voices():
-                self._voices.setdefault(info.name, (backend, info))
+                if info.problem:
+                    self._unusable.setdefault(info.name, info)
+                else:
+                    self._voices.setdefault(info.name, (backend, info))
         self.calibrations = load_calibrations()
         """Voice name (or ``default``) → :class:`Calibration` in use."""
         self._check_voice(self.config.voice)
@@ -253,6 +259,10 @@ class Synthesizer:
         return [info for _, info in self._voices.values()]
 
     def _check_voice(self, name: str) -> None:
+        if name in self._voices:
+            return
+        if name in self._unusable:
+            raise VoiceFileError(self._unusable[name].problem, voice=name)
         if name not in self._voices:
             known = ", ".join(sorted(self._voices)) or "none"
             raise UnknownVoiceError(f"unknown voice {name!r}; available voices: {known}", voice=name)
@@ -426,8 +436,11 @@ class Synthesizer:
         if utt.voice in self._voices:
             return utt, []
         known = ", ".join(sorted(self._voices))
-        message = f"voice {utt.voice!r} is not available (voices: {known})"
+        broken = self._unusable.get(utt.voice)
+        message = broken.problem if broken else f"voice {utt.voice!r} is not available (voices: {known})"
         if MarkupMode(mode or config.markup_mode) is MarkupMode.STRICT:
+            if broken:
+                raise VoiceFileError(message, voice=utt.voice)
             raise UnknownVoiceError(message, voice=utt.voice)
         return dataclasses.replace(utt, voice=config.voice), [f"{message}; spoken with {config.voice!r}"]
 

@@ -15,7 +15,11 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from emotts_plugin.emotion import EmotionVector
+from emotts_plugin.offline import keep_libraries_offline
 
+# every backend imports this module before it imports onnxruntime, which reads its telemetry
+# switch once, on import (see emotts_plugin/offline.py)
+keep_libraries_offline()
 
 #: espeak-ng (bundled with piper-tts) is one global engine: every backend phonemizes under this lock.
 ESPEAK_LOCK = threading.Lock()
@@ -35,6 +39,9 @@ class VoiceInfo:
     """Native output rate in Hz."""
     description: str = ""
     """One line for ``emotts voices``."""
+    problem: str = ""
+    """Why this voice cannot speak (a corrupt or unreadable file), empty when it can; a request for
+    it is refused with this text."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 
 from emotts_plugin import Runtime, load_config
+from emotts_plugin.offline import keep_libraries_offline
+
+# some tests import piper (and so onnxruntime) directly: keep its telemetry off for the whole run
+keep_libraries_offline()
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_EXAMPLES = ROOT.parent / "shared" / "examples"

@@ -216,9 +216,12 @@ def test_unsayable_characters_are_skipped_with_a_warning(synth):
     assert result.duration_s > 0.3
 
 
-def test_long_input_streams_with_bounded_memory(synth):
+def test_long_input_streams_with_bounded_memory(synth, monkeypatch):
     text = " ".join(f"This is sentence number {i} of a very long announcement." for i in range(1800))
     assert len(text) > 100_000
+    # about 1.5 hours of speech: over the default limits.max_audio_s, raised here for this test
+    limits = dataclasses.replace(synth.config.limits, max_audio_s=10_000.0)
+    monkeypatch.setattr(synth, "config", dataclasses.replace(synth.config, limits=limits))
     tracemalloc.start()
     stream = synth.stream(text)
     first = next(stream)
