@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -32,26 +31,15 @@ from pathlib import Path
 
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     del sys.path[0]  # benchmarks/wyoming.py would hide the wyoming package
+    sys.path.append(str(Path(__file__).resolve().parent))  # after the packages: for soak.py
 
 import aiohttp  # noqa: E402
+from soak import free_port, rss_mb  # noqa: E402
 
 GOAL_MB = 1200.0
 BREAKS_500 = "<speak>" + "Now. <break time='10s'/>" * 500 + "</speak>"
 NATIVE_FORMATS = ("wav", "flac", "ogg", "pcm16", "ulaw", "alaw")
 OPENAI_FORMATS = ("mp3", "opus", "flac", "wav", "pcm")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class PeakRss:

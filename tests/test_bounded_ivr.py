@@ -17,7 +17,6 @@ import base64
 import dataclasses
 import io
 import json
-import struct
 import time
 import uuid
 
@@ -33,6 +32,9 @@ from emotts_plugin.adapters.ivr import AUDIOSOCKET, CALLS, TWILIO_STREAMS, promp
 from emotts_plugin.adapters.references import MAX_UPLOAD_BYTES, UPLOADS
 from emotts_plugin.synthesizer import Synthesizer
 from emotts_plugin.telephony import Prompt
+
+import test_ivr
+from test_ivr import frame
 
 pytestmark = pytest.mark.asyncio
 
@@ -82,33 +84,12 @@ async def normal_prompt_file(client) -> None:
     assert response.status == 200 and len(await response.read()) > 4000
 
 
-def frame(kind: int, payload: bytes = b"") -> bytes:
-    return struct.pack(">BH", kind, len(payload)) + payload
-
-
-class Phone:
-    """An AudioSocket peer, as Asterisk's ``AudioSocket()`` speaks on the wire."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, call_id: str) -> None:
-        self.reader, self.writer, self.call_id = reader, writer, call_id
+class Phone(test_ivr.Phone):
+    """An AudioSocket peer (tests/test_ivr.py's), dialling the test client's AudioSocket server."""
 
     @classmethod
     async def dial(cls, client, call_id: str | None = None) -> "Phone":
-        call_id = call_id or str(uuid.uuid4())
-        port = client.server.app[AUDIOSOCKET].sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(frame(0x01, uuid.UUID(call_id).bytes))
-        await writer.drain()
-        return cls(reader, writer, call_id)
-
-    async def read(self, timeout: float = 10.0) -> tuple[int, bytes] | None:
-        """The next frame, or ``None`` when the server closed the connection."""
-        try:
-            kind, length = struct.unpack(">BH", await asyncio.wait_for(self.reader.readexactly(3), timeout))
-            payload = await asyncio.wait_for(self.reader.readexactly(length), timeout) if length else b""
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return None
-        return kind, payload
+        return await super().dial(client.server.app[AUDIOSOCKET].sockets[0].getsockname()[1], call_id)
 
     async def audio_frames(self, count: int) -> None:
         for _ in range(count):

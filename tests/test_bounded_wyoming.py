@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import socket
-import threading
 import time
 
 import pytest
@@ -23,9 +22,10 @@ from wyoming.event import Event, async_read_event
 from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeStart, SynthesizeVoice
 
-from emotts_plugin.adapters.wyoming import MAX_HEADER_BYTES, run_wyoming
+from emotts_plugin.adapters.wyoming import MAX_HEADER_BYTES
 from emotts_plugin.config import load_config
 from emotts_plugin.synthesizer import Synthesizer
+from test_wyoming import _serving
 
 TIMEOUT = 30.0
 MAX_BODY_BYTES = 300_000
@@ -53,25 +53,8 @@ def port(synth):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
-    loop = asyncio.new_event_loop()
-    task = loop.create_task(run_wyoming(f"tcp://127.0.0.1:{free}", synth))
-
-    def serve():
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(task)
-        loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", free), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield free
-    loop.call_soon_threadsafe(task.cancel)
-    thread.join(timeout=5)
+    with _serving(f"tcp://127.0.0.1:{free}", synth, lambda: socket.create_connection(("127.0.0.1", free), timeout=0.2).close()):
+        yield free
 
 
 @pytest.fixture(autouse=True)

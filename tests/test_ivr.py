@@ -78,7 +78,7 @@ class Phone:
         try:
             kind, length = struct.unpack(">BH", await asyncio.wait_for(self.reader.readexactly(3), timeout))
             payload = await asyncio.wait_for(self.reader.readexactly(length), timeout) if length else b""
-        except asyncio.IncompleteReadError:
+        except (asyncio.IncompleteReadError, ConnectionError):
             return None
         self.frames.append((time.perf_counter(), kind, payload))
         return kind, payload
