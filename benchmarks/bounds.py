@@ -1,6 +1,6 @@
 """Bounds: the server's peak memory under the inputs that used to exhaust it.
 
-    .venv/bin/python benchmarks/bounds.py [--formats wav,mp3,...] [--long-chars 8000]
+    .venv/bin/python benchmarks/bounds.py [--formats wav,mp3,...] [--long-chars 7500]
 
 Runs ``emotts serve --port P --wyoming tcp://127.0.0.1:Q`` with the default configuration as a
 subprocess (so ``/proc/PID/status`` is the server's alone), samples its RSS every 20 ms, and
@@ -201,7 +201,7 @@ def main() -> int:
     parser.add_argument("--formats", default="wav,flac,ogg,pcm16,ulaw,alaw,mp3,opus,pcm",
                         help="comma-separated formats for case (b) (native: wav flac ogg pcm16 ulaw alaw; "
                              "OpenAI: mp3 opus flac wav pcm)")
-    parser.add_argument("--long-chars", type=int, default=8000, help="characters of the long request of case (b)")
+    parser.add_argument("--long-chars", type=int, default=7500, help="characters of the long request of case (b)")
     return asyncio.run(run(parser.parse_args()))
 
 
