@@ -1,6 +1,6 @@
 """The native HTTP API: synthesis with emotion, the plan, voices and emotions.
 
-Routes (all JSON in and out except audio; errors in the shape of :mod:`.http`):
+Routes (all JSON in and out except audio; errors in the shape of :mod:`.requests`):
 
 - ``POST /v1/synthesize``: ``input`` (text or markup), ``voice``, ``emotion``, ``intensity``,
   ``transition_ms``, ``format``, ``sample_rate``, ``seed``, ``strict``, ``stream``, and
@@ -25,7 +25,6 @@ import contextlib
 import dataclasses
 import io
 import logging
-import math
 import struct
 import tempfile
 from dataclasses import dataclass
@@ -39,16 +38,21 @@ from emotts_plugin.errors import MarkupError
 from emotts_plugin.plan import Plan
 from emotts_plugin.synthesizer import AudioChunk, Synthesizer, check_spoken
 
-from .http import (
+from .http import render, render_iter
+from .requests import (
     METRICS,
     SYNTHESIZER,
     ApiError,
+    check_fields,
     check_input,
     client_went_away,
+    emotion_field,
     error_for,
+    mode_field,
+    number_field,
+    optional,
     read_json,
-    render,
-    render_iter,
+    text_field,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -248,61 +252,6 @@ def content_type(fmt: AudioFormat, sample_rate: int) -> str:
 # -- reading fields ---------------------------------------------------------------
 
 
-def check_fields(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-    """400 naming the first key that is not in ``allowed``."""
-    for key in body:
-        if key not in allowed:
-            raise ApiError(400, f"unknown field {key!r}; allowed fields: {', '.join(allowed)}", code="UnknownField")
-
-
-def text_field(body: Mapping[str, Any], name: str = "input") -> str:
-    """A required non-blank string field."""
-    value = body.get(name)
-    if value is None:
-        raise ApiError(400, f"missing required field {name!r}: the text or markup to speak", code="MissingField")
-    if not isinstance(value, str):
-        raise ApiError(400, f"field {name!r} must be a string, got {type(value).__name__}", code="InvalidField")
-    if not value.strip():
-        raise ApiError(400, f"field {name!r} is empty: there is nothing to say", code="InvalidField")
-    return value
-
-
-def optional(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
-    """An optional field of ``kind`` (``None`` when absent or null); bools are not numbers."""
-    value = body.get(name)
-    if value is None:
-        return None
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-        raise ApiError(400, f"field {name!r} must be {what}, got {value!r}", code="InvalidField")
-    return value
-
-
-def number_field(body: Mapping[str, Any], name: str, low: float, high: float) -> float | None:
-    """An optional number within ``low..high``."""
-    value = optional(body, name, (int, float), "a number")
-    if value is None:
-        return None
-    if not low <= value <= high or math.isnan(value):
-        raise ApiError(400, f"field {name!r} must be within {low:g}..{high:g}, got {value!r}", code="InvalidField")
-    return float(value)
-
-
-def emotion_field(body: Mapping[str, Any]) -> str | None:
-    """``emotion`` as a label, alias or mixture string; an object ``{label: weight}`` is accepted too."""
-    value = body.get("emotion")
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, Mapping) and value:
-        parts = []
-        for label, weight in value.items():
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
-                raise ApiError(400, f"emotion weight for {label!r} must be a number 0..1, got {weight!r}", code="InvalidField")
-            parts.append(f"{label}:{weight}")
-        return " ".join(parts)
-    raise ApiError(400, f"field 'emotion' must be a name, a mixture string or an object of weights, got {value!r}", code="InvalidField")
-
-
 def reference_fields(request: web.Request, body: Mapping[str, Any]) -> dict[str, Any]:
     """``reference`` (an id from ``POST /v1/references``) and ``reference_weight`` as :class:`SpeechRequest` fields."""
     weight = number_field(body, "reference_weight", 0.0, 1.0)
@@ -313,11 +262,6 @@ def reference_fields(request: web.Request, body: Mapping[str, Any]) -> dict[str,
     from .references import lookup
 
     return {"reference": lookup(request.app, body["reference"]).vector, "reference_weight": 1.0 if weight is None else weight}
-
-
-def mode_field(body: Mapping[str, Any]) -> str | None:
-    strict = optional(body, "strict", bool, "true or false")
-    return "strict" if strict else None
 
 
 # -- handlers ---------------------------------------------------------------------

@@ -53,12 +53,14 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from emotts_plugin import telephony
 from emotts_plugin.config import split_host_port
+from emotts_plugin.errors import CallError, QueueFull
 from emotts_plugin.synthesizer import Synthesizer
-from emotts_plugin.telephony import Prompt, TelephoneFormat
 
-from .http import CONFIG, SYNTHESIZER, ApiError, QueueFull, app_render_iter, read_json, render
+from . import telephony
+from .http import app_render_iter, render
+from .requests import CONFIG, SYNTHESIZER, ApiError, read_json
+from .telephony import Prompt, TelephoneFormat
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -94,10 +96,6 @@ _MAX_REASON_BYTES = 123
 
 
 # -- calls ------------------------------------------------------------------------------
-
-
-class CallError(ValueError):
-    """A call broke its protocol (malformed frame or message); that call is ended."""
 
 
 class PromptBudget:

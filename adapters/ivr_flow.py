@@ -21,7 +21,7 @@ strictly: a markup problem is an error with its line in the flow file), and opti
 :func:`load_flow` checks the whole file and reports every problem at once
 (:class:`FlowError`). :func:`render_flow` writes ``DIR/<id>.<ext>`` beside
 ``DIR/manifest.json`` and renders only the prompts whose content address
-(:func:`emotts_plugin.telephony.prompt_key`) changed or whose file is missing or altered.
+(:func:`emotts_plugin.adapters.telephony.prompt_key`) changed or whose file is missing or altered.
 Each file and the manifest are replaced atomically, the manifest after every prompt, so a
 run that is killed keeps what it finished and leaves no partial file; the next run removes
 the temporary files a killed run left behind.
@@ -50,12 +50,12 @@ import soundfile
 import yaml
 from tqdm import tqdm
 
-from emotts_plugin import telephony
+from emotts_plugin.adapters import telephony
+from emotts_plugin.adapters.telephony import Prompt, TelephoneFormat
 from emotts_plugin.audio import write_atomic
 from emotts_plugin.config import MAX_FILE_BYTES, BoundedSafeLoader
-from emotts_plugin.errors import ConfigError, MarkupError
+from emotts_plugin.errors import ConfigError, FlowError, MarkupError
 from emotts_plugin.synthesizer import Synthesizer
-from emotts_plugin.telephony import Prompt, TelephoneFormat
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -141,20 +141,6 @@ class FlowProblem:
             return self.message
         name = f" ({self.id!r})" if self.id else ""
         return f"prompt #{self.index}{name}: {self.message}"
-
-
-class FlowError(ConfigError):
-    """A flow file that cannot be rendered; ``problems`` lists everything wrong with it."""
-
-    def __init__(self, path: str | None, problems: list[FlowProblem] | tuple[FlowProblem, ...]) -> None:
-        self.path = path or "<flow>"
-        self.problems = tuple(sorted(problems, key=lambda p: (p.line or 0, p.index or 0)))
-        lines = [f"{self.path}:{p.line}: {p}" if p.line else f"{self.path}: {p}" for p in self.problems]
-        if len(lines) == 1:
-            message = lines[0]
-        else:
-            message = f"{len(lines)} problems in {self.path}:\n" + "\n".join(f"  {line}" for line in lines)
-        super().__init__(message)
 
 
 def load_flow(path: str | os.PathLike[str], *, synthesizer: Synthesizer | None = None) -> Flow:
@@ -463,7 +449,7 @@ class ManifestEntry:
     format: TelephoneFormat
     """Encoding of the file."""
     key: str
-    """Content address of the prompt (:func:`emotts_plugin.telephony.prompt_key`)."""
+    """Content address of the prompt (:func:`emotts_plugin.adapters.telephony.prompt_key`)."""
     size: int
     """Length of the file in bytes."""
     sha256: str
@@ -620,7 +606,7 @@ def render_flow(
     recorded size and SHA-256. Every prompt is keyed before anything is written, so a flow
     with a prompt that cannot be rendered changes nothing.
 
-    :param fmt: a :class:`~emotts_plugin.telephony.TelephoneFormat` or its name.
+    :param fmt: a :class:`~emotts_plugin.adapters.telephony.TelephoneFormat` or its name.
     :param force: render every prompt, current or not.
     :param prune: delete the files and entries of prompts the flow no longer has.
     :param progress: show a progress bar on standard error.

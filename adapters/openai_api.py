@@ -7,7 +7,7 @@ emotts. The official fields are read as OpenAI documents them:
 - ``input``: text, or markup (SSML, emotion tags, chat cues): emotion tags win over the rest.
 - ``voice``: an emotts voice, or one of OpenAI's names (:data:`VOICE_ALIASES`); a string or
   ``{"id": …}``; the configured voice when absent.
-- ``instructions``: free text read into the emotion space (:mod:`emotts_plugin.instructions`).
+- ``instructions``: free text read into the emotion space (:mod:`emotts_plugin.ssml.instructions`).
 - ``response_format``: ``mp3`` (libsndfile's LAME encoder), ``opus`` (Ogg Opus at 48 kHz,
   libsndfile), ``aac`` (ADTS through PyAV, only when ``av`` is installed; otherwise 400),
   ``flac``, ``wav``, ``pcm`` (raw 24 kHz 16-bit little-endian mono). Everything else is 24 kHz.
@@ -46,22 +46,22 @@ import soundfile
 from aiohttp import web
 
 from emotts_plugin.audio import StreamEncoder
-from emotts_plugin.instructions import emotion_from_instructions
+from emotts_plugin.ssml.instructions import emotion_from_instructions
 from emotts_plugin.synthesizer import AudioChunk, Synthesizer
 
-from .api import (
-    SpeechRequest,
+from .api import SpeechRequest, open_stream, render_encoded, send_encoded, wav_stream_header, write_chunks
+from .requests import (
+    METRICS,
+    SYNTHESIZER,
+    ApiError,
+    check_input,
+    client_went_away,
     emotion_field,
     number_field,
-    open_stream,
     optional,
-    render_encoded,
-    send_encoded,
+    read_json,
     text_field,
-    wav_stream_header,
-    write_chunks,
 )
-from .http import METRICS, SYNTHESIZER, ApiError, check_input, client_went_away, read_json
 
 _LOGGER = logging.getLogger(__name__)
 

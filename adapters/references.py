@@ -35,7 +35,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from emotts_plugin.errors import ReferenceAudioError
 from emotts_plugin.reference import Analysis, analyze
 
-from .http import SYNTHESIZER, ApiError, render
+from .http import render
+from .requests import SYNTHESIZER, ApiError
 
 #: References kept at once.
 MAX_REFERENCES = 64

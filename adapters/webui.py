@@ -33,10 +33,11 @@ import numpy as np
 from aiohttp import web
 
 from emotts_plugin import audio as audio_utils
-from emotts_plugin import measure
-from emotts_plugin.adapters.http import CONFIG, SYNTHESIZER, ApiError, read_json, render
+from emotts_plugin.adapters.http import render
+from emotts_plugin.adapters.requests import CONFIG, SYNTHESIZER, ApiError, read_json
 from emotts_plugin.config import MarkupMode
-from emotts_plugin.synthesizer import PRAAT_LOCK, Synthesis, Synthesizer
+from emotts_plugin.models import measure
+from emotts_plugin.synthesizer import Synthesis, Synthesizer
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -244,9 +245,8 @@ def render_and_analyse(synth: Synthesizer, text: str, **options: Any) -> dict[st
     times, f0 = (np.zeros(0), np.zeros(0))
     loud_times, loud_db = (np.zeros(0), np.zeros(0))
     if len(audio):
-        with PRAAT_LOCK:  # Praat keeps global state; the synthesizer's DSP takes the same lock
-            times, f0 = measure.f0_track(audio, rate, time_step=FRAME_STEP_S)
-            loud_times, loud_db = loudness_track(audio, rate)
+        times, f0 = measure.f0_track(audio, rate, time_step=FRAME_STEP_S)
+        loud_times, loud_db = loudness_track(audio, rate)
     return {
         "audio_wav_base64": base64.b64encode(audio_utils.encode(audio, rate, "wav")).decode("ascii"),
         "sample_rate": rate,
@@ -292,16 +292,8 @@ def loudness_track(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.
     Frames of digital silence (Praat reports them far below speech) are raised
     to 0 dB so the plot keeps a usable scale.
     """
-    import parselmouth
-
-    signal = measure.as_signal(audio, sample_rate)
-    sound = parselmouth.Sound(signal, sampling_frequency=float(sample_rate))
-    if sound.duration < 0.064:
-        return np.zeros(0), np.zeros(0)
-    intensity = sound.to_intensity(minimum_pitch=100.0, time_step=FRAME_STEP_S, subtract_mean=True)
-    db = np.asarray(intensity.values[0], dtype=np.float64)
-    db = np.where(np.isfinite(db), np.maximum(db, 0.0), 0.0)
-    return np.asarray(intensity.xs(), dtype=np.float64), db
+    times, db = measure.intensity_track(audio, sample_rate, time_step=FRAME_STEP_S)
+    return times, np.where(np.isfinite(db), np.maximum(db, 0.0), 0.0)
 
 
 def add_routes(app: web.Application) -> None:

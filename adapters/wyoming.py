@@ -39,8 +39,8 @@ from emotts_plugin import __version__
 from emotts_plugin.audio import AudioFormat, encode
 from emotts_plugin.config import Limits
 from emotts_plugin.errors import WyomingRequestError
-
-from .chatbot import SentenceAssembler
+from emotts_plugin.render_queue import WORKER_NICE, RenderQueue, default_workers, threads_per_worker
+from emotts_plugin.ssml.sentences import SentenceAssembler
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -359,12 +359,10 @@ def handler_factory(synthesizer, queue) -> Callable[[asyncio.StreamReader, async
 async def run_wyoming(uri: str, synthesizer, queue=None) -> None:
     """Serve ``synthesizer`` on ``uri`` (``tcp://host:port``, ``unix://path``, ``stdio://``) until cancelled.
 
-    Renders run on ``queue`` (an :class:`~emotts_plugin.adapters.http.RenderQueue`; the HTTP
+    Renders run on ``queue`` (a :class:`~emotts_plugin.render_queue.RenderQueue`; the HTTP
     server's when both run in one process, so together they use the cores once) or on a queue of
     its own with one thread per core. Announcements wait their turn; none is refused.
     """
-    from .http import WORKER_NICE, RenderQueue, default_workers
-
     own = queue is None
     if own:
         queue = RenderQueue(default_workers(), 0, default_workers(), WORKER_NICE)
@@ -396,8 +394,6 @@ def serve(config, uri: str, *, runtime=None, http: bool = True, host: str | None
 
     import dataclasses
 
-    from .http import default_workers, threads_per_worker
-
     runtime = runtime or Runtime(config)
     if runtime.config.threads is None:  # HTTP workers and Wyoming render at once: a share of the cores each
         runtime = Runtime(dataclasses.replace(runtime.config, threads=threads_per_worker(default_workers())), pm=runtime.pm)
@@ -406,7 +402,8 @@ def serve(config, uri: str, *, runtime=None, http: bool = True, host: str | None
     async def main() -> None:
         server = queue = None
         if http:
-            from .http import QUEUE, HttpServer, create_app
+            from .http import HttpServer, create_app
+            from .requests import QUEUE
 
             app = create_app(config, synthesizer=synthesizer)  # one model, one cache, one render queue
             queue = app[QUEUE]

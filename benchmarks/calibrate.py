@@ -16,16 +16,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
 from pathlib import Path
 
 import yaml
 
 from emotts_plugin import load_config
-from emotts_plugin.evaluation import delivered, render_and_measure
 from emotts_plugin.planner import Calibration
 from emotts_plugin.synthesizer import Synthesizer
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.append(str(ROOT / "tests"))  # evaluation.py: measurement helpers kept out of the package
+from evaluation import delivered, render_and_measure  # noqa: E402
 #: Presets whose F0 is not measurable (no voicing): left out of pitch and range fits.
 NO_F0 = {"whispering"}
 

@@ -15,15 +15,18 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from . import ports
 from .audio import AudioFormat, StreamEncoder, format_for_path, open_output
-from .config import DEVICES, ENGINES, Config, load_config, split_host_port, split_wyoming_uri
+from .config import DEVICES, ENGINES, Config, load_config, split_wyoming_uri
 from .emotion import EmotionVector
 from .errors import ConfigError, EmottsError
 from .runtime import Runtime
 from .synthesizer import Synthesizer, check_spoken
+
+if TYPE_CHECKING:
+    from .registry import ServeContext, Server
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -109,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p_serve)
 
-    from .telephony import TelephoneFormat
+    from .adapters.telephony import TelephoneFormat
 
     p_ivr = sub.add_parser("ivr", help="IVR prompt files for Asterisk, FreeSWITCH and other telephony platforms")
     ivr_sub = p_ivr.add_subparsers(dest="ivr_command", required=True, metavar="IVR_COMMAND")
@@ -318,30 +321,31 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Run every server the adapters offer (``AdapterSpec.server``): HTTP unless ``--no-http``,
+    Wyoming with a URI, and any a plugin adds (:mod:`emotts_plugin.registry`)."""
+    from .registry import ServeContext, ServeOptions
+
     if args.wyoming:
         split_wyoming_uri(args.wyoming, key="--wyoming")
     if args.no_http and args.audiosocket:
-        raise ConfigError("--audiosocket runs inside the HTTP server (its calls are fed by POST /v1/ivr/calls); drop --no-http")
-    runtime = _runtime(args)
-    config = runtime.config
-    wyoming = args.wyoming or config.server.wyoming_uri
-    if args.no_http and not wyoming:
         raise ConfigError(
-            "--no-http needs a Wyoming server (--wyoming URI or server.wyoming_uri); "
+            "--audiosocket runs inside the HTTP server (its calls are fed by POST /v1/ivr/calls); drop --no-http"
+        )
+    runtime = _runtime(args)
+    options = ServeOptions(host=args.host, port=args.port, wyoming_uri=args.wyoming, http=not args.no_http)
+    context = ServeContext(runtime, options)
+    servers = [server for spec in runtime.adapters().values() if spec.server is not None
+               for server in [spec.server(context)] if server is not None]
+    if not servers:
+        raise ConfigError(
+            "--no-http needs a Wyoming server (--wyoming URI or server.wyoming_uri) or a plugin's server; "
             "otherwise there is nothing to serve"
         )
-    endpoints = _endpoints(args, config, wyoming)
+    endpoints = [endpoint for server in servers for endpoint in server.endpoints]
     _claim(endpoints, replace=args.replace)
-    check_cache_dir(config)
+    check_cache_dir(runtime.config)
     try:
-        if wyoming:
-            from .adapters.wyoming import serve as serve_wyoming
-
-            serve_wyoming(config, wyoming, runtime=runtime, http=not args.no_http, host=args.host, port=args.port)
-        else:
-            from .adapters.http import serve
-
-            serve(config, host=args.host, port=args.port, runtime=runtime)
+        run_servers(servers, context)
     except OSError as exc:
         # taken between the check and the bind: name it as the check would have
         conflict = next(iter(ports.conflicts(endpoints)), None)
@@ -351,23 +355,54 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _endpoints(args: argparse.Namespace, config: Config, wyoming: str | None) -> list[ports.Endpoint]:
-    """Every address ``emotts serve`` is about to listen on."""
-    endpoints = []
-    if not args.no_http:
-        host = args.host or config.server.http_host
-        port = args.port if args.port is not None else config.server.http_port
-        endpoints.append(ports.Endpoint("HTTP", "server.http_port", "--port", host=host, port=port))
-        if config.server.audiosocket is not None:
-            host, port = split_host_port(config.server.audiosocket, key="server.audiosocket")
-            endpoints.append(ports.Endpoint("AudioSocket", "server.audiosocket", "--audiosocket", host=host, port=port))
-    if wyoming:
-        scheme, host, port, path = split_wyoming_uri(wyoming, key="--wyoming" if args.wyoming else "server.wyoming_uri")
-        if scheme != "stdio":
-            endpoints.append(
-                ports.Endpoint("Wyoming", "server.wyoming_uri", "--wyoming", host=host, port=port, path=path)
-            )
-    return endpoints
+def run_servers(servers: Sequence[Server], context: ServeContext) -> None:
+    """Load the synthesizer the servers share, then run them until SIGTERM or Ctrl+C, or until
+    one of them stops (the order of the calls is in :mod:`emotts_plugin.registry`).
+
+    :raises OSError: a server could not bind its address.
+    """
+    import asyncio
+    import contextlib
+
+    from .render_queue import default_workers, threads_per_worker
+
+    runtime = context.runtime
+    if runtime.config.threads is None:  # the render threads work at once: a share of the cores each
+        threads = threads_per_worker(default_workers())
+        runtime = Runtime(dataclasses.replace(runtime.config, threads=threads), pm=runtime.pm)
+    context.synthesizer = Synthesizer(runtime=runtime)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_until_stopped(servers, context))
+
+
+async def _serve_until_stopped(servers: Sequence[Server], context: ServeContext) -> None:
+    import asyncio
+    import contextlib
+    import signal
+
+    stopped = asyncio.Event()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows, or not the main thread
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+    started: list[Server] = []
+    try:
+        for server in servers:
+            await server.start(context)
+            started.append(server)
+        waits = [asyncio.ensure_future(server.wait()) for server in started]
+        waits.append(asyncio.ensure_future(stopped.wait()))
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        for finished in done:
+            finished.result()  # a server that failed ends the others with its error
+    finally:
+        for server in reversed(started):
+            try:
+                await server.close()
+            except Exception:  # the others still close
+                _LOGGER.exception("closing %s failed", type(server).__name__)
 
 
 def _claim(endpoints: list[ports.Endpoint], *, replace: bool) -> None:
@@ -423,7 +458,9 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return COMMANDS[args.command](args)
     except (EmottsError, ValueError) as exc:
@@ -431,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
-    except OSError as exc:  # the machine refused something (a file, a folder, a socket): the operator's to fix
+    except OSError as exc:  # the machine refused something (a file, a folder, a socket): the operator's
         _LOGGER.debug("stopped by", exc_info=True)
         print(f"error: {_os_error_text(exc)}", file=sys.stderr)
         return 2

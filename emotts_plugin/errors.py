@@ -4,25 +4,45 @@
 
     EmottsError                      base of everything below
     ├── ConfigError(ValueError)      bad plugin.yaml / user config / CLI value   .key
+    │   └── FlowError                an IVR flow file that cannot be rendered     .path .problems
     ├── PresetError(ValueError)      a malformed emotion preset                   .preset
     ├── UnknownEmotionError(ValueError)  a name that is no label or alias         .name
+    ├── UnknownVoiceError(ValueError)    a voice name no backend offers           .voice
     ├── MarkupError(ValueError)      markup that cannot be read                   .line .column
     │   └── HostileInputError        refused before any parsing work (DOCTYPE,
     │                                entities, size, depth, control characters)
-    ├── LimitError(ValueError)       a request over one of the configured limits   .limit .value .allowed
+    ├── LimitError(ValueError)       a request over a configured limit   .limit .value .allowed
     ├── VoiceFileError(ValueError)   a voice whose files are broken               .voice .path
     ├── WyomingRequestError(ValueError)  a Wyoming event the server cannot serve   .code
+    ├── CallError(ValueError)        an IVR call that broke its protocol (frame, message)
     ├── ReferenceAudioError(ValueError)  a reference recording that cannot be analysed  .reason .source
+    ├── QueueFull(RuntimeError)      the render queue is full: retry later
+    ├── VoiceLoadError(RuntimeError) a voice file that exists but cannot be loaded
     ├── PluginError(RuntimeError)    a plugin that misbehaves                     .plugin
     └── MissingExtraError(ImportError)  an optional feature whose extra is not installed  .extra
 
 Bad input always raises a ``ValueError`` subclass, so callers that only know
 the standard library can still catch it.
+
+Four exception classes live elsewhere, on purpose, and never reach a caller of the library
+(``tests/test_errors.py`` keeps this list):
+
+- ``YamlLimitError`` (:mod:`emotts_plugin.config`) subclasses PyYAML's ``ComposerError``, as it
+  must to travel through PyYAML's composer with its line and column; ``read_yaml_file`` turns it
+  into a :class:`ConfigError`.
+- ``ApiError`` (``emotts_plugin.adapters.requests``) is not a failure of the library but the
+  HTTP error answer itself (status, ``{"error": {...}}`` body, headers): the HTTP adapter raises
+  it inside a request and makes it the response; every library error above becomes one there.
+- ``BodyAbandoned`` (``emotts_plugin.adapters.requests``) is a signal the HTTP adapter sets on a
+  request body it stopped waiting for; it subclasses ``asyncio.TimeoutError`` so that aiohttp
+  closes the connection quietly. ``_Unreadable`` (:mod:`emotts_plugin.ssml.sayas`) is control
+  flow inside ``<say-as>`` reading, caught there and turned into a markup problem.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Sequence
 
 
 class EmottsError(Exception):
@@ -35,6 +55,22 @@ class ConfigError(EmottsError, ValueError):
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
         self.key = key
+
+
+class FlowError(ConfigError):
+    """An IVR flow file that cannot be rendered; ``problems`` lists everything wrong with it
+    (each a :class:`~emotts_plugin.adapters.ivr_flow.FlowProblem`: ``line``, ``index``, ``id``),
+    ``path`` names the file."""
+
+    def __init__(self, path: str | None, problems: Sequence[Any]) -> None:
+        self.path = path or "<flow>"
+        self.problems = tuple(sorted(problems, key=lambda p: (p.line or 0, p.index or 0)))
+        lines = [f"{self.path}:{p.line}: {p}" if p.line else f"{self.path}: {p}" for p in self.problems]
+        if len(lines) == 1:
+            message = lines[0]
+        else:
+            message = f"{len(lines)} problems in {self.path}:\n" + "\n".join(f"  {line}" for line in lines)
+        super().__init__(message)
 
 
 class PresetError(EmottsError, ValueError):
@@ -51,6 +87,14 @@ class UnknownEmotionError(EmottsError, ValueError):
     def __init__(self, message: str, *, name: str) -> None:
         super().__init__(message)
         self.name = name
+
+
+class UnknownVoiceError(EmottsError, ValueError):
+    """A voice name no backend offers; the message lists the voices."""
+
+    def __init__(self, message: str, *, voice: str) -> None:
+        super().__init__(message)
+        self.voice = voice
 
 
 class MarkupError(EmottsError, ValueError):
@@ -76,11 +120,21 @@ class LimitError(EmottsError, ValueError):
     """A request that would exceed a configured bound (``limit`` is its dotted config key, such as
     ``limits.max_audio_s``); refused before the work, never cut short silently."""
 
-    def __init__(self, message: str, *, limit: str, value: float | None = None, allowed: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, limit: str, value: float | None = None, allowed: float | None = None
+    ) -> None:
         super().__init__(message)
         self.limit = limit
         self.value = value
         self.allowed = allowed
+
+
+class QueueFull(EmottsError, RuntimeError):
+    """The render queue is full; retry later (HTTP answers 503 with ``Retry-After``)."""
+
+
+class VoiceLoadError(EmottsError, RuntimeError):
+    """A voice file exists but cannot be loaded."""
 
 
 class PluginError(EmottsError, RuntimeError):
@@ -117,6 +171,11 @@ class WyomingRequestError(EmottsError, ValueError):
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.code = code or type(self).__name__
+
+
+class CallError(EmottsError, ValueError):
+    """An IVR call broke its protocol (a malformed AudioSocket frame or Twilio message); that
+    call is ended."""
 
 
 class ReferenceAudioError(EmottsError, ValueError):

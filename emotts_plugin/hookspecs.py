@@ -61,9 +61,11 @@ def emotts_register_voice_backends():
 def emotts_register_adapters():
     """Add host adapters (servers and protocol bridges).
 
-    Called once per runtime, when the adapter registry is built.
+    Called by :meth:`emotts_plugin.runtime.Runtime.adapters`: ``emotts serve`` calls it once and
+    runs every adapter whose spec has a ``server`` (see :mod:`emotts_plugin.registry`).
 
-    :return: an iterable of :class:`emotts_plugin.registry.AdapterSpec`.
+    :return: an iterable of :class:`emotts_plugin.registry.AdapterSpec`; a name another plugin
+        already offers is an error naming both.
     """
 
 
@@ -76,8 +78,9 @@ def emotts_register_adapters():
 def emotts_preprocess_text(text, config):
     """Rewrite input text before it is parsed.
 
-    Called for every input before parsing. Implementations run in turn, each
-    receiving the previous one's output.
+    Called for every input before parsing. Implementations run in turn (registration
+    order, built-ins first), each receiving the previous one's output; each is its own
+    call through ``pm.hook``, so a ``wrapper=True`` implementation runs around each.
 
     :param text: the markup or plain text as received (after earlier plugins).
     :param config: the :class:`emotts_plugin.config.Config` in effect.
@@ -95,7 +98,7 @@ def emotts_transform_plan(plan, config):
     """Change the segment plan after parsing, before rendering.
 
     Called for every input after parsing. Implementations run in turn, each
-    receiving the previous one's plan.
+    receiving the previous one's plan (chained as :func:`emotts_preprocess_text`).
 
     :param plan: the :class:`emotts_plugin.plan.Plan` (frozen; build a new one
         with ``dataclasses.replace``).

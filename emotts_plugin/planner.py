@@ -1,9 +1,10 @@
 """From a segment plan to utterances, and from targets to control curves over time.
 
 An *utterance* is what a voice backend renders in one pass: the pieces of text
-between two seams. Seams are sentence ends, ``<break>``s and changes of voice
-or language; segments that share a sentence are pieces of one utterance, so
-an emotion change inside a sentence is shaped over time instead of spliced.
+between two seams. Seams are sentence ends (by the rules of
+:mod:`emotts_plugin.ssml.sentences`), ``<break>``s and changes of voice or language;
+segments that share a sentence are pieces of one utterance, so an emotion change inside a
+sentence is shaped over time instead of spliced.
 
 Control curves are the emotion targets sampled every :data:`FRAME_S` seconds
 over the rendered audio. At each piece boundary they glide over the piece's
@@ -16,8 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Iterator, Mapping, Sequence
 
@@ -26,6 +26,7 @@ import yaml
 
 from .emotion import EmotionVector
 from .plan import Emphasis, Plan
+from .ssml.sentences import ends_sentence, split_sentences
 
 FRAME_S = 0.01
 #: Silence between sentences with no explicit break, before the pause factor.
@@ -36,9 +37,6 @@ CONTOUR_WINDOW_S = 0.45
 MIN_PAUSE_S = 0.12
 #: Glide time into and out of an emphasised piece (short: emphasis is local).
 EMPHASIS_TRANSITION_MS = 60.0
-
-_SENTENCE_END = re.compile(r"(?:(?<=[.!?…。！？])|(?<=[.!?…。！？][\"'”’)\]]))\s+|(?<=[。！？])(?=[^\s。！？\"'”’)\]])")
-_ENDS_SENTENCE = re.compile(r"[.!?…。！？][\"'”’)\]]*$")
 
 #: Prosody added to an emphasised piece, by level.
 EMPHASIS_DELTAS: Mapping[Emphasis, EmotionVector] = {
@@ -110,12 +108,6 @@ def audio_budget(plan: Plan) -> AudioBudget:
     return AudioBudget(break_ms / 1000.0, speech_s)
 
 
-def split_sentences(text: str) -> list[str]:
-    """Split at sentence-final punctuation followed by space; keeps every character."""
-    parts = [part for part in _SENTENCE_END.split(text) if part]
-    return parts or [text]
-
-
 def utterances(plan: Plan, *, default_voice: str, transition_ms: float) -> Iterator[Utterance]:
     """Group the plan's segments into utterances (lazily, for streaming)."""
     pieces: list[Piece] = []
@@ -133,13 +125,13 @@ def utterances(plan: Plan, *, default_voice: str, transition_ms: float) -> Itera
     for index, segment in enumerate(plan.segments):
         seg_voice = segment.voice or default_voice
         if pieces and (seg_voice != voice or segment.lang != lang):
-            yield close(None, bool(_ENDS_SENTENCE.search(pieces[-1].text)))
+            yield close(None, ends_sentence(pieces[-1].text))
         voice, lang = seg_voice, segment.lang
         targets = segment.targets
         if segment.emphasis is not None:
             targets = targets.compose(EMPHASIS_DELTAS[segment.emphasis])
         glide = float(segment.transition_ms if segment.transition_ms is not None else transition_ms)
-        sentences = split_sentences(segment.text)
+        sentences = [sentence.rstrip() for sentence in split_sentences(segment.text)]
         for number, sentence in enumerate(sentences):
             marks = segment.marks if number == 0 else ()
             previous = pieces[-1] if pieces else None
@@ -151,11 +143,11 @@ def utterances(plan: Plan, *, default_voice: str, transition_ms: float) -> Itera
             if not last_sentence:
                 yield close(None, True)
         if segment.break_after_ms:
-            yield close(float(segment.break_after_ms), bool(_ENDS_SENTENCE.search(pieces[-1].text)))
-        elif _ENDS_SENTENCE.search(segment.text) and index + 1 < len(plan.segments):
+            yield close(float(segment.break_after_ms), ends_sentence(pieces[-1].text))
+        elif index + 1 < len(plan.segments) and ends_sentence(segment.text, plan.segments[index + 1].text):
             yield close(None, True)
     if pieces:
-        yield close(0.0, bool(_ENDS_SENTENCE.search(pieces[-1].text)))
+        yield close(0.0, ends_sentence(pieces[-1].text))
 
 
 # --------------------------------------------------------------------------
@@ -168,7 +160,7 @@ class Calibration:
     """Per-voice factors from requested targets to DSP commands.
 
     PSOLA, WORLD and the limiter do not deliver exactly what they are told
-    (DESIGN §7); these factors, fitted by ``benchmarks/calibrate.py``, make the
+    (docs/design.md §3.4); these factors, fitted by ``benchmarks/calibrate.py``, make the
     *measured* result land on the requested targets. Raising and lowering are
     fitted separately because the processing is not symmetric.
     """
@@ -220,16 +212,6 @@ def load_calibrations() -> dict[str, Calibration]:
 # --------------------------------------------------------------------------
 # Control curves
 # --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Curves:
-    """Per-frame commands for one utterance (input time axis)."""
-
-    frame_s: float
-    """Frame period."""
-    values: dict[str, np.ndarray] = field(default_factory=dict)
-    """Emotion dimension → curve, shape ``(n,)``."""
 
 
 def _glide(curve: np.ndarray, start: int, width: int, before: float, after: float) -> None:

@@ -35,14 +35,12 @@ from importlib import resources
 from typing import Any, Mapping
 
 import numpy as np
-import parselmouth
 import soundfile
 import yaml
-from parselmouth.praat import call
 
 from .emotion import EmotionSpace, EmotionVector
 from .errors import ReferenceAudioError
-from .measure import speech_span
+from .models.measure import f0_track, harmonicity_track, intensity_track, jitter_local, speech_span
 from .plan import Plan
 
 #: Bounds of what is accepted.
@@ -200,14 +198,9 @@ def measure(audio: np.ndarray, sample_rate: int) -> Measurements:
     :raises ReferenceAudioError: ``no_speech`` when nothing in it is voiced speech.
     """
     signal = np.asarray(audio, dtype=np.float64)
-    sound = parselmouth.Sound(signal, sampling_frequency=float(sample_rate))
-    pitch = sound.to_pitch_ac(time_step=_STEP, pitch_floor=_F0_FLOOR, pitch_ceiling=_F0_CEILING)
-    times = np.asarray(pitch.xs())
-    f0 = np.asarray(pitch.selected_array["frequency"], dtype=np.float64)
+    times, f0 = f0_track(signal, sample_rate, time_step=_STEP, floor=_F0_FLOOR, ceiling=_F0_CEILING)
     voiced = f0 > 0
-    intensity = sound.to_intensity(minimum_pitch=100.0, time_step=_STEP, subtract_mean=True)
-    itimes = np.asarray(intensity.xs())
-    idb = np.asarray(intensity.values[0], dtype=np.float64)
+    itimes, idb = intensity_track(signal, sample_rate, time_step=_STEP)
     loud = idb >= idb.max() - _LOUD_DB
     syllables = _syllables(idb, itimes, times, voiced, loud)
     if np.count_nonzero(voiced) < 20 or len(syllables) < 3 or _modulation_db(idb, loud) < 2.0:
@@ -220,10 +213,8 @@ def measure(audio: np.ndarray, sample_rate: int) -> Measurements:
     duration = signal.size / sample_rate
     speaking = max(duration - pause_s, 1e-3)
     movement, position = _final_movement(times, f0)
-    harmonicity = sound.to_harmonicity_cc(time_step=_STEP, minimum_pitch=75.0)
-    hnr = np.asarray(harmonicity.values[0])
-    points = call(sound, "To PointProcess (periodic, cc)", _F0_FLOOR, _F0_CEILING)
-    jitter = call(points, "Get jitter (local)", 0.0, 0.0, 0.0001, 0.02, 1.3)
+    hnr = harmonicity_track(signal, sample_rate, time_step=_STEP, floor=75.0)
+    jitter = jitter_local(signal, sample_rate, floor=_F0_FLOOR, ceiling=_F0_CEILING)
     return Measurements(
         duration_s=duration,
         f0_median_hz=float(100.0 * 2.0 ** (p50 / 12.0)),
@@ -497,15 +488,12 @@ def analyze(
 
     :raises ReferenceAudioError: the recording cannot be analysed (see :func:`load_reference`).
     """
-    from .synthesizer import PRAAT_LOCK
-
-    with PRAAT_LOCK:  # Praat keeps global state; renders on other threads take the same lock
-        if not isinstance(reference, ReferenceAudio):
-            reference = load_reference(reference, source=source)
-        try:
-            measurements = measure(reference.audio, reference.sample_rate)
-        except ReferenceAudioError as exc:
-            raise ReferenceAudioError(f"{reference.source}: {exc}", reason=exc.reason, source=reference.source) from None
+    if not isinstance(reference, ReferenceAudio):
+        reference = load_reference(reference, source=source)
+    try:
+        measurements = measure(reference.audio, reference.sample_rate)
+    except ReferenceAudioError as exc:
+        raise ReferenceAudioError(f"{reference.source}: {exc}", reason=exc.reason, source=reference.source) from None
     vector, register, whispered = to_vector(measurements, norms or load_norms())
     nearest = nearest_labels(vector, space)
     return Analysis(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
@@ -21,7 +20,7 @@ import numpy as np
 from . import audio as audio_utils
 from .cache import Entry, RenderCache, content_key
 from .config import Config, Limits, MarkupMode, load_config
-from .errors import ConfigError, EmottsError, LimitError, MarkupError, VoiceFileError
+from .errors import ConfigError, LimitError, MarkupError, UnknownVoiceError, VoiceFileError
 from .plan import Plan
 from .planner import (
     FRAME_S,
@@ -36,7 +35,6 @@ from .planner import (
     target_curves,
     utterances,
 )
-from .registry import VoiceBackendSpec
 from .runtime import Runtime
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,8 +47,6 @@ _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 U = TypeVar("U")
 
-#: Praat keeps global state: one DSP call at a time (voice inference still overlaps).
-PRAAT_LOCK = threading.Lock()
 #: Bounds of the local time-stretch handed to the DSP (PSOLA holds at most 3× its input).
 MIN_STRETCH, MAX_STRETCH = 0.25, 3.0
 
@@ -82,14 +78,6 @@ class Chunks(Iterator[T]):
     def map(self, fn: Callable[[T], U]) -> "Chunks[U]":
         """``fn`` of each chunk as it is taken, still counted; closing it closes this."""
         return Chunks(map(fn, self), self._left, source=self)
-
-
-class UnknownVoiceError(EmottsError, ValueError):
-    """A voice name no backend offers; the message lists the voices."""
-
-    def __init__(self, message: str, *, voice: str) -> None:
-        super().__init__(message)
-        self.voice = voice
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +215,7 @@ class Synthesizer:
         self._voices = {}
         self._unusable: dict[str, VoiceInfo] = {}
         """Voices whose files are broken (their backend named them in a warning), never offered."""
-        for spec in self._backend_specs():
+        for spec in self.runtime.voice_backends():
             backend = spec.factory(self.config)
             if backend is None:
                 continue
@@ -244,13 +232,6 @@ class Synthesizer:
         cache = self.config.cache
         self.cache = RenderCache(cache.memory_mb * 2**20, cache.dir, cache.disk_mb * 2**20)
         """Rendered utterances (:mod:`emotts_plugin.cache`), shared by every caller of this synthesizer."""
-        self._seed_lock = threading.Lock()
-
-    def _backend_specs(self) -> list[VoiceBackendSpec]:
-        specs = []
-        for impl in self.runtime.pm.hook.emotts_register_voice_backends.get_hookimpls():
-            specs.extend(impl.function() or ())
-        return specs
 
     # -- voices -------------------------------------------------------------------
 
@@ -365,8 +346,6 @@ class Synthesizer:
         mode: MarkupMode | str | None = None,
         seed: int | None = None,
         sample_rate: int | None = None,
-        reference: "EmotionVector | Analysis | None" = None,
-        reference_weight: float = 1.0,
         batch: bool = False,
     ) -> Chunks[AudioChunk]:
         """Render a plan from :meth:`plan` utterance by utterance (see :meth:`stream`).
@@ -539,8 +518,7 @@ class Synthesizer:
             breathiness=curves["breathiness"],
             jitter=curves["jitter"],
         )
-        with PRAAT_LOCK:
-            shaped = shape(voice_audio, rate, controls, seed=seed or 0)
+        shaped = shape(voice_audio, rate, controls, seed=seed or 0)
         frame_times = np.arange(len(shaped.time_map)) * FRAME_S
         lead = len(before) / rate
         out_starts = [lead + float(np.interp(start, frame_times, shaped.time_map)) for start in starts_s]

@@ -19,8 +19,8 @@ Curves are linear between frame centres and held beyond the first and last
 centre. Stages 2–4 read the curves through the time map of stage 1, so a glide
 lands on the same words after a tempo change. Only ``gain_db`` moves the level.
 
-PSOLA does not deliver exactly what is commanded (it compresses range, DESIGN
-§7); this module does what it is told and leaves the correction to calibration.
+PSOLA does not deliver exactly what is commanded (it compresses range, docs/design.md
+§3.4); this module does what it is told and leaves the correction to calibration.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import pyworld
 from parselmouth.praat import run as run_praat
 from scipy.signal import butter, sosfilt, sosfiltfilt
 
-from emotts_plugin.measure import as_signal, f0_track, hz_to_st
+from emotts_plugin.models.measure import PRAAT_LOCK, as_signal, f0_track, hz_to_st
 
 __all__ = ["FRAME_S", "Controls", "Shaped", "frame_count", "limiter", "shape"]
 
@@ -196,7 +196,8 @@ def shape(audio: np.ndarray, sample_rate: int, controls: Controls, *, seed: int 
     take one. The output keeps the sample rate; its length follows
     ``duration``. Deterministic for a given ``seed`` (tremor and breath noise).
     Audio under 55 ms is too short for PSOLA: pitch, range, jitter and
-    duration are then ignored (with a warning).
+    duration are then ignored (with a warning). Safe on several threads at once: the Praat
+    stages take :data:`~emotts_plugin.models.measure.PRAAT_LOCK` themselves.
 
     :param limit: run :func:`limiter`; with ``False`` the output may exceed ±1
         and the caller must limit (e.g. after joining pieces).
@@ -252,27 +253,28 @@ def _psola(
         the F0 track being the commanded one on the output time axis.
     """
     duration_s = signal.size / sample_rate
-    sound = parselmouth.Sound(signal, sampling_frequency=float(sample_rate))
-    pitch = sound.to_pitch_ac(time_step=0.01, pitch_floor=_PSOLA_FLOOR_HZ, pitch_ceiling=_PSOLA_CEILING_HZ)
-    times, f0 = np.asarray(pitch.xs()), np.array(pitch.selected_array["frequency"], dtype=np.float64)
-    median_st = float(np.median(hz_to_st(f0[f0 > 0]))) if np.any(f0 > 0) else 0.0
-    highest_hz = 100.0 * 2.0 ** ((median_st + _OUTLIER_ST) / 12.0)
-    pitch.formula(f"if self > {highest_hz:.6f} then 0 else self fi")
-    f0[f0 > highest_hz] = 0.0
-    voiced = f0 > 0
-
     grid = np.arange(-2.0, duration_s / _CURVE_STEP_S + 2.0) * _CURVE_STEP_S
     range_curve = controls.at("range", grid)
     shift_curve = controls.at("pitch_st", grid) + _tremor(grid, controls, seed)
     knot_times, knot_values = _duration_knots(controls)
-    script = _psola_script(median_st, duration_s, knot_times, knot_values, stretch=not controls.is_neutral("duration"), seed=seed)
     start = grid[0] - _CURVE_STEP_S / 2.0
-    curves = [
-        parselmouth.Sound(curve, sampling_frequency=1.0 / _CURVE_STEP_S, start_time=start)
-        for curve in (range_curve, shift_curve)
-    ]
-    (result,) = run_praat([sound, pitch, *curves], script)
-    out = np.asarray(result.values[0], dtype=np.float64)
+    with PRAAT_LOCK:  # Praat keeps global state (its random numbers too: the script seeds them)
+        sound = parselmouth.Sound(signal, sampling_frequency=float(sample_rate))
+        pitch = sound.to_pitch_ac(time_step=0.01, pitch_floor=_PSOLA_FLOOR_HZ, pitch_ceiling=_PSOLA_CEILING_HZ)
+        times, f0 = np.asarray(pitch.xs()), np.array(pitch.selected_array["frequency"], dtype=np.float64)
+        median_st = float(np.median(hz_to_st(f0[f0 > 0]))) if np.any(f0 > 0) else 0.0
+        highest_hz = 100.0 * 2.0 ** ((median_st + _OUTLIER_ST) / 12.0)
+        pitch.formula(f"if self > {highest_hz:.6f} then 0 else self fi")
+        stretch = not controls.is_neutral("duration")
+        script = _psola_script(median_st, duration_s, knot_times, knot_values, stretch=stretch, seed=seed)
+        curves = [
+            parselmouth.Sound(curve, sampling_frequency=1.0 / _CURVE_STEP_S, start_time=start)
+            for curve in (range_curve, shift_curve)
+        ]
+        (result,) = run_praat([sound, pitch, *curves], script)
+        out = np.asarray(result.values[0], dtype=np.float64)
+    f0[f0 > highest_hz] = 0.0
+    voiced = f0 > 0
 
     boundaries = np.arange(controls.n_frames + 1) * controls.frame_s
     time_map = _area(knot_times, knot_values, boundaries)

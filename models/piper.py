@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from emotts_plugin.errors import ConfigError, EmottsError, VoiceFileError
+from emotts_plugin.errors import ConfigError, VoiceFileError, VoiceLoadError
 
 from .base import ESPEAK_LOCK, Rendered, RenderPiece, VoiceInfo
 
@@ -81,10 +81,6 @@ def make_seedable(model) -> None:
         model.graph.node.remove(node)
         model.graph.node.insert(index, helper.make_node("Slice", [name, "emotts_zeros3", shape_out], [node.output[0]], name=f"{name}_slice"))
         model.graph.node.insert(index, helper.make_node("Shape", [node.input[0]], [shape_out], name=f"{name}_shape"))
-
-
-class VoiceLoadError(EmottsError, RuntimeError):
-    """A voice file exists but cannot be loaded."""
 
 
 #: Top-level ``ModelProto`` fields (onnx.proto) every voice model has, with their wire types:

@@ -33,10 +33,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from emotts_plugin.errors import ConfigError, MissingExtraError
+from emotts_plugin.errors import ConfigError, MissingExtraError, VoiceLoadError
 
 from .base import Rendered, RenderPiece
-from .piper import Phonemized, PiperBackend, VoiceFile, VoiceLoadError
+from .piper import Phonemized, PiperBackend, VoiceFile
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -27,7 +27,8 @@ import pytest_asyncio
 from aiohttp import web
 
 from emotts_plugin import load_config
-from emotts_plugin.adapters.http import INTERNAL_ERROR_MESSAGE, HttpServer, client_went_away, create_app
+from emotts_plugin.adapters.http import HttpServer, create_app
+from emotts_plugin.adapters.requests import INTERNAL_ERROR_MESSAGE, client_went_away
 from emotts_plugin.synthesizer import Synthesizer
 
 READ_TIMEOUT_S = 0.5

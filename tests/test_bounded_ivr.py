@@ -30,8 +30,8 @@ from emotts_plugin.adapters import ivr
 from emotts_plugin.adapters.http import create_app
 from emotts_plugin.adapters.ivr import AUDIOSOCKET, CALLS, TWILIO_STREAMS, prompt_bytes
 from emotts_plugin.adapters.references import MAX_UPLOAD_BYTES, UPLOADS
+from emotts_plugin.adapters.telephony import Prompt
 from emotts_plugin.synthesizer import Synthesizer
-from emotts_plugin.telephony import Prompt
 
 import test_ivr
 from test_ivr import frame

@@ -19,10 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emotts_plugin import Runtime, hookimpl, load_config
-from emotts_plugin.adapters.chatbot import ChatbotSpeaker, SentenceAssembler, _tag_end, system_prompt
+from emotts_plugin.adapters.chatbot import ChatbotSpeaker, system_prompt
 from emotts_plugin.errors import UnknownEmotionError
-from emotts_plugin.measure import f0_stats
+from emotts_plugin.models.measure import f0_stats
 from emotts_plugin.ssml.scan import TOKEN
+from emotts_plugin.ssml.sentences import SentenceAssembler, _tag_end
 from emotts_plugin.synthesizer import Synthesizer
 
 ROOT = Path(__file__).resolve().parents[1]

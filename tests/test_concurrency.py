@@ -14,18 +14,19 @@ import pytest
 import pytest_asyncio
 
 from emotts_plugin import load_config
-from emotts_plugin.adapters.http import (
+from emotts_plugin.adapters.http import create_app
+from emotts_plugin.adapters.requests import SYNTHESIZER
+from emotts_plugin.config import CacheConfig
+from emotts_plugin.render_queue import (
     EXPRESS_CHARS,
     MAX_HANDICAP_S,
-    SYNTHESIZER,
     RenderQueue,
-    create_app,
+    Trimmer,
     handicap_s,
     lower_thread_priority,
     threads_per_worker,
+    trim,
 )
-from emotts_plugin.config import CacheConfig
-from emotts_plugin.memory import Trimmer, trim
 from emotts_plugin.synthesizer import Synthesizer
 
 pytestmark = pytest.mark.asyncio

@@ -8,7 +8,7 @@ import numpy as np
 import parselmouth
 import pytest
 
-from emotts_plugin import measure
+from emotts_plugin.models import measure
 from emotts_plugin.models.dsp import Controls, frame_count, limiter, shape
 
 SENTENCES = (

@@ -9,7 +9,7 @@ import pytest
 from emotts_plugin.emotion import INDEXTTS2_ORDER, EmotionVector, parse_intensity
 from emotts_plugin.errors import UnknownEmotionError
 
-TABLE = {  # DESIGN.md §3 starting values at intensity 1.0
+TABLE = {  # docs/design.md §1.2: starting values at intensity 1.0
     "neutral": (0, 1.0, 1.0, 0, 0, 0, 0, 1.0),
     "happy": (3, 1.5, 1.08, 3, 2, 0.1, 2, 0.9),
     "excited": (4.5, 1.7, 1.18, 5, 3, 0.1, 3, 0.8),

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from emotts_plugin import load_config
-from emotts_plugin.errors import MarkupError
-from emotts_plugin.evaluation import SENTENCES, delivered, measure_utterance, render_and_measure, transcribe, word_error_rate
-from emotts_plugin import measure
-from emotts_plugin.synthesizer import Synthesizer, UnknownVoiceError
+from emotts_plugin.errors import MarkupError, UnknownVoiceError
+from emotts_plugin.models import measure
+from emotts_plugin.synthesizer import Synthesizer
+from evaluation import SENTENCES, delivered, measure_utterance, render_and_measure, transcribe, word_error_rate
 
 # whispering has no F0 to measure: its pitch and range are not checked (its voicing is)
 NO_F0 = {"whispering"}

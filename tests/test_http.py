@@ -22,7 +22,8 @@ import soundfile
 from aiohttp import web
 
 from emotts_plugin import Runtime, load_config
-from emotts_plugin.adapters.http import QUEUE, create_app
+from emotts_plugin.adapters.http import create_app
+from emotts_plugin.adapters.requests import QUEUE
 from emotts_plugin.plugins import get_plugin_manager
 from emotts_plugin.synthesizer import Synthesizer
 
@@ -381,14 +382,15 @@ async def test_health_and_metrics_count_requests_errors_and_audio(client):
 
 def test_serve_command_passes_host_port_and_config(monkeypatch):
     from emotts_plugin import cli
-    from emotts_plugin.adapters import http
+    from emotts_plugin.adapters.plugin import HttpServing
 
     calls = []
-    monkeypatch.setattr(http, "serve", lambda config, **kw: calls.append((config, kw)))
+    monkeypatch.setattr(cli, "run_servers", lambda servers, context: calls.append((servers, context)))
     assert cli.main(["serve", "--host", "0.0.0.0", "--port", "8123", "--emotion", "calm"]) == 0
-    (config, kwargs), = calls
-    assert kwargs["host"] == "0.0.0.0" and kwargs["port"] == 8123
-    assert config.emotion == "calm" and isinstance(kwargs["runtime"], Runtime)
+    (servers, context), = calls
+    (server,) = servers  # the HTTP server alone: no Wyoming URI
+    assert isinstance(server, HttpServing) and (server.host, server.port) == ("0.0.0.0", 8123)
+    assert context.runtime.config.emotion == "calm" and isinstance(context.runtime, Runtime)
 
 
 def test_adapters_are_registered_as_plugins():

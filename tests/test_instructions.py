@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emotts_plugin.instructions import emotion_from_instructions
+from emotts_plugin.ssml.instructions import emotion_from_instructions
 
 GOLDEN = [
     # (instructions, expected weights)

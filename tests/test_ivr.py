@@ -24,11 +24,12 @@ import pytest
 import pytest_asyncio
 from aiohttp import WSMsgType
 
-from emotts_plugin import load_config, telephony
+from emotts_plugin import load_config
+from emotts_plugin.adapters import telephony
 from emotts_plugin.adapters.http import create_app
 from emotts_plugin.adapters.ivr import AUDIOSOCKET, CALLS, FRAME_MS
-from emotts_plugin.evaluation import transcribe, word_error_rate
 from emotts_plugin.synthesizer import Synthesizer
+from evaluation import transcribe, word_error_rate
 
 pytestmark = pytest.mark.asyncio
 

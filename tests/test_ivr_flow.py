@@ -20,19 +20,19 @@ from pathlib import Path
 
 import pytest
 
-from emotts_plugin import Synthesizer, cli, load_config, telephony
+from emotts_plugin import Synthesizer, cli, load_config
+from emotts_plugin.adapters import telephony
 from emotts_plugin.adapters.ivr_flow import (
     MANIFEST_NAME,
     Flow,
-    FlowError,
     FlowPrompt,
     load_flow,
     parse_flow,
     read_manifest,
     render_flow,
 )
-from emotts_plugin.errors import ConfigError
-from emotts_plugin.telephony import Prompt, TelephoneFormat
+from emotts_plugin.adapters.telephony import Prompt, TelephoneFormat
+from emotts_plugin.errors import ConfigError, FlowError
 
 ROOT = Path(__file__).resolve().parents[1]
 EMOTTS = str(Path(sys.executable).with_name("emotts"))

@@ -185,7 +185,7 @@ def test_renders_english(neutral):
 
 def test_english_is_intelligible(neutral):
     pytest.importorskip("pocketsphinx")
-    from emotts_plugin.evaluation import transcribe, word_error_rate
+    from evaluation import transcribe, word_error_rate
 
     heard = transcribe(neutral.audio, neutral.sample_rate)
     assert word_error_rate(SENTENCE, heard) <= 0.25, heard

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from emotts_plugin import measure
+from emotts_plugin.models import measure
 
 SR = 22050
 

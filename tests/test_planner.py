@@ -11,10 +11,10 @@ from emotts_plugin.planner import (
     contour_curve,
     load_calibrations,
     pause_mask,
-    split_sentences,
     target_curves,
     utterances,
 )
+from emotts_plugin.ssml.sentences import split_sentences
 
 
 def _utts(parse, markup, transition_ms=250):
@@ -24,7 +24,13 @@ def _utts(parse, markup, transition_ms=250):
 def test_sentences_split_and_keep_every_character():
     text = 'One. Two! "Three?" Four… five'
     parts = split_sentences(text)
-    assert parts == ["One.", "Two!", '"Three?"', "Four…", "five"]
+    assert parts == ["One. ", "Two! ", '"Three?" ', "Four… ", "five"]
+    assert "".join(parts) == text
+
+
+def test_an_abbreviation_inside_a_segment_is_no_seam(parse):
+    utts = _utts(parse, "Dr. Smith is here. He left at 3 p.m. today.")
+    assert [[p.text for p in u.pieces] for u in utts] == [["Dr. Smith is here."], ["He left at 3 p.m. today."]]
 
 
 def test_segments_in_one_sentence_are_one_utterance(parse):

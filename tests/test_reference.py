@@ -281,7 +281,7 @@ def test_cli_analyze_json_and_say_with_reference(tmp_path, renders):
     assert run_cli("say", "Thank you for waiting.", "-o", str(plain), "--seed", "1").returncode == 0
     a, rate = soundfile.read(out, dtype="float32")
     b, _ = soundfile.read(plain, dtype="float32")
-    from emotts_plugin.measure import f0_stats
+    from emotts_plugin.models.measure import f0_stats
 
     assert f0_stats(a, rate).median_st < f0_stats(b, rate).median_st - 0.8  # spoken in the sad reference's lower manner
 

@@ -14,7 +14,7 @@ from aiohttp import FormData
 from emotts_plugin import load_config
 from emotts_plugin.adapters.http import create_app
 from emotts_plugin.adapters.references import REFERENCES, MAX_UPLOAD_BYTES
-from emotts_plugin.measure import f0_stats
+from emotts_plugin.models.measure import f0_stats
 from emotts_plugin.synthesizer import Synthesizer
 
 pytestmark = pytest.mark.asyncio

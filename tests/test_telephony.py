@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from emotts_plugin import Synthesizer, load_config, telephony
-from emotts_plugin.measure import level_db
-from emotts_plugin.telephony import Prompt, TelephoneFormat
+from emotts_plugin import Synthesizer, load_config
+from emotts_plugin.adapters import telephony
+from emotts_plugin.adapters.telephony import Prompt, TelephoneFormat
+from emotts_plugin.models.measure import level_db
 
 ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 ASTERISK_PROMPTS = sorted(p for p in ASTERISK_SOUNDS.glob("*.wav") if "beep" not in p.name and "tone" not in p.name)

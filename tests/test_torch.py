@@ -12,7 +12,7 @@ from emotts_plugin import load_config
 from emotts_plugin.config import CacheConfig
 from emotts_plugin.emotion import EmotionVector
 from emotts_plugin.errors import ConfigError, MissingExtraError
-from emotts_plugin.measure import spectral_distance
+from emotts_plugin.models.measure import spectral_distance
 from emotts_plugin.models.base import RenderPiece
 
 torch = pytest.importorskip("torch")

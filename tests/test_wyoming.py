@@ -20,7 +20,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 from emotts_plugin import __version__
 from emotts_plugin.adapters.wyoming import run_wyoming
 from emotts_plugin.config import load_config
-from emotts_plugin.measure import f0_stats
+from emotts_plugin.models.measure import f0_stats
 from emotts_plugin.synthesizer import Synthesizer
 
 TIMEOUT = 30.0

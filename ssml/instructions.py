@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
-from .emotion import EmotionSpace
-from .errors import UnknownEmotionError
+from emotts_plugin.emotion import EmotionSpace
+from emotts_plugin.errors import UnknownEmotionError
 
 #: Intensity of an emotion word with a softening, no, or a strengthening modifier.
 SLIGHT, DEFAULT, STRONG = 0.4, 0.7, 1.0

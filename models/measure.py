@@ -3,7 +3,7 @@
 Everything here is a stateless function over a float mono numpy array with its
 sample rate passed explicitly. Pitch and intensity come from Praat (through
 ``praat-parselmouth``), which agrees with pYIN on the bundled voices where
-WORLD's own trackers make octave errors (DESIGN §7).
+WORLD's own trackers make octave errors (docs/design.md §3.3).
 
 Conventions:
 
@@ -12,17 +12,28 @@ Conventions:
 * Semitones are relative to 100 Hz: ``st = 12 * log2(f0 / 100)``.
 * Levels are Praat intensities in dB (re 2·10⁻⁵, so a full-scale sine reads
   about 91 dB); only differences between two measurements carry meaning.
+
+Praat keeps global state (its interpreter, its random numbers), so one thread at a time may
+call it: :data:`PRAAT_LOCK` lives here, beside the calls it guards, and every function that
+calls Praat (here and in :mod:`~emotts_plugin.models.dsp`) takes it inside, around its Praat
+calls only. None of them calls another such function while holding it, so a plain lock does.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import parselmouth
+from parselmouth.praat import call
 
 _LOGGER = logging.getLogger(__name__)
+
+#: Praat keeps global state: one Praat call at a time, whatever the thread (voice inference and
+#: the rest of the DSP still overlap). Taken inside the functions that call Praat, never by callers.
+PRAAT_LOCK = threading.Lock()
 
 ST_REFERENCE_HZ = 100.0
 """Frequency that reads 0 semitones."""
@@ -61,6 +72,7 @@ def hz_to_st(hz: np.ndarray) -> np.ndarray:
 
 
 def _sound(audio: np.ndarray, sample_rate: float) -> parselmouth.Sound:
+    """A Praat sound of ``audio`` (checked by :func:`as_signal`); call it holding :data:`PRAAT_LOCK`."""
     return parselmouth.Sound(as_signal(audio, sample_rate), sampling_frequency=float(sample_rate))
 
 
@@ -83,12 +95,16 @@ def f0_track(
         raise ValueError(f"time_step must be positive, got {time_step!r}")
     if not (0 < floor < ceiling):
         raise ValueError(f"need 0 < floor < ceiling, got floor={floor!r}, ceiling={ceiling!r}")
-    sound = _sound(audio, sample_rate)
-    if sound.duration < 3.0 / floor:
-        _LOGGER.debug("%.3f s of audio is under three periods of %s Hz: no pitch frames", sound.duration, floor)
-        return np.zeros(0), np.zeros(0)
-    pitch = sound.to_pitch_ac(time_step=time_step, pitch_floor=floor, pitch_ceiling=ceiling)
-    return np.asarray(pitch.xs(), dtype=np.float64), np.asarray(pitch.selected_array["frequency"], dtype=np.float64)
+    with PRAAT_LOCK:
+        sound = _sound(audio, sample_rate)
+        if sound.duration < 3.0 / floor:
+            _LOGGER.debug(
+                "%.3f s of audio is under three periods of %s Hz: no pitch frames", sound.duration, floor
+            )
+            return np.zeros(0), np.zeros(0)
+        pitch = sound.to_pitch_ac(time_step=time_step, pitch_floor=floor, pitch_ceiling=ceiling)
+        frequency = pitch.selected_array["frequency"]
+        return np.asarray(pitch.xs(), dtype=np.float64), np.asarray(frequency, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +137,60 @@ def f0_stats(audio: np.ndarray, sample_rate: float) -> F0Stats:
     return F0Stats(float(p50), float(p90 - p10), float(np.std(st)), fraction, int(st.size))
 
 
+def intensity_track(
+    audio: np.ndarray, sample_rate: float, *, time_step: float = 0.01
+) -> tuple[np.ndarray, np.ndarray]:
+    """Praat intensity (``To Intensity``, minimum pitch 100 Hz, mean subtracted) of ``audio``.
+
+    :returns: ``(times, db)``, both shape ``(frames,)``: frame centres in seconds and levels in
+        dB. Both are empty when the audio is shorter than Praat's 64 ms analysis window.
+    :raises ValueError: bad audio or ``time_step <= 0``.
+    """
+    if not (time_step > 0):
+        raise ValueError(f"time_step must be positive, got {time_step!r}")
+    with PRAAT_LOCK:
+        sound = _sound(audio, sample_rate)
+        if sound.duration < 6.4 / _INTENSITY_MIN_PITCH:
+            return np.zeros(0), np.zeros(0)
+        intensity = sound.to_intensity(
+            minimum_pitch=_INTENSITY_MIN_PITCH, time_step=time_step, subtract_mean=True
+        )
+        return np.asarray(intensity.xs(), dtype=np.float64), np.asarray(intensity.values[0], dtype=np.float64)
+
+
 def _intensity(audio: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
-    """Praat intensity at 10 ms: ``(times, db)``, each shape ``(frames,)``."""
-    sound = _sound(audio, sample_rate)
-    if sound.duration < 6.4 / _INTENSITY_MIN_PITCH:
-        raise ValueError(f"audio too short for an intensity analysis: {sound.duration:.3f} s (need 0.064 s)")
-    intensity = sound.to_intensity(minimum_pitch=_INTENSITY_MIN_PITCH, time_step=0.01, subtract_mean=True)
-    return np.asarray(intensity.xs(), dtype=np.float64), np.asarray(intensity.values[0], dtype=np.float64)
+    """Praat intensity at 10 ms: ``(times, db)``, each shape ``(frames,)``; ``ValueError`` under 64 ms."""
+    times, db = intensity_track(audio, sample_rate)
+    if times.size == 0:
+        seconds = np.asarray(audio).size / float(sample_rate)
+        raise ValueError(f"audio too short for an intensity analysis: {seconds:.3f} s (need 0.064 s)")
+    return times, db
+
+
+def harmonicity_track(
+    audio: np.ndarray, sample_rate: float, *, time_step: float = 0.01, floor: float = 75.0
+) -> np.ndarray:
+    """Praat harmonics-to-noise ratio (``To Harmonicity (cc)``) of ``audio``, in dB.
+
+    :returns: shape ``(frames,)``, one value every ``time_step`` seconds; unvoiced frames read
+        -200 dB (Praat's convention).
+    """
+    with PRAAT_LOCK:
+        harmonicity = _sound(audio, sample_rate).to_harmonicity_cc(time_step=time_step, minimum_pitch=floor)
+        return np.asarray(harmonicity.values[0], dtype=np.float64)
+
+
+def jitter_local(
+    audio: np.ndarray, sample_rate: float, *, floor: float = 60.0, ceiling: float = 500.0
+) -> float:
+    """Praat's local jitter of the glottal periods of ``audio`` (a share, not a percentage).
+
+    Periods come from ``To PointProcess (periodic, cc)`` between ``floor`` and ``ceiling`` Hz;
+    NaN when there are too few of them.
+    """
+    with PRAAT_LOCK:
+        points = call(_sound(audio, sample_rate), "To PointProcess (periodic, cc)", floor, ceiling)
+        return float(call(points, "Get jitter (local)", 0.0, 0.0, 0.0001, 0.02, 1.3))
 
 
 def speech_span(audio: np.ndarray, sample_rate: float, *, threshold_db: float = -35.0) -> tuple[float, float]:

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import soundfile
 
-from . import audio as audio_utils
-from .cache import package_versions
+from emotts_plugin import audio as audio_utils
+from emotts_plugin.cache import package_versions
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .synthesizer import Synthesizer
+    from emotts_plugin.synthesizer import Synthesizer
 
 #: Gain from the engine's output level to telephone level (neutral joe: 69.1 dB → 75.6 dB).
 TELEPHONE_GAIN_DB = 6.5

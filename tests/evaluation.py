@@ -3,6 +3,9 @@
 Shared by the engine tests, ``benchmarks/calibrate.py`` and the benchmarks:
 render fixed sentences, measure them with Praat, and express the result in
 emotion-space units (semitones, factors, dB) relative to the neutral reading.
+It is not part of the installed package (:func:`transcribe` needs pocketsphinx, from
+the test extra): tests import it as ``evaluation`` (pytest puts this folder on
+``sys.path``), benchmarks after adding this folder to ``sys.path`` themselves.
 
 F0 level and range are measured before the phrase-final window
 (:data:`FINAL_WINDOW_S`), where the ``contour`` dimension acts, so each
@@ -17,7 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from . import measure
+from emotts_plugin.audio import AudioFormat, encode, resample
+from emotts_plugin.models import measure
 
 #: Fixed English sentences without commas (no inner pauses), 2–3 s each.
 SENTENCES = (
@@ -118,8 +122,6 @@ def render_and_measure(synthesizer, sentences: Sequence[str] = SENTENCES, **opti
 def transcribe(audio: np.ndarray, sample_rate: int, decoder=None) -> str:
     """Offline English transcription with pocketsphinx (test extra); lower-case words."""
     from pocketsphinx import Decoder
-
-    from .audio import AudioFormat, encode, resample
 
     decoder = decoder or Decoder(samprate=16000, loglevel="FATAL")
     pcm = encode(resample(audio, sample_rate, 16000), 16000, AudioFormat.PCM16)

@@ -1,0 +1,236 @@
+"""What every HTTP handler reads from its request, and the one shape its errors leave in.
+
+Shared by the route modules (:mod:`.api`, :mod:`.openai_api`, :mod:`.webui`, :mod:`.ivr`,
+:mod:`.references`) and the server (:mod:`.http`):
+
+- the application's typed state: :data:`CONFIG`, :data:`SYNTHESIZER`, :data:`QUEUE`, :data:`METRICS`;
+- :class:`ApiError`, answered as ``{"error": {"message", "type", "code"}}``, and :func:`error_for`,
+  the error any exception raised while serving becomes (a ``500`` never shows its text);
+- the body: :func:`read_json` (bounded, strict JSON object) and :func:`check_input` (``413`` for
+  input over ``limits.max_input_bytes``, before any parsing);
+- the field readers (:func:`check_fields`, :func:`text_field`, :func:`optional`,
+  :func:`number_field`, :func:`emotion_field`, :func:`mode_field`), each a ``400`` naming the
+  field and the value;
+- clients that go away: :func:`client_gone`, :func:`client_went_away`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from typing import Any, Mapping
+
+from aiohttp import web
+
+from emotts_plugin.config import Config
+from emotts_plugin.errors import LimitError, MissingExtraError, QueueFull
+from emotts_plugin.render_queue import RenderQueue
+from emotts_plugin.synthesizer import Synthesizer
+
+from .metrics import Metrics
+
+_LOGGER = logging.getLogger(__name__)
+
+#: The configuration the application was made with.
+CONFIG = web.AppKey("config", Config)
+#: The one synthesizer every route renders with (loaded at start-up).
+SYNTHESIZER = web.AppKey("synthesizer", Synthesizer)
+#: The render queue every route's renders go through.
+QUEUE = web.AppKey("queue", RenderQueue)
+#: The counters ``GET /metrics`` answers with.
+METRICS = web.AppKey("metrics", Metrics)
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"message", "type", "code"}}`` with ``status``."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
+        headers: dict | None = None,
+        extra: dict | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_
+        self.code = code
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+    def response(self) -> web.Response:
+        body = {"error": {"message": self.message, "type": self.type, "code": self.code, **self.extra}}
+        return web.json_response(body, status=self.status, headers=self.headers)
+
+
+#: The message of every ``500``: the exception's own text may hold internals (a script, a path),
+#: so it goes to the log only.
+INTERNAL_ERROR_MESSAGE = "internal error (see the server log)"
+
+
+class BodyAbandoned(asyncio.TimeoutError):
+    """Set on a request's body stream when the server stops waiting for it (it came slower than
+    ``limits.read_timeout_s``, or its encoding broke), so every later read raises it. A
+    ``TimeoutError`` because aiohttp, draining an unread body after the answer (its lingering
+    read), then closes the connection quietly, where any other exception is logged as unhandled."""
+
+
+def error_for(exc: BaseException) -> ApiError:
+    """The JSON error for an exception raised while serving; a ``500`` says only that it is one
+    and names the exception's class, and the traceback goes to the log."""
+    code = type(exc).__name__
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, QueueFull):
+        return ApiError(503, str(exc), type_="server_busy", code=code, headers={"Retry-After": "2"})
+    if isinstance(exc, LimitError):
+        return ApiError(413, str(exc), type_="invalid_request_error", code=code)
+    if isinstance(exc, MissingExtraError):
+        return ApiError(400, str(exc), type_="invalid_request_error", code=code)
+    if isinstance(exc, (ValueError, TypeError)):
+        return ApiError(400, str(exc), type_="invalid_request_error", code=code)
+    if isinstance(exc, BodyAbandoned):
+        return ApiError(408, str(exc), type_="timeout", code="RequestTimeout")
+    if isinstance(exc, asyncio.TimeoutError):
+        return ApiError(504, "the request took longer than limits.request_timeout_s", type_="timeout", code="Timeout")
+    _LOGGER.error("internal error (%s)", code, exc_info=exc)
+    return ApiError(500, INTERNAL_ERROR_MESSAGE, type_="server_error", code=code)
+
+
+def client_gone(request: web.BaseRequest) -> bool:
+    """Whether the request's connection is closed (the client went away, or it was cut)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+#: Set on a request whose client went away while its answer was streamed (:func:`client_went_away`).
+CLIENT_WENT_AWAY = web.RequestKey("emotts_client_went_away", bool)
+
+
+def client_went_away(request: web.Request) -> None:
+    """Note that the client of a started (streamed) answer went away: the server's error middleware
+    (:func:`~emotts_plugin.adapters.http.error_middleware`) then counts the request in
+    ``emotts_client_disconnects_total``, not under its status. Call it where a write to the client
+    fails with ``ConnectionResetError``."""
+    _LOGGER.debug("client went away during the answer to %s %s", request.method, request.path)
+    request[CLIENT_WENT_AWAY] = True
+
+
+def check_input(request: web.Request, text: str) -> None:
+    """413 when ``text`` is over ``limits.max_input_bytes`` (UTF-8), before any parsing."""
+    limit = request.app[CONFIG].limits.max_input_bytes
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        message = f"input is {size:,} bytes; the limit is {limit:,} (limits.max_input_bytes)"
+        raise ApiError(413, message, code="HostileInputError")
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 4xx naming what is wrong: ``413`` for a body over
+    ``limits.max_body_bytes`` (before reading it when its length is declared), ``400`` for a
+    charset that is not a text encoding, bytes that are not in it, JSON that does not parse or
+    nests too deeply, ``NaN`` or ``Infinity``, or a value that is not an object. The body is
+    decoded as the ``Content-Type`` charset says, UTF-8 when it says none; the media type itself
+    is not checked."""
+    limit = request.app[CONFIG].limits.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    data = await request.read()
+    charset = request.charset or "utf-8"
+    try:
+        text = data.decode(charset)
+    except LookupError:
+        raise ApiError(
+            400, f"the Content-Type names charset {charset[:40]!r}, which is not a text encoding; send JSON as UTF-8",
+            code="UnsupportedCharset",
+        ) from None
+    except UnicodeError as exc:
+        where = f" at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
+        raise ApiError(400, f"request body cannot be decoded as {charset[:40]!r}{where}", code="InvalidJSON") from None
+    try:
+        body = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", code="InvalidJSON") from None
+    except RecursionError:
+        message = "request body is not valid JSON here: it nests arrays or objects too deeply"
+        raise ApiError(400, message, code="InvalidJSON") from None
+    except ValueError as exc:  # NaN or Infinity, an integer of too many digits
+        reason = str(exc).split(";")[0]
+        raise ApiError(400, f"request body is not valid JSON: {reason}", code="InvalidJSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, f"request body must be a JSON object, got {type(body).__name__}", code="InvalidJSON")
+    return body
+
+
+
+# -- reading fields -------------------------------------------------------------------------
+
+
+def check_fields(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    """400 naming the first key that is not in ``allowed``."""
+    for key in body:
+        if key not in allowed:
+            raise ApiError(400, f"unknown field {key!r}; allowed fields: {', '.join(allowed)}", code="UnknownField")
+
+
+def text_field(body: Mapping[str, Any], name: str = "input") -> str:
+    """A required non-blank string field."""
+    value = body.get(name)
+    if value is None:
+        raise ApiError(400, f"missing required field {name!r}: the text or markup to speak", code="MissingField")
+    if not isinstance(value, str):
+        raise ApiError(400, f"field {name!r} must be a string, got {type(value).__name__}", code="InvalidField")
+    if not value.strip():
+        raise ApiError(400, f"field {name!r} is empty: there is nothing to say", code="InvalidField")
+    return value
+
+
+def optional(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
+    """An optional field of ``kind`` (``None`` when absent or null); bools are not numbers."""
+    value = body.get(name)
+    if value is None:
+        return None
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        raise ApiError(400, f"field {name!r} must be {what}, got {value!r}", code="InvalidField")
+    return value
+
+
+def number_field(body: Mapping[str, Any], name: str, low: float, high: float) -> float | None:
+    """An optional number within ``low..high``."""
+    value = optional(body, name, (int, float), "a number")
+    if value is None:
+        return None
+    if not low <= value <= high or math.isnan(value):
+        raise ApiError(400, f"field {name!r} must be within {low:g}..{high:g}, got {value!r}", code="InvalidField")
+    return float(value)
+
+
+def emotion_field(body: Mapping[str, Any]) -> str | None:
+    """``emotion`` as a label, alias or mixture string; an object ``{label: weight}`` is accepted too."""
+    value = body.get("emotion")
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and value:
+        parts = []
+        for label, weight in value.items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+                raise ApiError(400, f"emotion weight for {label!r} must be a number 0..1, got {weight!r}", code="InvalidField")
+            parts.append(f"{label}:{weight}")
+        return " ".join(parts)
+    raise ApiError(400, f"field 'emotion' must be a name, a mixture string or an object of weights, got {value!r}", code="InvalidField")
+
+
+def mode_field(body: Mapping[str, Any]) -> str | None:
+    strict = optional(body, "strict", bool, "true or false")
+    return "strict" if strict else None
