@@ -38,7 +38,7 @@ from emotts_plugin.errors import MarkupError
 from emotts_plugin.plan import Plan
 from emotts_plugin.synthesizer import AudioChunk, Synthesizer, check_spoken
 
-from .http import render, render_iter
+from .requests import render, render_iter
 from .requests import (
     METRICS,
     SYNTHESIZER,

@@ -4,11 +4,11 @@
 in ``cleanup_ctx`` and shared. Synthesis never runs on the event loop: every
 render goes through the application's :class:`~emotts_plugin.render_queue.RenderQueue`,
 a bounded queue in front of a small thread pool; when it is full the request gets ``503``
-with ``Retry-After``. :func:`render` runs one blocking call through it; :func:`render_iter`
-pulls a blocking iterator (a sentence-by-sentence render) one item per call, holding one
-place for the whole stream. What a handler reads from its request (the application's typed
-state, the JSON body, checked fields) is in :mod:`.requests`; the ``/metrics`` counters are
-in :mod:`.metrics`.
+with ``Retry-After``. What a handler reads from its request (the application's typed state,
+the JSON body, checked fields) and the helpers that run its renders through the queue
+(``render``, ``render_iter``) are in :mod:`.requests`, which the route modules share; the
+``/metrics`` counters are in :mod:`.metrics`. This module mounts the route modules by name
+(:data:`ROUTE_MODULES`) and none of them imports it.
 Errors cross the wire in one shape: ``{"error": {"message", "type", "code"}}``
 (:class:`~.requests.ApiError`), aiohttp's own answers to malformed requests included
 (:class:`BoundedRequestHandler`). A ``500`` never shows the exception's text (it goes to the
@@ -35,7 +35,7 @@ import logging
 import signal
 import time
 from http import HTTPStatus
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
 from aiohttp import ClientPayloadError, web
 from aiohttp.http_exceptions import (
@@ -167,50 +167,6 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
     else:
         metrics.observe(route, response.status, time.perf_counter() - started)
     return response
-
-
-async def render(request: web.Request, fn: Callable[..., T], *args: Any, size_chars: int = 0, **kwargs: Any) -> T:
-    """Run a blocking render through the queue, bounded by ``limits.request_timeout_s``;
-    ``size_chars`` is the input's length, which orders the queue (see :class:`RenderQueue`)."""
-    app = request.app
-    job = app[QUEUE].run(fn, *args, size_chars=size_chars, **kwargs)
-    return await asyncio.wait_for(job, timeout=app[CONFIG].limits.request_timeout_s)
-
-
-def render_iter(
-    request: web.Request, fn: Callable[..., Iterable[T]], *args: Any, size_chars: int = 0, **kwargs: Any
-) -> AsyncIterator[T]:
-    """Items of the blocking iterable ``fn(*args, **kwargs)``, each made on a worker thread.
-
-    The stream holds one place in the queue from start to end
-    (:class:`~emotts_plugin.render_queue.QueueFull` when there is none), and the whole of it is
-    bounded by ``limits.request_timeout_s``. ``size_chars`` is the input's length, which orders
-    the queue (see :class:`RenderQueue`). Use it with
-    ``contextlib.aclosing`` so the place is given back when the client goes away.
-    """
-    return app_render_iter(request.app, fn, *args, size_chars=size_chars, **kwargs)
-
-
-async def app_render_iter(
-    app: web.Application, fn: Callable[..., Iterable[T]], *args: Any, size_chars: int = 0, **kwargs: Any
-) -> AsyncIterator[T]:
-    """:func:`render_iter` for work that belongs to the application, not to one request (calls)."""
-    queue = app[QUEUE]
-    with queue.reserve():
-        steps = queue.steps(size_chars, fn, *args, timeout_s=app[CONFIG].limits.request_timeout_s, **kwargs)
-        async with contextlib.aclosing(steps):
-            async for item in steps:
-                yield item
-
-
-async def render_all(
-    request: web.Request, fn: Callable[..., Iterable[T]], *args: Any, size_chars: int = 0, **kwargs: Any
-) -> list[T]:
-    """Every item of :func:`render_iter`: each is its own worker job, so a long input yields between
-    sentences and short requests queued meanwhile are not starved."""
-    stream = render_iter(request, fn, *args, size_chars=size_chars, **kwargs)
-    async with contextlib.aclosing(stream):
-        return [item async for item in stream]
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -58,7 +58,7 @@ from emotts_plugin.errors import CallError, QueueFull
 from emotts_plugin.synthesizer import Synthesizer
 
 from . import telephony
-from .http import app_render_iter, render
+from .requests import app_render_iter, render
 from .requests import CONFIG, SYNTHESIZER, ApiError, read_json
 from .telephony import Prompt, TelephoneFormat
 

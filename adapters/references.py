@@ -35,7 +35,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from emotts_plugin.errors import ReferenceAudioError
 from emotts_plugin.reference import Analysis, analyze
 
-from .http import render
+from .requests import render
 from .requests import SYNTHESIZER, ApiError
 
 #: References kept at once.

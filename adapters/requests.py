@@ -11,16 +11,19 @@ Shared by the route modules (:mod:`.api`, :mod:`.openai_api`, :mod:`.webui`, :mo
 - the field readers (:func:`check_fields`, :func:`text_field`, :func:`optional`,
   :func:`number_field`, :func:`emotion_field`, :func:`mode_field`), each a ``400`` naming the
   field and the value;
-- clients that go away: :func:`client_gone`, :func:`client_went_away`.
+- clients that go away: :func:`client_gone`, :func:`client_went_away`;
+- renders through the application's queue, bounded by ``limits.request_timeout_s``:
+  :func:`render`, :func:`render_iter`, :func:`app_render_iter`, :func:`render_all`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
-from typing import Any, Mapping
+from typing import Any, AsyncIterator, Callable, Iterable, Mapping, TypeVar
 
 from aiohttp import web
 
@@ -32,6 +35,8 @@ from emotts_plugin.synthesizer import Synthesizer
 from .metrics import Metrics
 
 _LOGGER = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: The configuration the application was made with.
 CONFIG = web.AppKey("config", Config)
@@ -234,3 +239,50 @@ def emotion_field(body: Mapping[str, Any]) -> str | None:
 def mode_field(body: Mapping[str, Any]) -> str | None:
     strict = optional(body, "strict", bool, "true or false")
     return "strict" if strict else None
+
+
+# -- rendering through the queue ----------------------------------------------------
+
+
+async def render(request: web.Request, fn: Callable[..., T], *args: Any, size_chars: int = 0, **kwargs: Any) -> T:
+    """Run a blocking render through the queue, bounded by ``limits.request_timeout_s``;
+    ``size_chars`` is the input's length, which orders the queue (see :class:`RenderQueue`)."""
+    app = request.app
+    job = app[QUEUE].run(fn, *args, size_chars=size_chars, **kwargs)
+    return await asyncio.wait_for(job, timeout=app[CONFIG].limits.request_timeout_s)
+
+
+def render_iter(
+    request: web.Request, fn: Callable[..., Iterable[T]], *args: Any, size_chars: int = 0, **kwargs: Any
+) -> AsyncIterator[T]:
+    """Items of the blocking iterable ``fn(*args, **kwargs)``, each made on a worker thread.
+
+    The stream holds one place in the queue from start to end
+    (:class:`~emotts_plugin.render_queue.QueueFull` when there is none), and the whole of it is
+    bounded by ``limits.request_timeout_s``. ``size_chars`` is the input's length, which orders
+    the queue (see :class:`RenderQueue`). Use it with
+    ``contextlib.aclosing`` so the place is given back when the client goes away.
+    """
+    return app_render_iter(request.app, fn, *args, size_chars=size_chars, **kwargs)
+
+
+async def app_render_iter(
+    app: web.Application, fn: Callable[..., Iterable[T]], *args: Any, size_chars: int = 0, **kwargs: Any
+) -> AsyncIterator[T]:
+    """:func:`render_iter` for work that belongs to the application, not to one request (calls)."""
+    queue = app[QUEUE]
+    with queue.reserve():
+        steps = queue.steps(size_chars, fn, *args, timeout_s=app[CONFIG].limits.request_timeout_s, **kwargs)
+        async with contextlib.aclosing(steps):
+            async for item in steps:
+                yield item
+
+
+async def render_all(
+    request: web.Request, fn: Callable[..., Iterable[T]], *args: Any, size_chars: int = 0, **kwargs: Any
+) -> list[T]:
+    """Every item of :func:`render_iter`: each is its own worker job, so a long input yields between
+    sentences and short requests queued meanwhile are not starved."""
+    stream = render_iter(request, fn, *args, size_chars=size_chars, **kwargs)
+    async with contextlib.aclosing(stream):
+        return [item async for item in stream]

@@ -33,7 +33,7 @@ import numpy as np
 from aiohttp import web
 
 from emotts_plugin import audio as audio_utils
-from emotts_plugin.adapters.http import render
+from emotts_plugin.adapters.requests import render
 from emotts_plugin.adapters.requests import CONFIG, SYNTHESIZER, ApiError, read_json
 from emotts_plugin.config import MarkupMode
 from emotts_plugin.models import measure
