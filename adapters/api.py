@@ -147,11 +147,6 @@ class Encoded:
     warnings: tuple[str, ...]
     """Parse repairs and rendering problems."""
 
-    def read_all(self) -> bytes:
-        """Every byte (for answers that are small by nature)."""
-        self.file.seek(0)
-        return self.file.read()
-
     def close(self) -> None:
         self.file.close()
 

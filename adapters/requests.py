@@ -13,7 +13,7 @@ Shared by the route modules (:mod:`.api`, :mod:`.openai_api`, :mod:`.webui`, :mo
   field and the value;
 - clients that go away: :func:`client_gone`, :func:`client_went_away`;
 - renders through the application's queue, bounded by ``limits.request_timeout_s``:
-  :func:`render`, :func:`render_iter`, :func:`app_render_iter`, :func:`render_all`.
+  :func:`render`, :func:`render_iter`, :func:`app_render_iter`.
 """
 
 from __future__ import annotations
@@ -276,13 +276,3 @@ async def app_render_iter(
         async with contextlib.aclosing(steps):
             async for item in steps:
                 yield item
-
-
-async def render_all(
-    request: web.Request, fn: Callable[..., Iterable[T]], *args: Any, size_chars: int = 0, **kwargs: Any
-) -> list[T]:
-    """Every item of :func:`render_iter`: each is its own worker job, so a long input yields between
-    sentences and short requests queued meanwhile are not starved."""
-    stream = render_iter(request, fn, *args, size_chars=size_chars, **kwargs)
-    async with contextlib.aclosing(stream):
-        return [item async for item in stream]

@@ -39,7 +39,7 @@ from emotts_plugin import __version__
 from emotts_plugin.audio import AudioFormat, encode
 from emotts_plugin.config import Limits
 from emotts_plugin.errors import WyomingRequestError
-from emotts_plugin.render_queue import WORKER_NICE, RenderQueue, default_workers, threads_per_worker
+from emotts_plugin.render_queue import WORKER_NICE, RenderQueue, default_workers
 from emotts_plugin.ssml.sentences import SentenceAssembler
 
 _LOGGER = logging.getLogger(__name__)
@@ -385,37 +385,3 @@ def wyoming_server(runtime) -> Callable[[str], Any]:
         await run_wyoming(uri, synthesizer)
 
     return serve
-
-
-def serve(config, uri: str, *, runtime=None, http: bool = True, host: str | None = None, port: int | None = None) -> None:
-    """Run the Wyoming server on ``uri``, beside the HTTP server unless ``http`` is false."""
-    from emotts_plugin.runtime import Runtime
-    from emotts_plugin.synthesizer import Synthesizer
-
-    import dataclasses
-
-    runtime = runtime or Runtime(config)
-    if runtime.config.threads is None:  # HTTP workers and Wyoming render at once: a share of the cores each
-        runtime = Runtime(dataclasses.replace(runtime.config, threads=threads_per_worker(default_workers())), pm=runtime.pm)
-    synthesizer = Synthesizer(runtime=runtime)
-
-    async def main() -> None:
-        server = queue = None
-        if http:
-            from .http import HttpServer, create_app
-            from .requests import QUEUE
-
-            app = create_app(config, synthesizer=synthesizer)  # one model, one cache, one render queue
-            queue = app[QUEUE]
-            server = HttpServer(app, host or config.server.http_host, port if port is not None else config.server.http_port)
-            await server.start()
-        try:
-            await run_wyoming(uri, synthesizer, queue)
-        finally:
-            if server is not None:
-                await server.close()
-
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
