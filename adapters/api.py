@@ -33,9 +33,10 @@ from typing import Any, AsyncIterator, Callable, Iterator, Mapping
 from aiohttp import web
 
 from emotts_plugin.audio import AudioFormat, StreamEncoder, encode
-from emotts_plugin.emotion import EmotionVector
-from emotts_plugin.errors import MarkupError
-from emotts_plugin.plan import Plan
+from emotts_plugin.errors import ConfigError, MarkupError
+from emotts_plugin.models.base import RenderWarning
+from emotts_plugin.options import SpeechOptions
+from emotts_plugin.plan import ParseWarning, Plan
 from emotts_plugin.synthesizer import AudioChunk, Synthesizer, check_spoken
 
 from .requests import render, render_iter
@@ -49,7 +50,6 @@ from .requests import (
     emotion_field,
     error_for,
     mode_field,
-    number_field,
     optional,
     read_json,
     text_field,
@@ -57,8 +57,6 @@ from .requests import (
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Output rates a request may ask for.
-MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 96000
 #: Formats a ``stream: true`` request may ask for: those that can be cut anywhere.
 STREAM_FORMATS = (AudioFormat.WAV, AudioFormat.PCM16, AudioFormat.ULAW, AudioFormat.ALAW)
 #: Telephone formats default to 8 kHz (their usual rate) unless ``sample_rate`` says otherwise.
@@ -73,55 +71,31 @@ _PLAN_FIELDS = ("input", "strict", "voice", "emotion", "intensity")
 
 @dataclass(frozen=True, slots=True)
 class SpeechRequest:
-    """What one request asks the synthesizer for (validated)."""
+    """What one request asks the synthesizer for: the input and its (checked) options."""
 
     text: str
     """Plain text or markup."""
-    voice: str | None = None
-    """Voice for text whose markup names none; the configured one when ``None``."""
-    emotion: str | None = None
-    """Emotion (label, alias or ``label:weight`` mixture) of text outside emotion tags."""
-    intensity: float | None = None
-    """Intensity 0..1 of ``emotion``."""
-    transition_ms: int | None = None
-    """Glide time at emotion changes."""
-    mode: str | None = None
-    """``strict`` or ``lenient`` markup reading; the configured one when ``None``."""
-    seed: int | None = None
-    """Seed of the voice's noise."""
-    sample_rate: int | None = None
-    """Output rate; the voice's own when ``None``."""
-    speed: float = 1.0
-    """Speaking-rate factor composed over every segment (pauses shrink by the same factor)."""
-    reference: EmotionVector | None = None
-    """The manner of a stored reference recording, blended into every segment."""
-    reference_weight: float = 1.0
-    """How far towards ``reference`` (0..1)."""
+    options: SpeechOptions = SpeechOptions()
+    """How to speak it (voice, emotion, seed, speed, reference, ...)."""
+
+
+def speech_options(**fields: Any) -> SpeechOptions:
+    """:class:`SpeechOptions` from request fields (``None``: not given); a bad one is a ``400``."""
+    try:
+        return SpeechOptions.from_dict({name: value for name, value in fields.items() if value is not None})
+    except ConfigError as exc:
+        raise ApiError(400, str(exc), code="InvalidField") from None
 
 
 def plan_speech(synth: Synthesizer, speech: SpeechRequest) -> tuple[Plan, Any]:
-    """Parse a request into a plan (blocking), with ``speed`` composed into every segment."""
-    plan, config = synth.plan(
-        speech.text,
-        voice=speech.voice,
-        emotion=speech.emotion,
-        intensity=speech.intensity,
-        transition_ms=speech.transition_ms,
-        mode=speech.mode,
-        reference=speech.reference,
-        reference_weight=speech.reference_weight,
-    )
-    if speech.speed != 1.0:
-        delta = EmotionVector(rate=speech.speed, pause=1.0 / speech.speed)
-        segments = tuple(dataclasses.replace(s, targets=s.targets.compose(delta)) for s in plan.segments)
-        plan = dataclasses.replace(plan, segments=segments)
-    return plan, config
+    """Parse a request into a plan (blocking)."""
+    return synth.plan(speech.text, speech.options)
 
 
 def start_speech(synth: Synthesizer, speech: SpeechRequest) -> Iterator[AudioChunk]:
     """Parse now (errors surface here) and return the lazy sentence-by-sentence render."""
     plan, config = plan_speech(synth, speech)
-    return synth.render_plan(plan, config, mode=speech.mode, seed=speech.seed, sample_rate=speech.sample_rate)
+    return synth.render_plan(plan, config, options=speech.options)
 
 
 #: Encoded output kept in memory up to this size, then in an unnamed temporary file.
@@ -144,8 +118,8 @@ class Encoded:
     """Samples per second."""
     duration_s: float
     """Seconds of audio."""
-    warnings: tuple[str, ...]
-    """Parse repairs and rendering problems."""
+    warnings: tuple[ParseWarning | RenderWarning, ...]
+    """Parse repairs and rendering problems (counted in ``X-Emotts-Warnings``)."""
 
     def close(self) -> None:
         self.file.close()
@@ -248,15 +222,16 @@ def content_type(fmt: AudioFormat, sample_rate: int) -> str:
 
 
 def reference_fields(request: web.Request, body: Mapping[str, Any]) -> dict[str, Any]:
-    """``reference`` (an id from ``POST /v1/references``) and ``reference_weight`` as :class:`SpeechRequest` fields."""
-    weight = number_field(body, "reference_weight", 0.0, 1.0)
+    """``reference`` (an id from ``POST /v1/references``) and ``reference_weight`` as
+    :class:`SpeechOptions` fields."""
+    weight = body.get("reference_weight")
     if body.get("reference") is None:
         if weight is not None:
             raise ApiError(400, "field 'reference_weight' needs 'reference' (an id from POST /v1/references)", code="InvalidField")
         return {}
     from .references import lookup
 
-    return {"reference": lookup(request.app, body["reference"]).vector, "reference_weight": 1.0 if weight is None else weight}
+    return {"reference": lookup(request.app, body["reference"]).vector, "reference_weight": weight}
 
 
 # -- handlers ---------------------------------------------------------------------
@@ -273,23 +248,17 @@ async def synthesize(request: web.Request) -> web.StreamResponse:
     except ValueError:
         allowed = ", ".join(f.value for f in AudioFormat)
         raise ApiError(400, f"unsupported format {fmt_name!r}; use one of {allowed}", code="UnsupportedFormat") from None
-    sample_rate = optional(body, "sample_rate", int, "an integer number of Hz")
-    if sample_rate is not None and not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
-        raise ApiError(400, f"field 'sample_rate' must be within {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz, got {sample_rate}", code="InvalidField")
+    sample_rate = body.get("sample_rate")
     if sample_rate is None and fmt in (AudioFormat.ULAW, AudioFormat.ALAW):
         sample_rate = TELEPHONE_RATE
-    transition = optional(body, "transition_ms", int, "an integer number of milliseconds")
-    speech = SpeechRequest(
-        text=text,
-        voice=optional(body, "voice", str, "a voice name"),
+    options = speech_options(
+        **{name: body.get(name) for name in ("voice", "intensity", "transition_ms", "seed")},
         emotion=emotion_field(body),
-        intensity=number_field(body, "intensity", 0.0, 1.0),
-        transition_ms=transition,
         mode=mode_field(body),
-        seed=optional(body, "seed", int, "an integer"),
         sample_rate=sample_rate,
         **reference_fields(request, body),
     )
+    speech = SpeechRequest(text, options)
     if optional(body, "stream", bool, "true or false"):
         if fmt not in STREAM_FORMATS:
             allowed = ", ".join(f.value for f in STREAM_FORMATS)
@@ -380,13 +349,13 @@ async def plan(request: web.Request) -> web.Response:
     check_fields(body, _PLAN_FIELDS)
     text = text_field(body)
     check_input(request, text)
-    speech = SpeechRequest(
-        text=text,
-        voice=optional(body, "voice", str, "a voice name"),
+    options = speech_options(
+        voice=body.get("voice"),
         emotion=emotion_field(body),
-        intensity=number_field(body, "intensity", 0.0, 1.0),
+        intensity=body.get("intensity"),
         mode=mode_field(body),
     )
+    speech = SpeechRequest(text, options)
     parsed, _ = await render(request, plan_speech, request.app[SYNTHESIZER], speech, size_chars=len(speech.text))
     return web.json_response(parsed.to_dict())
 

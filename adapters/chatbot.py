@@ -19,12 +19,14 @@ import asyncio
 import dataclasses
 import functools
 import logging
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Iterable, Iterator
 
 from emotts_plugin.emotion import EmotionSpace, load_builtin_presets
 from emotts_plugin.errors import HostileInputError, MarkupError
+from emotts_plugin.models.base import RenderWarning
+from emotts_plugin.options import SpeechOptions, with_changes
+from emotts_plugin.plan import ParseWarning
 from emotts_plugin.ssml.sentences import Fragment, SentenceAssembler
 
 if TYPE_CHECKING:
@@ -62,7 +64,7 @@ class _Renderer:
         self.speaker = speaker
         self.offset_s = 0.0
         self.index = 0
-        self.pending_warnings: list[str] = []
+        self.pending_warnings: list[RenderWarning] = []
         self.line = 1  # where the next fragment's source starts in the reply
         self.column = 1
 
@@ -81,20 +83,12 @@ class _Renderer:
 
     def _render(self, fragment: Fragment, line: int, column: int) -> Iterator["AudioChunk"]:
         speaker = self.speaker
-        seed = None if speaker.seed is None else speaker.seed + 1009 * self.index
+        options = speaker.options
+        seed = None if options.seed is None else options.seed + 1009 * self.index
         self.index += 1
         base = self.offset_s
         try:
-            for chunk in speaker.synthesizer.stream(
-                fragment.markup,
-                mode="lenient",
-                voice=speaker.voice,
-                emotion=speaker.emotion,
-                intensity=speaker.intensity,
-                transition_ms=speaker.transition_ms,
-                seed=seed,
-                sample_rate=speaker.sample_rate,
-            ):
+            for chunk in speaker.synthesizer.stream(fragment.markup, options, mode="lenient", seed=seed):
                 chunk = dataclasses.replace(
                     chunk,
                     start_s=base + chunk.start_s,
@@ -112,13 +106,12 @@ class _Renderer:
         except MarkupError as exc:
             # lenient reading only fails when a fragment has nothing to say
             _LOGGER.warning("fragment %r not spoken: %s", fragment.source, exc)
-            self.pending_warnings.append(f"{fragment.source.strip()!r} not spoken: {exc}")
+            self.pending_warnings.append(RenderWarning(f"{fragment.source.strip()!r} not spoken: {exc}"))
 
 
-_POSITION = re.compile(r"line (\d+), column (\d+): ")
-
-
-def _reply_warnings(warnings: Iterable[str], fragment: Fragment, line: int, column: int) -> list[str]:
+def _reply_warnings(
+    warnings: Iterable[ParseWarning | RenderWarning], fragment: Fragment, line: int, column: int
+) -> list[ParseWarning | RenderWarning]:
     """Warnings with positions in the whole reply; those about re-opened markup are left out.
 
     ``line`` and ``column`` are where the fragment's source starts in the reply.
@@ -128,11 +121,10 @@ def _reply_warnings(warnings: Iterable[str], fragment: Fragment, line: int, colu
     line_starts = [0] + [i + 1 for i, ch in enumerate(markup) if ch == "\n"]
     out = []
     for warning in warnings:
-        match = _POSITION.match(warning)
-        if match is None:
+        if not isinstance(warning, ParseWarning):
             out.append(warning)
             continue
-        number, col = int(match[1]), int(match[2])
+        number, col = warning.line, warning.column
         offset = (line_starts[number - 1] if number <= len(line_starts) else len(markup)) + col - 1
         inside = offset - len(fragment.reopened)
         if not 0 <= inside <= len(fragment.source):
@@ -141,7 +133,7 @@ def _reply_warnings(warnings: Iterable[str], fragment: Fragment, line: int, colu
         newlines = before.count("\n")
         at_line = line + newlines
         at_column = (inside - before.rfind("\n")) if newlines else column + inside
-        out.append(f"line {at_line}, column {at_column}: {warning[match.end():]}")
+        out.append(dataclasses.replace(warning, line=at_line, column=at_column))
     return out
 
 
@@ -149,37 +141,27 @@ class ChatbotSpeaker:
     """Speak a streamed LLM reply sentence by sentence.
 
     :param synthesizer: the :class:`~emotts_plugin.synthesizer.Synthesizer` that renders.
-    :param voice: voice for text whose markup names none (the synthesizer's default when ``None``).
-    :param emotion: emotion (label, alias or mixture) of text outside emotion markup.
-    :param intensity: intensity 0..1 of ``emotion``.
-    :param transition_ms: glide time at emotion changes inside a sentence.
-    :param seed: makes the voice's natural variation repeatable (one seed per sentence derived from it).
-    :param sample_rate: output rate (the default voice's own when ``None``).
+    :param options: how every sentence is spoken (:class:`~emotts_plugin.options.SpeechOptions`);
+        markup is always read leniently, and a ``seed`` makes the voice's natural variation
+        repeatable (one seed per sentence derived from it).
     :param max_chars: see :class:`SentenceAssembler`.
-    :raises ValueError: for an unknown ``emotion``.
+    :param changes: fields of ``options`` to change (``emotion="gentle"``), as in ``Synthesizer.stream``.
+    :raises ValueError: for an unknown ``emotion`` or a bad option.
     """
 
     def __init__(
         self,
         synthesizer: "Synthesizer",
+        options: SpeechOptions | None = None,
         *,
-        voice: str | None = None,
-        emotion: str | None = None,
-        intensity: float | None = None,
-        transition_ms: float | None = None,
-        seed: int | None = None,
-        sample_rate: int | None = None,
         max_chars: int = 200,
+        **changes: Any,
     ) -> None:
         self.synthesizer = synthesizer
-        if emotion is not None:
-            synthesizer.runtime.space.parse_mixture(emotion)  # unknown emotion: an error now, not mid-reply
-        self.voice = voice
-        self.emotion = emotion
-        self.intensity = intensity
-        self.transition_ms = transition_ms
-        self.seed = seed
-        self.sample_rate = sample_rate
+        self.options = with_changes(options, changes)
+        """How every sentence is spoken."""
+        if self.options.emotion is not None:
+            synthesizer.runtime.space.parse_mixture(self.options.emotion)  # unknown emotion: an error now
         self.max_chars = max_chars
         self.prefetch = 2
         """Chunks rendered ahead of the consumer in :meth:`aspeak`."""

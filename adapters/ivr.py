@@ -308,7 +308,7 @@ TWILIO_STREAMS = web.AppKey("ivr_twilio_streams", set)
 
 def _telephone_chunks(synth: Synthesizer, prompt: Prompt, fmt: TelephoneFormat) -> Iterator[bytes]:
     """Blocking: ``prompt`` sentence by sentence as ``fmt`` bytes (runs on render threads)."""
-    return synth.stream(prompt.text, **prompt.options()).map(
+    return synth.stream(prompt.text, prompt.options()).map(
         lambda chunk: telephony.encode(telephony.prepare(chunk.audio, chunk.sample_rate, fmt.sample_rate), fmt.sample_rate, fmt)
     )
 
@@ -768,7 +768,7 @@ async def _checked_prompt(app: web.Application, fields: dict[str, Any], *, where
         if fields.get(name) is not None and not isinstance(fields[name], str):
             raise ApiError(400, f"{where}: {name!r} must be a string", code="InvalidField")
     prompt = Prompt(text, emotion=fields.get("emotion") or None, intensity=intensity, voice=fields.get("voice") or None)
-    await asyncio.to_thread(app[SYNTHESIZER].plan, prompt.text, **prompt.options())
+    await asyncio.to_thread(app[SYNTHESIZER].plan, prompt.text, prompt.options())
     return prompt
 
 

@@ -395,7 +395,7 @@ class _FlowReader:
         """Parse the prompt as it will be rendered: ``ssml`` strictly, ``text`` in the configured mode."""
         field = "ssml" if prompt.markup else "text"
         try:
-            plan, _ = self.synthesizer.plan(prompt.prompt.text, **prompt.prompt.options())
+            plan, _ = self.synthesizer.plan(prompt.prompt.text, prompt.prompt.options())
         except MarkupError as exc:
             line = prompt.text_line + exc.line - 1 if prompt.text_line and exc.line else prompt.line
             where = f" line {exc.line}, column {exc.column or 1}" if exc.line else ""

@@ -49,7 +49,15 @@ from emotts_plugin.audio import StreamEncoder
 from emotts_plugin.ssml.instructions import emotion_from_instructions
 from emotts_plugin.synthesizer import AudioChunk, Synthesizer
 
-from .api import SpeechRequest, open_stream, render_encoded, send_encoded, wav_stream_header, write_chunks
+from .api import (
+    SpeechRequest,
+    open_stream,
+    render_encoded,
+    send_encoded,
+    speech_options,
+    wav_stream_header,
+    write_chunks,
+)
 from .requests import (
     METRICS,
     SYNTHESIZER,
@@ -57,7 +65,6 @@ from .requests import (
     check_input,
     client_went_away,
     emotion_field,
-    number_field,
     optional,
     read_json,
     text_field,
@@ -227,7 +234,7 @@ def check_model(value: Any) -> None:
 def emotion_and_intensity(body: Mapping[str, Any], synth: Synthesizer) -> tuple[str | None, float | None]:
     """The default emotion: ``emotion`` if given, else what ``instructions`` names."""
     emotion = emotion_field(body)
-    intensity = number_field(body, "intensity", 0.0, 1.0)
+    intensity = body.get("intensity")
     instructions = optional(body, "instructions", str, "a string")
     if emotion is None and instructions:
         weights = emotion_from_instructions(instructions, synth.runtime.space)
@@ -257,16 +264,15 @@ async def speech(request: web.Request) -> web.StreamResponse:
     stream_format = optional(body, "stream_format", str, "'audio' or 'sse'") or "audio"
     if stream_format not in ("audio", "sse"):
         raise ApiError(400, f"unsupported stream_format {stream_format!r}; use 'audio' or 'sse'", code="InvalidField")
-    speed = number_field(body, "speed", 0.25, 4.0)
     emotion, intensity = emotion_and_intensity(body, synth)
-    speech_request = SpeechRequest(
-        text=text,
+    options = speech_options(
         voice=voice,
         emotion=emotion,
         intensity=intensity,
         sample_rate=OPUS_RATE if fmt == "opus" else OUTPUT_RATE,
-        speed=speed if speed is not None else 1.0,
+        speed=body.get("speed"),
     )
+    speech_request = SpeechRequest(text, options)
     if fmt in PROGRESSIVE:
         return await _progressive(request, speech_request, fmt, stream_format, text)
     encoded = await render_encoded(request, speech_request, lambda file, rate: open_encoder(file, rate, fmt))

@@ -9,8 +9,8 @@ Shared by the route modules (:mod:`.api`, :mod:`.openai_api`, :mod:`.webui`, :mo
 - the body: :func:`read_json` (bounded, strict JSON object) and :func:`check_input` (``413`` for
   input over ``limits.max_input_bytes``, before any parsing);
 - the field readers (:func:`check_fields`, :func:`text_field`, :func:`optional`,
-  :func:`number_field`, :func:`emotion_field`, :func:`mode_field`), each a ``400`` naming the
-  field and the value;
+  :func:`emotion_field`, :func:`mode_field`), each a ``400`` naming the field and the value
+  (ranges of speech options are checked by :class:`~emotts_plugin.options.SpeechOptions`);
 - clients that go away: :func:`client_gone`, :func:`client_went_away`;
 - renders through the application's queue, bounded by ``limits.request_timeout_s``:
   :func:`render`, :func:`render_iter`, :func:`app_render_iter`.
@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping, TypeVar
 
 from aiohttp import web
@@ -209,16 +208,6 @@ def optional(body: Mapping[str, Any], name: str, kind: type | tuple[type, ...], 
     if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         raise ApiError(400, f"field {name!r} must be {what}, got {value!r}", code="InvalidField")
     return value
-
-
-def number_field(body: Mapping[str, Any], name: str, low: float, high: float) -> float | None:
-    """An optional number within ``low..high``."""
-    value = optional(body, name, (int, float), "a number")
-    if value is None:
-        return None
-    if not low <= value <= high or math.isnan(value):
-        raise ApiError(400, f"field {name!r} must be within {low:g}..{high:g}, got {value!r}", code="InvalidField")
-    return float(value)
 
 
 def emotion_field(body: Mapping[str, Any]) -> str | None:

@@ -32,6 +32,7 @@ import soundfile
 
 from emotts_plugin import audio as audio_utils
 from emotts_plugin.cache import package_versions
+from emotts_plugin.options import SpeechOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from emotts_plugin.synthesizer import Synthesizer
@@ -150,9 +151,12 @@ class Prompt:
     mode: str | None = None
     """``strict`` or ``lenient`` markup reading; the configured one when ``None``."""
 
-    def options(self) -> dict[str, Any]:
-        """Keyword options for :meth:`Synthesizer.plan` / :meth:`Synthesizer.stream`."""
-        return {"voice": self.voice, "emotion": self.emotion, "intensity": self.intensity, "mode": self.mode}
+    def options(self) -> SpeechOptions:
+        """The options to speak it with (:meth:`Synthesizer.plan` / :meth:`Synthesizer.stream`).
+
+        :raises ConfigError: for a bad value (an intensity outside 0..1, an unknown mode).
+        """
+        return SpeechOptions(voice=self.voice, emotion=self.emotion, intensity=self.intensity, mode=self.mode)
 
 
 def prompt_key(synthesizer: "Synthesizer", prompt: Prompt, fmt: TelephoneFormat | str) -> str:
@@ -161,7 +165,7 @@ def prompt_key(synthesizer: "Synthesizer", prompt: Prompt, fmt: TelephoneFormat 
     :raises ValueError: what :meth:`Synthesizer.plan` raises for bad input.
     """
     fmt = TelephoneFormat.parse(fmt)
-    plan, config = synthesizer.plan(prompt.text, **prompt.options())
+    plan, config = synthesizer.plan(prompt.text, prompt.options())
     space = synthesizer.runtime.space
     labels = sorted({label for segment in plan.segments for label, _ in segment.emotion})
     voices = sorted({segment.voice or config.voice for segment in plan.segments})
@@ -190,5 +194,5 @@ def render_prompt(synthesizer: "Synthesizer", prompt: Prompt, fmt: TelephoneForm
     """
     fmt = TelephoneFormat.parse(fmt)
     key = key or prompt_key(synthesizer, prompt, fmt)
-    result = synthesizer.synthesize(prompt.text, seed=seed_for(key), **prompt.options())
+    result = synthesizer.synthesize(prompt.text, prompt.options(), seed=seed_for(key))
     return to_telephone(result.audio, result.sample_rate, fmt)

@@ -25,7 +25,6 @@ import colorsys
 import hashlib
 import json
 import logging
-import math
 from importlib import resources
 from typing import Any
 
@@ -33,10 +32,11 @@ import numpy as np
 from aiohttp import web
 
 from emotts_plugin import audio as audio_utils
+from emotts_plugin.adapters.api import speech_options
 from emotts_plugin.adapters.requests import render
 from emotts_plugin.adapters.requests import CONFIG, SYNTHESIZER, ApiError, read_json
-from emotts_plugin.config import MarkupMode
 from emotts_plugin.models import measure
+from emotts_plugin.options import SpeechOptions
 from emotts_plugin.synthesizer import Synthesis, Synthesizer
 
 _LOGGER = logging.getLogger(__name__)
@@ -171,20 +171,21 @@ async def options(request: web.Request) -> web.Response:
 
 async def render_for_page(request: web.Request) -> web.Response:
     body = await read_json(request)
-    kwargs = parse_render_request(body)
+    text, fields = parse_render_request(body)
     if body.get("reference") is not None:
         from .references import lookup
 
-        kwargs["reference"] = lookup(request.app, body["reference"])
-        weight = _number(body, "reference_weight", 0.0, 1.0)
-        kwargs["reference_weight"] = 1.0 if weight is None else weight
+        fields["reference"] = lookup(request.app, body["reference"])
+        fields["reference_weight"] = body.get("reference_weight")
+    options = speech_options(**fields)
     synth = request.app[SYNTHESIZER]
-    body_text = await render(request, _render_json, synth, size_chars=len(kwargs["text"]), **kwargs)
+    body_text = await render(request, _render_json, synth, text, options, size_chars=len(text))
     return web.Response(text=body_text, content_type="application/json")
 
 
-def parse_render_request(body: dict[str, Any]) -> dict[str, Any]:
-    """Check a render request; the keyword arguments for :func:`render_and_analyse`.
+def parse_render_request(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Check a render request's keys and input; the input and its option fields (an empty
+    field is not given), for :func:`~emotts_plugin.adapters.api.speech_options`.
 
     :raises ApiError: 400 naming the key and the value that is wrong.
     """
@@ -198,49 +199,19 @@ def parse_render_request(body: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(400, f"input must be a string of text or markup, got {type(text).__name__}", code="InvalidInput")
     if not text.strip():
         raise ApiError(400, "input is empty: type some text or markup to speak", code="EmptyInput")
-    kwargs: dict[str, Any] = {"text": text}
-    for key in ("voice", "emotion"):
-        value = body.get(key)
-        if value is None or value == "":
-            continue
-        if not isinstance(value, str):
-            raise ApiError(400, f"{key} must be a string, got {value!r}", code="InvalidInput")
-        kwargs[key] = value
-    intensity = _number(body, "intensity", 0.0, 1.0)
-    if intensity is not None:
-        kwargs["intensity"] = intensity
-    transition = _number(body, "transition_ms", 0.0, 5000.0)
-    if transition is not None:
-        kwargs["transition_ms"] = int(round(transition))
-    mode = body.get("mode")
-    if mode is not None and mode != "":
-        allowed = [m.value for m in MarkupMode]
-        if mode not in allowed:
-            raise ApiError(400, f"mode must be one of {', '.join(allowed)}, got {mode!r}", code="InvalidInput")
-        kwargs["mode"] = mode
-    return kwargs
-
-
-def _number(body: dict[str, Any], key: str, low: float, high: float) -> float | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ApiError(400, f"{key} must be a number within {low:g}..{high:g}, got {value!r}", code="InvalidInput")
-    if not low <= value <= high:
-        raise ApiError(400, f"{key} must be within {low:g}..{high:g}, got {value!r}", code="InvalidInput")
-    return float(value)
+    fields = {key: body.get(key) for key in ("voice", "emotion", "intensity", "transition_ms", "mode")}
+    return text, {key: value for key, value in fields.items() if value != ""}
 
 
 # -- the render (worker thread) ------------------------------------------------------
 
 
-def render_and_analyse(synth: Synthesizer, text: str, **options: Any) -> dict[str, Any]:
+def render_and_analyse(synth: Synthesizer, text: str, options: SpeechOptions | None = None) -> dict[str, Any]:
     """Render ``text`` and measure it: the JSON body of ``POST /v1/webui/render``.
 
     Blocking; runs in a render-queue thread.
     """
-    result = synth.synthesize(text, **options)
+    result = synth.synthesize(text, options)
     audio, rate = result.audio, result.sample_rate
     times, f0 = (np.zeros(0), np.zeros(0))
     loud_times, loud_db = (np.zeros(0), np.zeros(0))
@@ -259,13 +230,13 @@ def render_and_analyse(synth: Synthesizer, text: str, **options: Any) -> dict[st
             "hz": [round(float(hz), 2) if hz > 0 else None for hz in f0],
         },
         "loudness": {"times": [round(float(t), 3) for t in loud_times], "db": [round(float(db), 2) for db in loud_db]},
-        "warnings": list(result.warnings),
+        "warnings": [str(warning) for warning in result.warnings],
     }
 
 
-def _render_json(synth: Synthesizer, text: str, **options: Any) -> str:
+def _render_json(synth: Synthesizer, text: str, options: SpeechOptions) -> str:
     """:func:`render_and_analyse` serialised, so the event loop only sends it."""
-    return json.dumps(render_and_analyse(synth, text, **options), separators=(",", ":"))
+    return json.dumps(render_and_analyse(synth, text, options), separators=(",", ":"))
 
 
 def _spans(result: Synthesis) -> list[dict[str, Any]]:

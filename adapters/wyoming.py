@@ -39,6 +39,7 @@ from emotts_plugin import __version__
 from emotts_plugin.audio import AudioFormat, encode
 from emotts_plugin.config import Limits
 from emotts_plugin.errors import WyomingRequestError
+from emotts_plugin.options import SpeechOptions
 from emotts_plugin.render_queue import WORKER_NICE, RenderQueue, default_workers
 from emotts_plugin.ssml.sentences import SentenceAssembler
 
@@ -58,7 +59,7 @@ def build_info(synthesizer) -> Info:
     voices = [
         TtsVoice(
             name=info.name,
-            description=getattr(info, "description", None) or info.name,
+            description=info.description or info.name,
             attribution=attribution,
             installed=True,
             version=__version__,
@@ -299,9 +300,8 @@ class EmottsEventHandler(AsyncEventHandler):
     async def _speak(self, text: str, voice: str, speaker: str | None, rate: int) -> None:
         """One ``audio-start`` / ``audio-chunk``s / ``audio-stop`` cycle for ``text``."""
         started = False
-        stream = partial(
-            self.synthesizer.stream, text, voice=voice, emotion=speaker, mode="lenient", sample_rate=rate
-        )
+        options = SpeechOptions(voice=voice, emotion=speaker, mode="lenient", sample_rate=rate)
+        stream = partial(self.synthesizer.stream, text, options)
         steps = self.queue.steps(len(text), stream)
         async with contextlib.aclosing(steps):
             async for chunk in steps:

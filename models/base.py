@@ -4,13 +4,18 @@ A backend turns text pieces into float32 mono audio at its own sample rate and
 reports where each piece starts in that audio, so the renderer can shape
 emotion over time. Prosody a backend renders *inside* its model is listed in
 :attr:`Rendered.native`; the emotion DSP leaves those dimensions alone.
+
+:class:`VoiceBackend` declares everything the synthesizer relies on — methods and
+capabilities (``batch_pays``) — so nothing is probed at run time; every backend subclasses it.
+What a backend could not say travels as :class:`RenderWarning` to the edges, which print it.
 """
 
 from __future__ import annotations
 
+import abc
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -57,6 +62,22 @@ class RenderPiece:
 
 
 @dataclass(frozen=True, slots=True)
+class RenderWarning:
+    """A problem met while rendering (text the voice could not say, a voice replaced by the
+    default), carried on the chunks beside the markup's
+    :class:`~emotts_plugin.plan.ParseWarning`; ``str()`` gives the message."""
+
+    message: str
+    """What was wrong and what was done about it."""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"message": self.message}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, slots=True)
 class Rendered:
     """A backend's output for one utterance."""
 
@@ -68,27 +89,47 @@ class Rendered:
     """Sample offset where each input piece starts; one per piece, increasing."""
     native: frozenset[str] = frozenset()
     """Emotion dimensions already rendered inside the model."""
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[RenderWarning, ...] = ()
     """Things skipped (e.g. characters the voice cannot say)."""
 
 
-class VoiceBackend(Protocol):
-    """A speech engine. Load once; :meth:`render` is called per utterance."""
+class VoiceBackend(abc.ABC):
+    """A speech engine: everything the synthesizer relies on. Load once; :meth:`render` is
+    called per utterance. A plugin's backend subclasses this (the synthesizer refuses others)."""
 
     name: str
+    """Backend name used in configuration (``piper``, ``kokoro``)."""
+    batch_pays: bool = False
+    """Whether :meth:`render_batch` beats rendering one by one; the synthesizer then renders a
+    whole input in one pass of the model."""
 
+    @abc.abstractmethod
     def voices(self) -> list[VoiceInfo]:
         """Voices this backend can render."""
-        ...
 
+    @abc.abstractmethod
     def load(self, voice: str) -> object:
         """Prepare ``voice`` so the first render is fast (called once for the default voice)."""
-        ...
 
-    def render(self, voice: str, pieces: Sequence[RenderPiece], *, noise: bool = True, seed: int | None = None) -> Rendered:
+    @abc.abstractmethod
+    def render(
+        self, voice: str, pieces: Sequence[RenderPiece], *, noise: bool = True, seed: int | None = None
+    ) -> Rendered:
         """Render ``pieces`` as one utterance with ``voice``.
 
         :param noise: sample the model's noise (natural variation); ``False`` is deterministic.
         :param seed: seed for the noise, for repeatable output.
         """
-        ...
+
+    def render_batch(
+        self,
+        voice: str,
+        utterances: Sequence[Sequence[RenderPiece]],
+        *,
+        noise: bool = True,
+        seeds: Sequence[int | None] | None = None,
+    ) -> list[Rendered]:
+        """Render several utterances of ``voice``, each as :meth:`render` would with its seed
+        (one per utterance); one by one unless a backend does better (see :attr:`batch_pays`)."""
+        seeds = [None] * len(utterances) if seeds is None else seeds
+        return [self.render(voice, pieces, noise=noise, seed=seed) for pieces, seed in zip(utterances, seeds)]

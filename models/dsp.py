@@ -30,10 +30,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import parselmouth
-import pyworld
-from parselmouth.praat import run as run_praat
-from scipy.signal import butter, sosfilt, sosfiltfilt
 
 from emotts_plugin.models.measure import PRAAT_LOCK, as_signal, f0_track, hz_to_st
 
@@ -258,6 +254,9 @@ def _psola(
     shift_curve = controls.at("pitch_st", grid) + _tremor(grid, controls, seed)
     knot_times, knot_values = _duration_knots(controls)
     start = grid[0] - _CURVE_STEP_S / 2.0
+    import parselmouth  # here, not at the top: a neutral rendering never runs Praat
+    from parselmouth.praat import run as run_praat
+
     with PRAAT_LOCK:  # Praat keeps global state (its random numbers too: the script seeds them)
         sound = parselmouth.Sound(signal, sampling_frequency=float(sample_rate))
         pitch = sound.to_pitch_ac(time_step=0.01, pitch_floor=_PSOLA_FLOOR_HZ, pitch_ceiling=_PSOLA_CEILING_HZ)
@@ -323,6 +322,8 @@ def _tremor(grid: np.ndarray, controls: Controls, seed: int) -> np.ndarray:
     drawn from ``seed``, with a fixed RMS per unit of jitter."""
     if controls.is_neutral("jitter"):
         return np.zeros_like(grid)
+    from scipy.signal import butter, sosfiltfilt  # ~0.7 s to import: only where a filter runs
+
     noise = np.random.default_rng([seed, 1]).standard_normal(grid.size + 200)
     sos = butter(2, _TREMOR_BAND_HZ, btype="bandpass", fs=1.0 / _CURVE_STEP_S, output="sos")
     tremor = sosfiltfilt(sos, noise)[100:-100]
@@ -407,6 +408,8 @@ def _breathe(
     corrections, overlap-added (Hann, 75 % overlap), exact where nothing
     changes. Frames are processed in chunks to bound memory on long audio.
     """
+    import pyworld
+
     n_fft = pyworld.get_cheaptrick_fft_size(sample_rate, 70.0)
     hop = n_fft // 4
     window = np.hanning(n_fft + 1)[:-1]
@@ -453,6 +456,8 @@ def _envelope(
     The envelope moves slowly next to the 75 %-overlap frames, so CheapTrick
     runs on even frames only and an odd frame takes the mean of its neighbours.
     """
+    import pyworld
+
     even = np.unique(np.concatenate([active - active % 2, active + active % 2]))
     times = np.clip(centres_s[np.minimum(even, centres_s.size - 1)], 0.0, signal.size / sample_rate)
     track_times, track_f0 = track
@@ -501,6 +506,8 @@ def _tilt_and_gain(signal: np.ndarray, sample_rate: int, controls: Controls, tim
     gain = 10.0 ** (controls.gain_db / 20.0)
     if controls.is_neutral("tilt_db"):
         return signal * np.interp(samples, centres, gain)
+    from scipy.signal import butter, sosfilt
+
     sos = butter(1, min(_TILT_CORNER_HZ, 0.45 * sample_rate), btype="highpass", fs=sample_rate, output="sos")
     high = sosfilt(sos, signal)
     shelf = 10.0 ** (_SHELF_DB_PER_TILT * controls.tilt_db / 20.0) - 1.0
@@ -560,6 +567,8 @@ def limiter(
 
 def _rotate_phase(signal: np.ndarray, sample_rate: int) -> np.ndarray:
     """Cascade of second-order all-pass sections (shape ``(n,)`` → ``(n,)``)."""
+    from scipy.signal import sosfilt
+
     radius = math.exp(-math.pi * _ROTATOR_BANDWIDTH_HZ / sample_rate)
     a1 = -2.0 * radius * math.cos(2.0 * math.pi * _ROTATOR_CENTRE_HZ / sample_rate)
     a2 = radius**2

@@ -78,7 +78,7 @@ import numpy as np
 
 from emotts_plugin.errors import ConfigError, MissingExtraError
 
-from .base import ESPEAK_LOCK, Rendered, RenderPiece, VoiceInfo
+from .base import ESPEAK_LOCK, Rendered, RenderPiece, RenderWarning, VoiceBackend, VoiceInfo
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -439,7 +439,7 @@ class _Tokens:
     owner: list[int]
 
 
-class KokoroBackend:
+class KokoroBackend(VoiceBackend):
     """Kokoro-82M on onnxruntime, with pitch, range and rate applied inside the model.
 
     :param providers: onnxruntime execution providers in order of preference
@@ -545,7 +545,8 @@ class KokoroBackend:
         warnings: list[str] = []
         tokens = self._tokenize(voice, pieces, warnings)
         if not tokens.ids:
-            return Rendered(np.zeros(0, np.float32), SAMPLE_RATE, (0,) * len(pieces), NATIVE, tuple(warnings))
+            silent = np.zeros(0, np.float32)
+            return Rendered(silent, SAMPLE_RATE, (0,) * len(pieces), NATIVE, _typed(warnings))
         chunks = _split_tokens(tokens.ids, tokens.symbols)
 
         # Stage 1: raw durations and hidden features, per chunk.
@@ -612,7 +613,7 @@ class KokoroBackend:
             chunk_start_frame += chunk_frames
         audio = np.clip(np.concatenate(audio_parts) * self.output_gain, -1.0, 1.0).astype(np.float32, copy=False)
         piece_starts[0] = 0  # the lead-in silence belongs to the first piece
-        return Rendered(audio, SAMPLE_RATE, tuple(piece_starts), NATIVE, tuple(warnings))
+        return Rendered(audio, SAMPLE_RATE, tuple(piece_starts), NATIVE, _typed(warnings))
 
     # -- internals ----------------------------------------------------------
 
@@ -716,6 +717,10 @@ class KokoroBackend:
         mean = float((weight * log_f0).sum() / weight.sum()) if weight.sum() > 0 else 0.0
         shaped = log_f0 + weight * (spread - 1.0) * (log_f0 - mean) + shift
         return np.minimum(np.exp(shaped), _F0_CEILING)
+
+
+def _typed(warnings: list[str]) -> tuple[RenderWarning, ...]:
+    return tuple(RenderWarning(message) for message in warnings)
 
 
 class _LockedG2P:

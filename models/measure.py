@@ -24,10 +24,12 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import parselmouth
-from parselmouth.praat import call
+
+if TYPE_CHECKING:
+    import parselmouth
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ def hz_to_st(hz: np.ndarray) -> np.ndarray:
 
 def _sound(audio: np.ndarray, sample_rate: float) -> parselmouth.Sound:
     """A Praat sound of ``audio`` (checked by :func:`as_signal`); call it holding :data:`PRAAT_LOCK`."""
+    import parselmouth  # here, not at the top: a rendering that measures nothing never loads Praat
+
     return parselmouth.Sound(as_signal(audio, sample_rate), sampling_frequency=float(sample_rate))
 
 
@@ -188,6 +192,8 @@ def jitter_local(
     Periods come from ``To PointProcess (periodic, cc)`` between ``floor`` and ``ceiling`` Hz;
     NaN when there are too few of them.
     """
+    from parselmouth.praat import call
+
     with PRAAT_LOCK:
         points = call(_sound(audio, sample_rate), "To PointProcess (periodic, cc)", floor, ceiling)
         return float(call(points, "Get jitter (local)", 0.0, 0.0, 0.0001, 0.02, 1.3))

@@ -16,12 +16,12 @@ from emotts_plugin.errors import MissingExtraError
 from emotts_plugin.hookspecs import hookimpl
 from emotts_plugin.registry import VoiceBackendSpec
 
-from .base import Rendered, RenderPiece, VoiceInfo
+from .base import Rendered, RenderPiece, VoiceBackend, VoiceInfo
 
 _LOGGER = logging.getLogger(__name__)
 
 
-class LazyBackend:
+class LazyBackend(VoiceBackend):
     """A backend built on first render (or :meth:`load`), listing its voices before that."""
 
     def __init__(self, name: str, voices: Callable[[], list[VoiceInfo]], build: Callable[[], object], extra: str | None) -> None:

@@ -15,15 +15,17 @@ import numpy as np
 import pytest
 
 from emotts_plugin import load_config
-from emotts_plugin.cache import Entry, RenderCache
+from emotts_plugin.cache import RenderCache, RenderedUtterance
 from emotts_plugin.config import CacheConfig
+from emotts_plugin.models.base import RenderWarning
 from emotts_plugin.synthesizer import Synthesizer
 
 TEXT = "Your table is ready. Please follow me."
 
 
-def entry(n: int = 1000, value: float = 0.1) -> Entry:
-    return Entry(np.full(n, value, np.float32), 22050, (("m", 0.1),), ((0, 0.0, 0.5),), ("w",), True)
+def entry(n: int = 1000, value: float = 0.1) -> RenderedUtterance:
+    audio, warnings = np.full(n, value, np.float32), (RenderWarning("w"),)
+    return RenderedUtterance(audio, 22050, (("m", 0.1),), ((0, 0.0, 0.5),), warnings, True)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +100,19 @@ def test_unreadable_files_are_misses_and_leftovers_are_removed(tmp_path):
     assert cache.get(key) is None and not (tmp_path / f"{key}.npz").exists()
 
 
+def test_an_entry_round_trips_and_another_format_is_a_miss(tmp_path, monkeypatch):
+    stored = entry()
+    again = RenderedUtterance.from_bytes(stored.to_bytes())
+    assert np.array_equal(again.audio, stored.audio) and again.warnings == stored.warnings
+    assert (again.marks, again.spans, again.spoken) == (stored.marks, stored.spans, stored.spoken)
+    key = "b" * 64
+    monkeypatch.setattr("emotts_plugin.cache.FORMAT", 2)
+    (tmp_path / f"{key}.npz").write_bytes(stored.to_bytes())
+    monkeypatch.setattr("emotts_plugin.cache.FORMAT", 3)  # read by a later version
+    cache = RenderCache(memory_bytes=10**6, directory=tmp_path, disk_bytes=10**6)
+    assert cache.get(key) is None and not (tmp_path / f"{key}.npz").exists()
+
+
 def test_a_process_killed_mid_render_leaves_the_cache_readable(tmp_path):
     folder = tmp_path / "cache"
     script = textwrap.dedent(f"""
@@ -122,7 +137,7 @@ def test_a_process_killed_mid_render_leaves_the_cache_readable(tmp_path):
     files = sorted(folder.glob("*.npz"))
     assert len(files) >= 6
     for path in files:
-        Entry.from_bytes(path.read_bytes())  # every entry left is whole
+        RenderedUtterance.from_bytes(path.read_bytes())  # every entry left is whole
     config = dataclasses.replace(load_config([]), cache=CacheConfig(memory_mb=0, dir=str(folder), disk_mb=64))
     reopened = Synthesizer(config)
     assert not list(folder.glob(".emotts-cache-*"))  # temporary files of the killed write are gone

