@@ -39,7 +39,6 @@ from emotts_plugin.options import SpeechOptions
 from emotts_plugin.plan import ParseWarning, Plan
 from emotts_plugin.synthesizer import AudioChunk, Synthesizer, check_spoken
 
-from .requests import render, render_iter
 from .requests import (
     METRICS,
     SYNTHESIZER,
@@ -52,6 +51,8 @@ from .requests import (
     mode_field,
     optional,
     read_json,
+    render,
+    render_iter,
     text_field,
 )
 
@@ -63,8 +64,18 @@ STREAM_FORMATS = (AudioFormat.WAV, AudioFormat.PCM16, AudioFormat.ULAW, AudioFor
 TELEPHONE_RATE = 8000
 
 _SYNTHESIZE_FIELDS = (
-    "input", "voice", "emotion", "intensity", "transition_ms", "format", "sample_rate", "seed", "strict", "stream",
-    "reference", "reference_weight",
+    "input",
+    "voice",
+    "emotion",
+    "intensity",
+    "transition_ms",
+    "format",
+    "sample_rate",
+    "seed",
+    "strict",
+    "stream",
+    "reference",
+    "reference_weight",
 )
 _PLAN_FIELDS = ("input", "strict", "voice", "emotion", "intensity")
 
@@ -135,7 +146,9 @@ async def render_encoded(
     encoder: StreamEncoder | None = None
     said: list[AudioChunk] = []  # each chunk without its audio, for check_spoken and warnings
     try:
-        chunks = render_iter(request, start_speech, request.app[SYNTHESIZER], speech, size_chars=len(speech.text))
+        chunks = render_iter(
+            request, start_speech, request.app[SYNTHESIZER], speech, size_chars=len(speech.text)
+        )
         async with contextlib.aclosing(chunks):
             async for chunk in chunks:
                 if encoder is None:
@@ -153,10 +166,14 @@ async def render_encoded(
                 encoder.close()
         spool.close()
         raise
-    return Encoded(spool, size, encoder.sample_rate, encoder.duration_s, tuple(w for c in said for w in c.warnings))
+    return Encoded(
+        spool, size, encoder.sample_rate, encoder.duration_s, tuple(w for c in said for w in c.warnings)
+    )
 
 
-async def send_encoded(request: web.Request, encoded: Encoded, headers: Mapping[str, str]) -> web.StreamResponse:
+async def send_encoded(
+    request: web.Request, encoded: Encoded, headers: Mapping[str, str]
+) -> web.StreamResponse:
     """Send a spooled answer with its length, block by block; the spool is closed afterwards."""
     try:
         response = web.StreamResponse(headers=headers)
@@ -171,7 +188,9 @@ async def send_encoded(request: web.Request, encoded: Encoded, headers: Mapping[
         encoded.close()
 
 
-async def open_stream(request: web.Request, speech: SpeechRequest) -> tuple[AsyncIterator[AudioChunk], list[AudioChunk]]:
+async def open_stream(
+    request: web.Request, speech: SpeechRequest
+) -> tuple[AsyncIterator[AudioChunk], list[AudioChunk]]:
     """Start a streamed render; return the stream and the chunks up to the first spoken one.
 
     Errors met before any audio (bad markup, unknown voice, a full queue, input the voice can
@@ -199,7 +218,16 @@ def wav_stream_header(sample_rate: int) -> bytes:
     """A 16-bit mono WAV header of unknown length (RIFF and data sizes 0xFFFFFFFF)."""
     unknown = 0xFFFFFFFF
     fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, sample_rate * 2, 2, 16)
-    return b"RIFF" + struct.pack("<I", unknown) + b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", unknown)
+    return (
+        b"RIFF"
+        + struct.pack("<I", unknown)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", unknown)
+    )
 
 
 def content_type(fmt: AudioFormat, sample_rate: int) -> str:
@@ -227,7 +255,11 @@ def reference_fields(request: web.Request, body: Mapping[str, Any]) -> dict[str,
     weight = body.get("reference_weight")
     if body.get("reference") is None:
         if weight is not None:
-            raise ApiError(400, "field 'reference_weight' needs 'reference' (an id from POST /v1/references)", code="InvalidField")
+            raise ApiError(
+                400,
+                "field 'reference_weight' needs 'reference' (an id from POST /v1/references)",
+                code="InvalidField",
+            )
         return {}
     from .references import lookup
 
@@ -247,7 +279,9 @@ async def synthesize(request: web.Request) -> web.StreamResponse:
         fmt = AudioFormat(fmt_name)
     except ValueError:
         allowed = ", ".join(f.value for f in AudioFormat)
-        raise ApiError(400, f"unsupported format {fmt_name!r}; use one of {allowed}", code="UnsupportedFormat") from None
+        raise ApiError(
+            400, f"unsupported format {fmt_name!r}; use one of {allowed}", code="UnsupportedFormat"
+        ) from None
     sample_rate = body.get("sample_rate")
     if sample_rate is None and fmt in (AudioFormat.ULAW, AudioFormat.ALAW):
         sample_rate = TELEPHONE_RATE
@@ -262,9 +296,15 @@ async def synthesize(request: web.Request) -> web.StreamResponse:
     if optional(body, "stream", bool, "true or false"):
         if fmt not in STREAM_FORMATS:
             allowed = ", ".join(f.value for f in STREAM_FORMATS)
-            raise ApiError(400, f"format {fmt.value!r} cannot be streamed; with stream: true use one of {allowed}", code="UnsupportedFormat")
+            raise ApiError(
+                400,
+                f"format {fmt.value!r} cannot be streamed; with stream: true use one of {allowed}",
+                code="UnsupportedFormat",
+            )
         return await _stream(request, speech, fmt)
-    encoded = await render_encoded(request, speech, lambda file, rate: StreamEncoder.for_format(file, rate, fmt))
+    encoded = await render_encoded(
+        request, speech, lambda file, rate: StreamEncoder.for_format(file, rate, fmt)
+    )
     request.app[METRICS].audio_seconds += encoded.duration_s
     headers = {
         "Content-Type": content_type(fmt, encoded.sample_rate),
@@ -299,7 +339,9 @@ async def _stream(request: web.Request, speech: SpeechRequest, fmt: AudioFormat)
     return response
 
 
-async def write_chunks(request: web.Request, response: web.StreamResponse, head, chunks, to_bytes, error_event=None) -> bool:
+async def write_chunks(
+    request: web.Request, response: web.StreamResponse, head, chunks, to_bytes, error_event=None
+) -> bool:
     """Write ``head`` then the rest of ``chunks`` as they come; count their audio.
 
     A failure after the response started cannot change its status. With ``error_event`` (a
@@ -356,7 +398,9 @@ async def plan(request: web.Request) -> web.Response:
         mode=mode_field(body),
     )
     speech = SpeechRequest(text, options)
-    parsed, _ = await render(request, plan_speech, request.app[SYNTHESIZER], speech, size_chars=len(speech.text))
+    parsed, _ = await render(
+        request, plan_speech, request.app[SYNTHESIZER], speech, size_chars=len(speech.text)
+    )
     return web.json_response(parsed.to_dict())
 
 

@@ -94,9 +94,13 @@ class _Renderer:
                     start_s=base + chunk.start_s,
                     marks=tuple(dataclasses.replace(m, time_s=base + m.time_s) for m in chunk.marks),
                     spans=tuple(
-                        dataclasses.replace(s, start_s=base + s.start_s, end_s=base + s.end_s) for s in chunk.spans
+                        dataclasses.replace(s, start_s=base + s.start_s, end_s=base + s.end_s)
+                        for s in chunk.spans
                     ),
-                    warnings=(*self.pending_warnings, *_reply_warnings(chunk.warnings, fragment, line, column)),
+                    warnings=(
+                        *self.pending_warnings,
+                        *_reply_warnings(chunk.warnings, fragment, line, column),
+                    ),
                 )
                 self.pending_warnings = []
                 self.offset_s = chunk.start_s + chunk.duration_s
@@ -290,7 +294,8 @@ def system_prompt(space: EmotionSpace | None = None, *, style: str = "ssml") -> 
     space = space or _builtin_space()
     labels = space.labels
     listing = "\n".join(
-        f"- {label}" + (f": {_summary(space.preset(label).description)}" if space.preset(label).description else "")
+        f"- {label}"
+        + (f": {_summary(space.preset(label).description)}" if space.preset(label).description else "")
         for label in labels
     )
     sorry, glad, steady = _example_labels(labels)

@@ -101,9 +101,11 @@ def _watch_body(request: web.Request, deadline: float) -> None:
     def expired() -> None:
         if not body.is_eof():
             _LOGGER.debug("request body from %s not received within %ss", request.remote, limit)
-            body.set_exception(BodyAbandoned(
-                f"the request body did not arrive within limits.read_timeout_s ({limit:g} s) of the request's start"
-            ))
+            body.set_exception(
+                BodyAbandoned(
+                    f"the request body did not arrive within limits.read_timeout_s ({limit:g} s) of the request's start"
+                )
+            )
 
     timer = asyncio.get_running_loop().call_at(deadline, expired)
     body.on_eof(timer.cancel)
@@ -120,7 +122,9 @@ def _http_exception_error(request: web.Request, exc: web.HTTPException) -> ApiEr
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """Every error leaves as the JSON shape; every answered request is counted, and every request
     whose client went away before its answer is counted apart. The body must arrive within
     ``limits.read_timeout_s`` of the request's first byte (see :class:`BoundedRequestHandler`)."""
@@ -154,7 +158,9 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
             request.content.set_exception(BodyAbandoned("the request body is malformed"))
             cause = exc.__cause__
             detail = cause.message if isinstance(cause, HttpProcessingError) else str(exc)
-            response = ApiError(400, f"the request body could not be read: {detail}", code="MalformedBody").response()
+            response = ApiError(
+                400, f"the request body could not be read: {detail}", code="MalformedBody"
+            ).response()
         else:
             response = error_for(exc).response()
         if isinstance(exc, (BodyAbandoned, web.RequestPayloadError)):
@@ -171,13 +177,19 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
 
 async def healthz(request: web.Request) -> web.Response:
     synth = request.app[SYNTHESIZER]
-    return web.json_response({"status": "ok", "voices": [v.name for v in synth.voices()], "queue": request.app[QUEUE].load})
+    return web.json_response(
+        {"status": "ok", "voices": [v.name for v in synth.voices()], "queue": request.app[QUEUE].load}
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:
     synth = request.app.get(SYNTHESIZER)
     cache = synth.cache.stats() if synth is not None else None
-    return web.Response(text=request.app[METRICS].render(request.app[QUEUE], cache), content_type="text/plain", charset="utf-8")
+    return web.Response(
+        text=request.app[METRICS].render(request.app[QUEUE], cache),
+        content_type="text/plain",
+        charset="utf-8",
+    )
 
 
 # -- connections ----------------------------------------------------------------------------
@@ -201,12 +213,16 @@ def framing_error(exc: HttpProcessingError) -> ApiError:
     if "content-length" in lowered and "transfer-encoding" in lowered:
         return ApiError(400, f"the request's length is ambiguous: {detail}", code="ConflictingLength")
     if isinstance(exc, ContentLengthError) or "content-length" in lowered:
-        return ApiError(400, f"the request's Content-Length is not valid: {detail}", code="InvalidContentLength")
+        return ApiError(
+            400, f"the request's Content-Length is not valid: {detail}", code="InvalidContentLength"
+        )
     if isinstance(exc, TransferEncodingError) or "chunk" in lowered or "transfer-encoding" in lowered:
         message = f"the request's chunked transfer encoding is malformed: {detail}"
         return ApiError(400, message, code="InvalidChunkedEncoding")
     if isinstance(exc, BadHttpMethod):
-        return ApiError(400, f"the request line does not start with an HTTP method: {detail}", code="BadHttpMethod")
+        return ApiError(
+            400, f"the request line does not start with an HTTP method: {detail}", code="BadHttpMethod"
+        )
     if isinstance(exc, BadStatusLine):
         return ApiError(400, f"the request line is malformed: {detail}", code="BadRequestLine")
     if isinstance(exc, InvalidURLError):
@@ -268,7 +284,9 @@ class BoundedRequestHandler(web.RequestHandler):
 
     def _head_expired(self) -> None:
         self._head_timer = None
-        _LOGGER.debug("closing a connection: no whole request head in %ss (limits.read_timeout_s)", self.read_timeout_s)
+        _LOGGER.debug(
+            "closing a connection: no whole request head in %ss (limits.read_timeout_s)", self.read_timeout_s
+        )
         self.force_close()
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -278,7 +296,11 @@ class BoundedRequestHandler(web.RequestHandler):
         super().connection_lost(exc)
 
     def handle_error(
-        self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
     ) -> web.StreamResponse:
         """aiohttp's answer to a request it could not parse, or to an exception no middleware
         caught, in the JSON shape; the connection closes after it."""
@@ -330,7 +352,10 @@ class HttpServer:
 
         def connection() -> BoundedRequestHandler:
             return BoundedRequestHandler(
-                manager, loop=loop, keepalive_timeout=limits.idle_timeout_s, read_timeout_s=limits.read_timeout_s
+                manager,
+                loop=loop,
+                keepalive_timeout=limits.idle_timeout_s,
+                read_timeout_s=limits.read_timeout_s,
             )
 
         try:
@@ -448,7 +473,9 @@ def serve(
 async def _serve_until_stopped(app: web.Application, host: str, port: int) -> None:
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows, or not the main thread: Ctrl+C still works
+    with contextlib.suppress(
+        NotImplementedError, RuntimeError
+    ):  # Windows, or not the main thread: Ctrl+C still works
         loop.add_signal_handler(signal.SIGTERM, stopped.set)
     async with HttpServer(app, host, port) as server:
         print(f"emotts: serving HTTP on http://{host}:{server.port} (Ctrl+C to stop)", flush=True)

@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import collections
 import binascii
+import collections
 import contextlib
 import enum
 import json
@@ -58,8 +58,7 @@ from emotts_plugin.errors import CallError, QueueFull
 from emotts_plugin.synthesizer import Synthesizer
 
 from . import telephony
-from .requests import app_render_iter, render
-from .requests import CONFIG, SYNTHESIZER, ApiError, read_json
+from .requests import CONFIG, SYNTHESIZER, ApiError, app_render_iter, read_json, render
 from .telephony import Prompt, TelephoneFormat
 
 _LOGGER = logging.getLogger(__name__)
@@ -118,13 +117,19 @@ class PromptBudget:
         """
         limit = f"limits.ivr_queue_mb ({self.limit / _MIB:g} MiB)"
         if size > self.limit:
-            raise ApiError(413, f"the prompt needs {size / _MIB:.1f} MiB, more than {limit} allows all calls together",
-                           code="IvrQueueFull")
+            raise ApiError(
+                413,
+                f"the prompt needs {size / _MIB:.1f} MiB, more than {limit} allows all calls together",
+                code="IvrQueueFull",
+            )
         if self.held - freeing + size > self.limit:
             raise ApiError(
-                429, f"IVR calls' prompts already hold {self.held / _MIB:.1f} MiB of {limit}; "
-                     "retry when calls have played their prompts or hung up",
-                type_="server_busy", code="IvrQueueFull", headers={"Retry-After": str(BUDGET_RETRY_S)},
+                429,
+                f"IVR calls' prompts already hold {self.held / _MIB:.1f} MiB of {limit}; "
+                "retry when calls have played their prompts or hung up",
+                type_="server_busy",
+                code="IvrQueueFull",
+                headers={"Retry-After": str(BUDGET_RETRY_S)},
             )
 
 
@@ -191,7 +196,9 @@ class Call:
         if self.ended:
             raise ApiError(409, f"call {self.id!r} has ended", code="CallEnded")
         if not barge_in and self.queue.full():
-            raise ApiError(429, f"call {self.id!r} already has {MAX_QUEUED} prompts waiting", code="CallQueueFull")
+            raise ApiError(
+                429, f"call {self.id!r} already has {MAX_QUEUED} prompts waiting", code="CallQueueFull"
+            )
         mark = mark or f"prompt-{self._count + 1}"
         size = prompt_bytes(prompt, mark)
         waiting = sum(item.held for item in list(self.queue._queue))  # noqa: SLF001 - a snapshot
@@ -260,14 +267,23 @@ class Calls:
         :raises ApiError: 400 for an id that is not a call id; 503 when :data:`MAX_CALLS` are known.
         """
         if not _CALL_ID.fullmatch(call_id):
-            raise ApiError(400, f"call id {call_id!r} must be 1-128 letters, digits, '.', '_' or '-'", code="InvalidCallId")
+            raise ApiError(
+                400,
+                f"call id {call_id!r} must be 1-128 letters, digits, '.', '_' or '-'",
+                code="InvalidCallId",
+            )
         self._expire()
         call = self._calls.get(call_id)
         if call is not None and not call.ended:
             return call
         if len(self._calls) >= MAX_CALLS:
-            raise ApiError(503, f"{MAX_CALLS} calls are open; retry shortly", type_="server_busy", code="TooManyCalls",
-                           headers={"Retry-After": "2"})
+            raise ApiError(
+                503,
+                f"{MAX_CALLS} calls are open; retry shortly",
+                type_="server_busy",
+                code="TooManyCalls",
+                headers={"Retry-After": "2"},
+            )
         call = self._calls[call_id] = Call(call_id, self.budget)
         return call
 
@@ -309,11 +325,15 @@ TWILIO_STREAMS = web.AppKey("ivr_twilio_streams", set)
 def _telephone_chunks(synth: Synthesizer, prompt: Prompt, fmt: TelephoneFormat) -> Iterator[bytes]:
     """Blocking: ``prompt`` sentence by sentence as ``fmt`` bytes (runs on render threads)."""
     return synth.stream(prompt.text, prompt.options()).map(
-        lambda chunk: telephony.encode(telephony.prepare(chunk.audio, chunk.sample_rate, fmt.sample_rate), fmt.sample_rate, fmt)
+        lambda chunk: telephony.encode(
+            telephony.prepare(chunk.audio, chunk.sample_rate, fmt.sample_rate), fmt.sample_rate, fmt
+        )
     )
 
 
-async def _prompt_frames(app: web.Application, item: QueuedPrompt, fmt: TelephoneFormat) -> AsyncIterator[bytes]:
+async def _prompt_frames(
+    app: web.Application, item: QueuedPrompt, fmt: TelephoneFormat
+) -> AsyncIterator[bytes]:
     """``item`` as whole 20 ms frames of ``fmt``; the next sentence renders while one is played."""
     frame_bytes = fmt.sample_rate * FRAME_MS // 1000 * fmt.bytes_per_sample
     pad = b"\xff" if fmt is TelephoneFormat.ULAW else b"\xd5" if fmt is TelephoneFormat.ALAW else b"\x00"
@@ -322,7 +342,14 @@ async def _prompt_frames(app: web.Application, item: QueuedPrompt, fmt: Telephon
     async def produce() -> None:
         while True:
             try:
-                stream = app_render_iter(app, _telephone_chunks, app[SYNTHESIZER], item.prompt, fmt, size_chars=len(item.prompt.text))
+                stream = app_render_iter(
+                    app,
+                    _telephone_chunks,
+                    app[SYNTHESIZER],
+                    item.prompt,
+                    fmt,
+                    size_chars=len(item.prompt.text),
+                )
                 async with contextlib.aclosing(stream):
                     async for data in stream:
                         item.hold(len(data))  # given back once its frames are sent
@@ -347,7 +374,7 @@ async def _prompt_frames(app: web.Application, item: QueuedPrompt, fmt: Telephon
             rest += data
             whole = len(rest) - len(rest) % frame_bytes
             for start in range(0, whole, frame_bytes):
-                yield rest[start:start + frame_bytes]
+                yield rest[start : start + frame_bytes]
             rest = rest[whole:]
             item.free(len(data))
         if rest:
@@ -367,7 +394,9 @@ class Pacer:
     async def wait(self) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if self._next is None or now - self._next > 0.1:  # first frame, or late by more than 5 frames: restart
+        if (
+            self._next is None or now - self._next > 0.1
+        ):  # first frame, or late by more than 5 frames: restart
             self._next = now
         elif self._next > now:
             await asyncio.sleep(self._next - now)
@@ -464,8 +493,10 @@ async def read_frame(reader: asyncio.StreamReader, read_timeout_s: float | None 
             (length,) = struct.unpack(">H", await reader.readexactly(2))
             payload = await reader.readexactly(length) if length else b""
     except TimeoutError:
-        raise CallError(f"a frame (type 0x{first[0]:02x}) did not arrive whole within limits.read_timeout_s "
-                        f"({read_timeout_s:g} s)") from None
+        raise CallError(
+            f"a frame (type 0x{first[0]:02x}) did not arrive whole within limits.read_timeout_s "
+            f"({read_timeout_s:g} s)"
+        ) from None
     kind = first[0]
     if kind == Kind.UUID and length != 16:
         raise CallError(f"UUID frame must carry 16 bytes, got {length}")
@@ -478,7 +509,9 @@ async def read_frame(reader: asyncio.StreamReader, read_timeout_s: float | None 
     return kind, payload
 
 
-async def handle_audiosocket(app: web.Application, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def handle_audiosocket(
+    app: web.Application, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
     """One Asterisk call: its UUID frame first, then audio, DTMF, hang-up or error frames."""
     peer = writer.get_extra_info("peername")
     call: Call | None = None
@@ -502,7 +535,9 @@ async def handle_audiosocket(app: web.Application, reader: asyncio.StreamReader,
             writer.close()
 
         call._hangup = hangup  # noqa: SLF001 - the transport's side of Call.hangup
-        player = asyncio.create_task(play_call(app, call, TelephoneFormat.SLN, lambda frame: send(Kind.AUDIO, frame)))
+        player = asyncio.create_task(
+            play_call(app, call, TelephoneFormat.SLN, lambda frame: send(Kind.AUDIO, frame))
+        )
         while True:
             kind, payload = await read_frame(reader, read_timeout_s)
             if kind == Kind.DTMF:
@@ -544,8 +579,11 @@ def audiosocket_context(address: str) -> Callable[[web.Application], AsyncIterat
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             if len(tasks) >= limit:
-                _LOGGER.debug("AudioSocket %s: %d connections are open (limits.max_connections); refused",
-                              writer.get_extra_info("peername"), len(tasks))
+                _LOGGER.debug(
+                    "AudioSocket %s: %d connections are open (limits.max_connections); refused",
+                    writer.get_extra_info("peername"),
+                    len(tasks),
+                )
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     writer.write(audiosocket_frame(Kind.ERROR))
                     await writer.drain()
@@ -651,8 +689,10 @@ async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
     streams = app[TWILIO_STREAMS]
     if len(streams) >= limits.max_connections:
         _LOGGER.debug("Twilio stream refused: %d streams are open (limits.max_connections)", len(streams))
-        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER,
-                       message=_reason(f"{len(streams)} streams are open (limits.max_connections); try again later"))
+        await ws.close(
+            code=WSCloseCode.TRY_AGAIN_LATER,
+            message=_reason(f"{len(streams)} streams are open (limits.max_connections); try again later"),
+        )
         return ws
     streams.add(ws)
     try:
@@ -669,7 +709,13 @@ async def _twilio_call(app: web.Application, ws: _TwilioSocket) -> None:
     stream_sid = ""
 
     async def send_media(frame: bytes) -> None:
-        await ws.send_json({"event": "media", "streamSid": stream_sid, "media": {"payload": base64.b64encode(frame).decode("ascii")}})
+        await ws.send_json(
+            {
+                "event": "media",
+                "streamSid": stream_sid,
+                "media": {"payload": base64.b64encode(frame).decode("ascii")},
+            }
+        )
 
     async def prompt_end(item: QueuedPrompt, interrupted: bool) -> None:
         if interrupted:
@@ -680,7 +726,9 @@ async def _twilio_call(app: web.Application, ws: _TwilioSocket) -> None:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 if msg.type == WSMsgType.ERROR:
-                    _LOGGER.debug("Twilio stream %s: closed: %s", call.id if call else "(not started)", msg.data)
+                    _LOGGER.debug(
+                        "Twilio stream %s: closed: %s", call.id if call else "(not started)", msg.data
+                    )
                     break
                 if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
                     break
@@ -700,8 +748,12 @@ async def _twilio_call(app: web.Application, ws: _TwilioSocket) -> None:
 
                 call._hangup = hangup  # noqa: SLF001 - the transport's side of Call.hangup
                 if parameters.get("text"):
-                    call.say(await _checked_prompt(app, parameters, where="customParameters"), mark="greeting")
-                player = asyncio.create_task(play_call(app, call, TelephoneFormat.ULAW, send_media, on_prompt_end=prompt_end))
+                    call.say(
+                        await _checked_prompt(app, parameters, where="customParameters"), mark="greeting"
+                    )
+                player = asyncio.create_task(
+                    play_call(app, call, TelephoneFormat.ULAW, send_media, on_prompt_end=prompt_end)
+                )
                 continue
             if call is None:
                 raise CallError(f"'{event}' before 'start'")
@@ -738,7 +790,9 @@ async def _twilio_call(app: web.Application, ws: _TwilioSocket) -> None:
         await ws.close(code=code, message=_reason(exc.message))
     except asyncio.TimeoutError:
         idle = app[CONFIG].limits.idle_timeout_s
-        _LOGGER.debug("Twilio stream %s: no message for %g s; closing", call.id if call else "(not started)", idle)
+        _LOGGER.debug(
+            "Twilio stream %s: no message for %g s; closing", call.id if call else "(not started)", idle
+        )
         reason = _reason(f"no message for {idle:g} s (limits.idle_timeout_s)")
         await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=reason)
     finally:
@@ -757,17 +811,25 @@ async def _checked_prompt(app: web.Application, fields: dict[str, Any], *, where
         raise ApiError(400, f"{where}: 'text' must be a non-empty string", code="MissingText")
     limit = app[CONFIG].limits.max_input_bytes
     if len(text.encode("utf-8", "surrogatepass")) > limit:
-        raise ApiError(413, f"{where}: 'text' is over limits.max_input_bytes ({limit:,} bytes)", code="HostileInputError")
+        raise ApiError(
+            413, f"{where}: 'text' is over limits.max_input_bytes ({limit:,} bytes)", code="HostileInputError"
+        )
     intensity = fields.get("intensity")
     if intensity is not None:
         try:
             intensity = float(intensity)
         except (TypeError, ValueError):
-            raise ApiError(400, f"{where}: 'intensity' must be a number within 0..1, got {intensity!r}", code="InvalidIntensity") from None
+            raise ApiError(
+                400,
+                f"{where}: 'intensity' must be a number within 0..1, got {intensity!r}",
+                code="InvalidIntensity",
+            ) from None
     for name in ("emotion", "voice"):
         if fields.get(name) is not None and not isinstance(fields[name], str):
             raise ApiError(400, f"{where}: {name!r} must be a string", code="InvalidField")
-    prompt = Prompt(text, emotion=fields.get("emotion") or None, intensity=intensity, voice=fields.get("voice") or None)
+    prompt = Prompt(
+        text, emotion=fields.get("emotion") or None, intensity=intensity, voice=fields.get("voice") or None
+    )
     await asyncio.to_thread(app[SYNTHESIZER].plan, prompt.text, prompt.options())
     return prompt
 
@@ -789,7 +851,11 @@ async def prompt_file(request: web.Request) -> web.Response:
     """``GET /v1/ivr/prompt[.ext]``: one prompt as a telephone file, with ``ETag`` and caching."""
     unknown = sorted(set(request.query) - set(_PROMPT_PARAMS))
     if unknown:
-        raise ApiError(400, f"unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(_PROMPT_PARAMS)}", code="UnknownParameter")
+        raise ApiError(
+            400,
+            f"unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(_PROMPT_PARAMS)}",
+            code="UnknownParameter",
+        )
     fmt = _prompt_format(request)
     prompt = await _checked_prompt(request.app, dict(request.query), where="query")
     synth = request.app[SYNTHESIZER]
@@ -798,7 +864,9 @@ async def prompt_file(request: web.Request) -> web.Response:
     headers = {"ETag": etag, "Cache-Control": PROMPT_CACHE_CONTROL}
     if etag in {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}:
         return web.Response(status=304, headers=headers)
-    data = await render(request, telephony.render_prompt, synth, prompt, fmt, key=key, size_chars=len(prompt.text))
+    data = await render(
+        request, telephony.render_prompt, synth, prompt, fmt, key=key, size_chars=len(prompt.text)
+    )
     headers["Content-Disposition"] = f'inline; filename="prompt.{fmt.extension}"'
     return web.Response(body=data, headers={**headers, "Content-Type": fmt.content_type})
 
@@ -812,7 +880,11 @@ async def call_say(request: web.Request) -> web.Response:
     body = await read_json(request)
     unknown = sorted(set(body) - set(_SAY_FIELDS))
     if unknown:
-        raise ApiError(400, f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(_SAY_FIELDS)}", code="UnknownField")
+        raise ApiError(
+            400,
+            f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(_SAY_FIELDS)}",
+            code="UnknownField",
+        )
     mark = body.get("mark")
     if mark is not None and (not isinstance(mark, str) or not 0 < len(mark) <= 128):
         raise ApiError(400, "'mark' must be a string of 1-128 characters", code="InvalidField")
@@ -826,7 +898,8 @@ async def call_say(request: web.Request) -> web.Response:
     call = calls.get_or_create(call_id)
     item = call.say(prompt, mark=mark, barge_in=barge_in)
     return web.json_response(
-        {"call": call.id, "mark": item.mark, "connected": call.connected, "queued": call.queue.qsize()}, status=202
+        {"call": call.id, "mark": item.mark, "connected": call.connected, "queued": call.queue.qsize()},
+        status=202,
     )
 
 

@@ -173,13 +173,17 @@ def parse_flow(text: str, *, path: str | None = None, synthesizer: Synthesizer |
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         detail = " ".join(part for part in (exc.context, exc.problem) if part)
-        raise FlowError(path, [FlowProblem(f"not valid YAML: {detail}", line=mark.line + 1 if mark else None)]) from None
+        raise FlowError(
+            path, [FlowProblem(f"not valid YAML: {detail}", line=mark.line + 1 if mark else None)]
+        ) from None
     except yaml.YAMLError as exc:
         raise FlowError(path, [FlowProblem(f"not valid YAML: {exc}")]) from None
     prompts = reader.flow(root)
     if reader.problems:
         raise FlowError(path, reader.problems)
-    return Flow(prompts=prompts, path=path, warnings=tuple(f"{path or '<flow>'}:{w}" for w in reader.warnings))
+    return Flow(
+        prompts=prompts, path=path, warnings=tuple(f"{path or '<flow>'}:{w}" for w in reader.warnings)
+    )
 
 
 def _describe(node: yaml.Node) -> str:
@@ -211,8 +215,12 @@ class _FlowReader:
         self._constructor = yaml.constructor.SafeConstructor()
         self._voices = {voice.name for voice in synthesizer.voices()} if synthesizer else None
 
-    def problem(self, message: str, node: yaml.Node | None, index: int | None = None, id: str | None = None) -> None:
-        self.problems.append(FlowProblem(message, line=_line(node) if node is not None else None, index=index, id=id))
+    def problem(
+        self, message: str, node: yaml.Node | None, index: int | None = None, id: str | None = None
+    ) -> None:
+        self.problems.append(
+            FlowProblem(message, line=_line(node) if node is not None else None, index=index, id=id)
+        )
 
     def scalar(self, node: yaml.Node) -> Any:
         """The value of a scalar node; other nodes (and unreadable tags) come back as the node itself."""
@@ -223,7 +231,9 @@ class _FlowReader:
         except yaml.YAMLError:
             return node
 
-    def mapping(self, node: yaml.MappingNode, allowed: tuple[str, ...], where: str = "") -> tuple[dict[str, yaml.Node], _Problems]:
+    def mapping(
+        self, node: yaml.MappingNode, allowed: tuple[str, ...], where: str = ""
+    ) -> tuple[dict[str, yaml.Node], _Problems]:
         """The entries of ``node`` by key, and the problems with its keys; ``where`` prefixes the messages."""
         entries: dict[str, yaml.Node] = {}
         problems: _Problems = []
@@ -231,9 +241,16 @@ class _FlowReader:
         for key_node, value_node in node.value:
             key = self.scalar(key_node)
             if not isinstance(key, str):
-                problems.append((f"{where}key {_describe(key_node)} is not a name; allowed keys: {allowed_text}", key_node))
+                problems.append(
+                    (
+                        f"{where}key {_describe(key_node)} is not a name; allowed keys: {allowed_text}",
+                        key_node,
+                    )
+                )
             elif key in entries:
-                problems.append((f"{where}{key!r} is given twice (first on line {_line(entries[key])})", key_node))
+                problems.append(
+                    (f"{where}{key!r} is given twice (first on line {_line(entries[key])})", key_node)
+                )
             elif key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -262,7 +279,10 @@ class _FlowReader:
         if prompts_node is None:
             if problems:  # a misspelled 'prompts' is reported as such
                 return ()
-            self.problem("no 'prompts' list (each prompt: id, text or ssml, and optional emotion, intensity, voice)", root)
+            self.problem(
+                "no 'prompts' list (each prompt: id, text or ssml, and optional emotion, intensity, voice)",
+                root,
+            )
             return ()
         if not isinstance(prompts_node, yaml.SequenceNode):
             self.problem(f"'prompts' must be a list of prompts, got {_describe(prompts_node)}", prompts_node)
@@ -284,7 +304,9 @@ class _FlowReader:
         if node is None:
             return {}
         if not isinstance(node, yaml.MappingNode):
-            self.problem(f"'defaults' must be a mapping of {', '.join(DEFAULT_KEYS)}, got {_describe(node)}", node)
+            self.problem(
+                f"'defaults' must be a mapping of {', '.join(DEFAULT_KEYS)}, got {_describe(node)}", node
+            )
             return {}
         entries, problems = self.mapping(node, DEFAULT_KEYS, "defaults: ")
         for message, key_node in problems:
@@ -302,7 +324,9 @@ class _FlowReader:
 
     def prompt(self, node: yaml.Node, index: int, defaults: dict[str, Any], seen: _Seen) -> FlowPrompt | None:
         if not isinstance(node, yaml.MappingNode):
-            self.problem(f"a prompt is a mapping with 'id' and 'text' or 'ssml', got {_describe(node)}", node, index)
+            self.problem(
+                f"a prompt is a mapping with 'id' and 'text' or 'ssml', got {_describe(node)}", node, index
+            )
             return None
         before = len(self.problems)
         entries, key_problems = self.mapping(node, PROMPT_KEYS)
@@ -319,7 +343,9 @@ class _FlowReader:
         text = self.scalar(text_node) if text_node is not None else None
         field = "ssml" if markup else "text"
         if text_node is not None and not isinstance(text, str):
-            self.problem(f"{field!r} must be a string, got {_describe(text_node)}", text_node, index, prompt_id)
+            self.problem(
+                f"{field!r} must be a string, got {_describe(text_node)}", text_node, index, prompt_id
+            )
         elif isinstance(text, str) and not text.strip():
             self.problem(f"{field!r} is empty", text_node, index, prompt_id)
 
@@ -335,21 +361,29 @@ class _FlowReader:
             return None
         return FlowPrompt(
             id=prompt_id,
-            prompt=Prompt(text, **{key: settings.get(key) for key in DEFAULT_KEYS}, mode="strict" if markup else None),
+            prompt=Prompt(
+                text, **{key: settings.get(key) for key in DEFAULT_KEYS}, mode="strict" if markup else None
+            ),
             markup=markup,
             index=index,
             line=_line(node),
             text_line=_text_line(text_node),
         )
 
-    def prompt_id(self, node: yaml.Node | None, prompt_node: yaml.Node, index: int, seen: _Seen) -> str | None:
+    def prompt_id(
+        self, node: yaml.Node | None, prompt_node: yaml.Node, index: int, seen: _Seen
+    ) -> str | None:
         if node is None:
             self.problem("missing 'id' (the prompt's file name)", prompt_node, index)
             return None
         value = self.scalar(node)
         message = None
         if not isinstance(value, str):
-            hint = f" (quote it: id: \"{value}\")" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+            hint = (
+                f' (quote it: id: "{value}")'
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
+                else ""
+            )
             message = f"'id' must be a string, got {_describe(node)}{hint}"
         else:
             message = id_problem(value)
@@ -399,7 +433,9 @@ class _FlowReader:
         except MarkupError as exc:
             line = prompt.text_line + exc.line - 1 if prompt.text_line and exc.line else prompt.line
             where = f" line {exc.line}, column {exc.column or 1}" if exc.line else ""
-            self.problems.append(FlowProblem(f"{field}{where}: {exc.message}", line=line, index=prompt.index, id=prompt.id))
+            self.problems.append(
+                FlowProblem(f"{field}{where}: {exc.message}", line=line, index=prompt.index, id=prompt.id)
+            )
             return
         except ValueError as exc:
             self.problems.append(FlowProblem(str(exc), line=prompt.line, index=prompt.index, id=prompt.id))
@@ -480,12 +516,33 @@ class ManifestEntry:
         """:raises ValueError: a missing, unknown or ill-typed field."""
         if not isinstance(data, dict):
             raise ValueError(f"an entry must be an object, got {data!r}")
-        allowed = {"file", "format", "key", "size", "sha256", "duration_s", "text", "ssml", "emotion", "intensity", "voice"}
+        allowed = {
+            "file",
+            "format",
+            "key",
+            "size",
+            "sha256",
+            "duration_s",
+            "text",
+            "ssml",
+            "emotion",
+            "intensity",
+            "voice",
+        }
         unknown = sorted(set(data) - allowed)
         if unknown:
             field = unknown[0]
-            raise ValueError(f"unknown field {field!r} (value {data[field]!r}); allowed: {', '.join(sorted(allowed))}")
-        expected = {"file": str, "format": str, "key": str, "size": int, "sha256": str, "duration_s": (int, float)}
+            raise ValueError(
+                f"unknown field {field!r} (value {data[field]!r}); allowed: {', '.join(sorted(allowed))}"
+            )
+        expected = {
+            "file": str,
+            "format": str,
+            "key": str,
+            "size": int,
+            "sha256": str,
+            "duration_s": (int, float),
+        }
         for name, kind in expected.items():
             if not isinstance(data.get(name), kind) or isinstance(data.get(name), bool):
                 kind_name = getattr(kind, "__name__", "number")
@@ -501,8 +558,13 @@ class ManifestEntry:
             size=data["size"],
             sha256=data["sha256"],
             duration_s=float(data["duration_s"]),
-            prompt=Prompt(text, emotion=data.get("emotion"), intensity=data.get("intensity"), voice=data.get("voice"),
-                          mode="strict" if markup else None),
+            prompt=Prompt(
+                text,
+                emotion=data.get("emotion"),
+                intensity=data.get("intensity"),
+                voice=data.get("voice"),
+                mode="strict" if markup else None,
+            ),
             markup=markup,
         )
 
@@ -627,7 +689,9 @@ def render_flow(
 
         def save() -> None:
             nonlocal written
-            order = [p.id for p in flow.prompts if p.id in entries] + [i for i in entries if i not in flow_ids]
+            order = [p.id for p in flow.prompts if p.id in entries] + [
+                i for i in entries if i not in flow_ids
+            ]
             data = _manifest_bytes(flow, fmt, {prompt_id: entries[prompt_id] for prompt_id in order})
             if data != written:
                 write_atomic(str(manifest_path), data)
@@ -646,7 +710,9 @@ def render_flow(
         orphaned = [prompt_id for prompt_id in entries if prompt_id not in flow_ids]
 
         rendered = []
-        with tqdm(total=len(todo), desc="rendering", unit="prompt", file=sys.stderr, disable=not (progress and todo)) as bar:
+        with tqdm(
+            total=len(todo), desc="rendering", unit="prompt", file=sys.stderr, disable=not (progress and todo)
+        ) as bar:
             for item in todo:
                 bar.set_postfix_str(item.id)
                 data = telephony.render_prompt(synthesizer, item.prompt, fmt, key=keys[item.id])
@@ -698,7 +764,9 @@ def _prompt_keys(synthesizer: Synthesizer, flow: Flow, fmt: TelephoneFormat) -> 
     problems = []
     seen = set()
     for item in flow.prompts:
-        message = id_problem(item.id) if isinstance(item.id, str) else f"'id' must be a string, got {item.id!r}"
+        message = (
+            id_problem(item.id) if isinstance(item.id, str) else f"'id' must be a string, got {item.id!r}"
+        )
         if message is None and item.id.casefold() in seen:
             message = f"duplicate id {item.id!r}"
         if message is None:
@@ -756,7 +824,9 @@ def _folder_lock(out: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ConfigError(f"{out} is being written by another emotts ivr render; wait for it to finish") from None
+            raise ConfigError(
+                f"{out} is being written by another emotts ivr render; wait for it to finish"
+            ) from None
         yield
     finally:
         os.close(handle)

@@ -180,7 +180,14 @@ def open_encoder(file, sample_rate: int, fmt: str) -> StreamEncoder | _WholeAacE
 def encode_pcm(audio: np.ndarray, sample_rate: int) -> bytes:
     """Raw 16-bit little-endian samples."""
     buffer = io.BytesIO()
-    soundfile.write(buffer, np.clip(audio, -1.0, 1.0).astype(np.float32), sample_rate, format="RAW", subtype="PCM_16", endian="LITTLE")
+    soundfile.write(
+        buffer,
+        np.clip(audio, -1.0, 1.0).astype(np.float32),
+        sample_rate,
+        format="RAW",
+        subtype="PCM_16",
+        endian="LITTLE",
+    )
     return buffer.getvalue()
 
 
@@ -213,7 +220,9 @@ def resolve_voice(synth: Synthesizer, value: Any) -> str | None:
     if isinstance(value, Mapping):
         value = value.get("id")
     if not isinstance(value, str) or not value:
-        raise ApiError(400, f"field 'voice' must be a voice name or {{\"id\": name}}, got {value!r}", code="InvalidField")
+        raise ApiError(
+            400, f"field 'voice' must be a voice name or {{\"id\": name}}, got {value!r}", code="InvalidField"
+        )
     ours = {v.name for v in synth.voices()}
     if value in ours:
         return value
@@ -257,13 +266,19 @@ async def speech(request: web.Request) -> web.StreamResponse:
     voice = resolve_voice(synth, body.get("voice"))
     fmt = optional(body, "response_format", str, "a format name") or "mp3"
     if fmt not in FORMATS:
-        raise ApiError(400, f"unsupported response_format {fmt!r}; use one of {', '.join(FORMATS)}", code="UnsupportedFormat")
+        raise ApiError(
+            400,
+            f"unsupported response_format {fmt!r}; use one of {', '.join(FORMATS)}",
+            code="UnsupportedFormat",
+        )
     problem = format_problem(fmt)
     if problem is not None:
         raise ApiError(400, problem, code="UnsupportedFormat")
     stream_format = optional(body, "stream_format", str, "'audio' or 'sse'") or "audio"
     if stream_format not in ("audio", "sse"):
-        raise ApiError(400, f"unsupported stream_format {stream_format!r}; use 'audio' or 'sse'", code="InvalidField")
+        raise ApiError(
+            400, f"unsupported stream_format {stream_format!r}; use 'audio' or 'sse'", code="InvalidField"
+        )
     emotion, intensity = emotion_and_intensity(body, synth)
     options = speech_options(
         voice=voice,
@@ -300,7 +315,9 @@ async def speech(request: web.Request) -> web.StreamResponse:
 
 
 def _sse_response(headers: Mapping[str, str]) -> web.StreamResponse:
-    return web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **headers})
+    return web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **headers}
+    )
 
 
 def _event(payload: Mapping[str, Any]) -> bytes:
@@ -312,27 +329,40 @@ def _delta(data: bytes) -> bytes:
 
 
 def _error_event(error: ApiError) -> bytes:
-    return _event({"type": "error", "error": {"message": error.message, "type": error.type, "code": error.code}})
+    return _event(
+        {"type": "error", "error": {"message": error.message, "type": error.type, "code": error.code}}
+    )
 
 
 def _done(text: str, deltas: int, audio_seconds: float) -> bytes:
     words = len(text.split())
-    usage = {"input_tokens": words, "output_tokens": deltas, "total_tokens": words + deltas, "audio_seconds": round(audio_seconds, 3)}
+    usage = {
+        "input_tokens": words,
+        "output_tokens": deltas,
+        "total_tokens": words + deltas,
+        "audio_seconds": round(audio_seconds, 3),
+    }
     return _event({"type": "speech.audio.done", "usage": usage})
 
 
-async def _progressive(request: web.Request, speech_request: SpeechRequest, fmt: str, stream_format: str, text: str) -> web.StreamResponse:
+async def _progressive(
+    request: web.Request, speech_request: SpeechRequest, fmt: str, stream_format: str, text: str
+) -> web.StreamResponse:
     """``pcm`` or ``wav``, written sentence by sentence as each is rendered."""
     chunks, head = await open_stream(request, speech_request)
     async with contextlib.aclosing(chunks):
         warnings = str(sum(len(c.warnings) for c in head))
         rate = head[0].sample_rate
         if stream_format == "audio":
-            response = web.StreamResponse(headers={"Content-Type": MEDIA_TYPES[fmt], "X-Emotts-Warnings": warnings})
+            response = web.StreamResponse(
+                headers={"Content-Type": MEDIA_TYPES[fmt], "X-Emotts-Warnings": warnings}
+            )
             await response.prepare(request)
             if fmt == "wav":
                 await response.write(wav_stream_header(rate))
-            ok = await write_chunks(request, response, head, chunks, lambda chunk: encode_pcm(chunk.audio, chunk.sample_rate))
+            ok = await write_chunks(
+                request, response, head, chunks, lambda chunk: encode_pcm(chunk.audio, chunk.sample_rate)
+            )
         else:
             response = _sse_response({"X-Emotts-Warnings": warnings})
             await response.prepare(request)

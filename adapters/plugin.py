@@ -105,8 +105,10 @@ class WyomingServing(Server):
     def __init__(self, uri: str, *, key: str) -> None:
         scheme, host, port, path = split_wyoming_uri(uri, key=key)
         self.uri = uri
-        self.endpoints = () if scheme == "stdio" else (
-            Endpoint("Wyoming", "server.wyoming_uri", "--wyoming", host=host, port=port, path=path),
+        self.endpoints = (
+            ()
+            if scheme == "stdio"
+            else (Endpoint("Wyoming", "server.wyoming_uri", "--wyoming", host=host, port=port, path=path),)
         )
         self._task: asyncio.Task | None = None
 
@@ -145,17 +147,21 @@ def serve_wyoming(context: ServeContext) -> Server | None:
 def emotts_register_adapters():
     return [
         AdapterSpec(
-            "http", http_app, "HTTP server: native API, OpenAI-compatible speech and WebUI (emotts serve)",
+            "http",
+            http_app,
+            "HTTP server: native API, OpenAI-compatible speech and WebUI (emotts serve)",
             server=serve_http,
         ),
         AdapterSpec("openai", openai_app, "OpenAI-compatible POST /v1/audio/speech alone"),
         AdapterSpec(
-            "ivr", ivr_app,
+            "ivr",
+            ivr_app,
             "IVR: telephone prompt files by URL, Asterisk AudioSocket and Twilio Media Streams calls",
         ),
         AdapterSpec("chatbot", chatbot_speaker, "Speaks an LLM reply sentence by sentence while it streams"),
         AdapterSpec(
-            "wyoming", wyoming_server,
+            "wyoming",
+            wyoming_server,
             "Wyoming protocol server for Home Assistant (emotts serve --wyoming URI)",
             server=serve_wyoming,
         ),

@@ -35,8 +35,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from emotts_plugin.errors import ReferenceAudioError
 from emotts_plugin.reference import Analysis, analyze
 
-from .requests import render
-from .requests import SYNTHESIZER, ApiError
+from .requests import SYNTHESIZER, ApiError, render
 
 #: References kept at once.
 MAX_REFERENCES = 64
@@ -69,7 +68,8 @@ class ReferenceStore:
         if ref_id not in self._items:
             raise ReferenceAudioError(
                 f"no reference {ref_id!r}: upload it with POST /v1/references (at most {self.limit} are kept)",
-                reason="unknown_reference", source=ref_id,
+                reason="unknown_reference",
+                source=ref_id,
             )
         self._items.move_to_end(ref_id)
         return self._items[ref_id][0]
@@ -96,10 +96,18 @@ def reference_error(exc: ReferenceAudioError) -> ApiError:
 def lookup(app: web.Application, ref_id: Any) -> Analysis:
     """The analysis a request's ``reference`` field names, or the API error saying why not."""
     if not isinstance(ref_id, str) or not ref_id:
-        raise ApiError(400, f"field 'reference' must be the id POST /v1/references returned, got {ref_id!r}", code="InvalidField")
+        raise ApiError(
+            400,
+            f"field 'reference' must be the id POST /v1/references returned, got {ref_id!r}",
+            code="InvalidField",
+        )
     store = app.get(REFERENCES)
     if store is None:
-        raise ApiError(400, "this server does not keep references (the references routes are not mounted)", code="InvalidField")
+        raise ApiError(
+            400,
+            "this server does not keep references (the references routes are not mounted)",
+            code="InvalidField",
+        )
     try:
         return store.get(ref_id)
     except ReferenceAudioError as exc:
@@ -119,8 +127,11 @@ async def _read_limited(stream, limit: int) -> bytes:
 
 
 def _too_large(limit: int) -> ApiError:
-    return ApiError(413, f"the recording is over {limit // (1024 * 1024)} MB; a reference holds 2-30 s of speech",
-                    code="PayloadTooLarge")
+    return ApiError(
+        413,
+        f"the recording is over {limit // (1024 * 1024)} MB; a reference holds 2-30 s of speech",
+        code="PayloadTooLarge",
+    )
 
 
 def _admit(request: web.Request) -> asyncio.Semaphore:
@@ -135,8 +146,13 @@ def _admit(request: web.Request) -> asyncio.Semaphore:
         raise _too_large(MAX_UPLOAD_BYTES)
     uploads = request.app[UPLOADS]
     if uploads.locked():
-        raise ApiError(503, f"{MAX_UPLOADS} reference uploads are being read or analysed; retry shortly",
-                       type_="server_busy", code="UploadsBusy", headers={"Retry-After": str(UPLOAD_RETRY_S)})
+        raise ApiError(
+            503,
+            f"{MAX_UPLOADS} reference uploads are being read or analysed; retry shortly",
+            type_="server_busy",
+            code="UploadsBusy",
+            headers={"Retry-After": str(UPLOAD_RETRY_S)},
+        )
     return uploads
 
 
@@ -145,7 +161,9 @@ async def _upload(request: web.Request) -> tuple[bytes, str]:
     try:
         return await _read_upload(request)
     except (HttpProcessingError, ValueError) as exc:
-        raise ApiError(400, f"the upload is not well-formed multipart/form-data: {exc}", code="MalformedUpload") from None
+        raise ApiError(
+            400, f"the upload is not well-formed multipart/form-data: {exc}", code="MalformedUpload"
+        ) from None
 
 
 async def _read_upload(request: web.Request) -> tuple[bytes, str]:
@@ -154,13 +172,18 @@ async def _read_upload(request: web.Request) -> tuple[bytes, str]:
         while True:
             part = await reader.next()
             if part is None:
-                raise ApiError(400, "the form has no file: send the recording as a file field (e.g. 'file')", code="MissingField")
+                raise ApiError(
+                    400,
+                    "the form has no file: send the recording as a file field (e.g. 'file')",
+                    code="MissingField",
+                )
             if part.filename is not None or part.name == "file":
                 return await _read_limited(part, MAX_UPLOAD_BYTES), part.filename or "upload"
     if request.content_type.startswith("audio/") or request.content_type == "application/octet-stream":
         return await _read_limited(request.content, MAX_UPLOAD_BYTES), request.query.get("name", "upload")
     raise ApiError(
-        415, f"send the recording as multipart/form-data or with an audio/* content type, not {request.content_type!r}",
+        415,
+        f"send the recording as multipart/form-data or with an audio/* content type, not {request.content_type!r}",
         code="UnsupportedMediaType",
     )
 

@@ -102,7 +102,9 @@ def error_for(exc: BaseException) -> ApiError:
     if isinstance(exc, BodyAbandoned):
         return ApiError(408, str(exc), type_="timeout", code="RequestTimeout")
     if isinstance(exc, asyncio.TimeoutError):
-        return ApiError(504, "the request took longer than limits.request_timeout_s", type_="timeout", code="Timeout")
+        return ApiError(
+            504, "the request took longer than limits.request_timeout_s", type_="timeout", code="Timeout"
+        )
     _LOGGER.error("internal error (%s)", code, exc_info=exc)
     return ApiError(500, INTERNAL_ERROR_MESSAGE, type_="server_error", code=code)
 
@@ -155,16 +157,23 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         text = data.decode(charset)
     except LookupError:
         raise ApiError(
-            400, f"the Content-Type names charset {charset[:40]!r}, which is not a text encoding; send JSON as UTF-8",
+            400,
+            f"the Content-Type names charset {charset[:40]!r}, which is not a text encoding; send JSON as UTF-8",
             code="UnsupportedCharset",
         ) from None
     except UnicodeError as exc:
         where = f" at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
-        raise ApiError(400, f"request body cannot be decoded as {charset[:40]!r}{where}", code="InvalidJSON") from None
+        raise ApiError(
+            400, f"request body cannot be decoded as {charset[:40]!r}{where}", code="InvalidJSON"
+        ) from None
     try:
         body = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", code="InvalidJSON") from None
+        raise ApiError(
+            400,
+            f"request body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+            code="InvalidJSON",
+        ) from None
     except RecursionError:
         message = "request body is not valid JSON here: it nests arrays or objects too deeply"
         raise ApiError(400, message, code="InvalidJSON") from None
@@ -172,9 +181,10 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         reason = str(exc).split(";")[0]
         raise ApiError(400, f"request body is not valid JSON: {reason}", code="InvalidJSON") from None
     if not isinstance(body, dict):
-        raise ApiError(400, f"request body must be a JSON object, got {type(body).__name__}", code="InvalidJSON")
+        raise ApiError(
+            400, f"request body must be a JSON object, got {type(body).__name__}", code="InvalidJSON"
+        )
     return body
-
 
 
 # -- reading fields -------------------------------------------------------------------------
@@ -184,16 +194,22 @@ def check_fields(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
     """400 naming the first key that is not in ``allowed``."""
     for key in body:
         if key not in allowed:
-            raise ApiError(400, f"unknown field {key!r}; allowed fields: {', '.join(allowed)}", code="UnknownField")
+            raise ApiError(
+                400, f"unknown field {key!r}; allowed fields: {', '.join(allowed)}", code="UnknownField"
+            )
 
 
 def text_field(body: Mapping[str, Any], name: str = "input") -> str:
     """A required non-blank string field."""
     value = body.get(name)
     if value is None:
-        raise ApiError(400, f"missing required field {name!r}: the text or markup to speak", code="MissingField")
+        raise ApiError(
+            400, f"missing required field {name!r}: the text or markup to speak", code="MissingField"
+        )
     if not isinstance(value, str):
-        raise ApiError(400, f"field {name!r} must be a string, got {type(value).__name__}", code="InvalidField")
+        raise ApiError(
+            400, f"field {name!r} must be a string, got {type(value).__name__}", code="InvalidField"
+        )
     if not value.strip():
         raise ApiError(400, f"field {name!r} is empty: there is nothing to say", code="InvalidField")
     return value
@@ -219,10 +235,18 @@ def emotion_field(body: Mapping[str, Any]) -> str | None:
         parts = []
         for label, weight in value.items():
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
-                raise ApiError(400, f"emotion weight for {label!r} must be a number 0..1, got {weight!r}", code="InvalidField")
+                raise ApiError(
+                    400,
+                    f"emotion weight for {label!r} must be a number 0..1, got {weight!r}",
+                    code="InvalidField",
+                )
             parts.append(f"{label}:{weight}")
         return " ".join(parts)
-    raise ApiError(400, f"field 'emotion' must be a name, a mixture string or an object of weights, got {value!r}", code="InvalidField")
+    raise ApiError(
+        400,
+        f"field 'emotion' must be a name, a mixture string or an object of weights, got {value!r}",
+        code="InvalidField",
+    )
 
 
 def mode_field(body: Mapping[str, Any]) -> str | None:
@@ -233,7 +257,9 @@ def mode_field(body: Mapping[str, Any]) -> str | None:
 # -- rendering through the queue ----------------------------------------------------
 
 
-async def render(request: web.Request, fn: Callable[..., T], *args: Any, size_chars: int = 0, **kwargs: Any) -> T:
+async def render(
+    request: web.Request, fn: Callable[..., T], *args: Any, size_chars: int = 0, **kwargs: Any
+) -> T:
     """Run a blocking render through the queue, bounded by ``limits.request_timeout_s``;
     ``size_chars`` is the input's length, which orders the queue (see :class:`RenderQueue`)."""
     app = request.app

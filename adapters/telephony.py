@@ -123,10 +123,14 @@ def encode(audio: np.ndarray, sample_rate: int, fmt: TelephoneFormat | str) -> b
     fmt = TelephoneFormat.parse(fmt)
     audio_utils.check_audio(audio, sample_rate)
     if sample_rate != fmt.sample_rate:
-        raise ValueError(f"{fmt.value} audio must be {fmt.sample_rate} Hz, got {sample_rate} Hz; call prepare() first")
+        raise ValueError(
+            f"{fmt.value} audio must be {fmt.sample_rate} Hz, got {sample_rate} Hz; call prepare() first"
+        )
     _, container, subtype, _ = _LAYOUT[fmt]
     buffer = io.BytesIO()
-    soundfile.write(buffer, np.clip(audio, -1.0, 1.0).astype(np.float32), sample_rate, format=container, subtype=subtype)
+    soundfile.write(
+        buffer, np.clip(audio, -1.0, 1.0).astype(np.float32), sample_rate, format=container, subtype=subtype
+    )
     return buffer.getvalue()
 
 
@@ -186,7 +190,9 @@ def seed_for(key: str) -> int:
     return int(key[:8], 16) & 0x7FFFFFFF
 
 
-def render_prompt(synthesizer: "Synthesizer", prompt: Prompt, fmt: TelephoneFormat | str, *, key: str | None = None) -> bytes:
+def render_prompt(
+    synthesizer: "Synthesizer", prompt: Prompt, fmt: TelephoneFormat | str, *, key: str | None = None
+) -> bytes:
     """The bytes of ``prompt`` as ``fmt``; repeatable: the same key gives the same bytes.
 
     :param key: :func:`prompt_key` of this prompt and format, when already computed.

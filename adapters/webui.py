@@ -33,8 +33,7 @@ from aiohttp import web
 
 from emotts_plugin import audio as audio_utils
 from emotts_plugin.adapters.api import speech_options
-from emotts_plugin.adapters.requests import render
-from emotts_plugin.adapters.requests import CONFIG, SYNTHESIZER, ApiError, read_json
+from emotts_plugin.adapters.requests import CONFIG, SYNTHESIZER, ApiError, read_json, render
 from emotts_plugin.models import measure
 from emotts_plugin.options import SpeechOptions
 from emotts_plugin.synthesizer import Synthesis, Synthesizer
@@ -80,7 +79,16 @@ EMOTION_COLOURS = {
 }
 
 #: Keys a render request may hold.
-RENDER_KEYS = ("input", "voice", "emotion", "intensity", "transition_ms", "mode", "reference", "reference_weight")
+RENDER_KEYS = (
+    "input",
+    "voice",
+    "emotion",
+    "intensity",
+    "transition_ms",
+    "mode",
+    "reference",
+    "reference_weight",
+)
 
 #: Seconds between pitch and loudness frames.
 FRAME_STEP_S = 0.01
@@ -140,7 +148,12 @@ async def options(request: web.Request) -> web.Response:
     for label in space.labels:
         preset = space.preset(label)
         emotions.append(
-            {"label": label, "colour": emotion_colour(label), "description": preset.description, "aliases": list(preset.aliases)}
+            {
+                "label": label,
+                "colour": emotion_colour(label),
+                "description": preset.description,
+                "aliases": list(preset.aliases),
+            }
         )
     voices = [
         {
@@ -192,11 +205,15 @@ def parse_render_request(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     for key in body:
         if key not in RENDER_KEYS:
             raise ApiError(
-                400, f"unknown key {key!r} (value {body[key]!r}); allowed: {', '.join(RENDER_KEYS)}", code="UnknownKey"
+                400,
+                f"unknown key {key!r} (value {body[key]!r}); allowed: {', '.join(RENDER_KEYS)}",
+                code="UnknownKey",
             )
     text = body.get("input")
     if not isinstance(text, str):
-        raise ApiError(400, f"input must be a string of text or markup, got {type(text).__name__}", code="InvalidInput")
+        raise ApiError(
+            400, f"input must be a string of text or markup, got {type(text).__name__}", code="InvalidInput"
+        )
     if not text.strip():
         raise ApiError(400, "input is empty: type some text or markup to speak", code="EmptyInput")
     fields = {key: body.get(key) for key in ("voice", "emotion", "intensity", "transition_ms", "mode")}
@@ -229,7 +246,10 @@ def render_and_analyse(synth: Synthesizer, text: str, options: SpeechOptions | N
             "times": [round(float(t), 3) for t in times],
             "hz": [round(float(hz), 2) if hz > 0 else None for hz in f0],
         },
-        "loudness": {"times": [round(float(t), 3) for t in loud_times], "db": [round(float(db), 2) for db in loud_db]},
+        "loudness": {
+            "times": [round(float(t), 3) for t in loud_times],
+            "db": [round(float(db), 2) for db in loud_db],
+        },
         "warnings": [str(warning) for warning in result.warnings],
     }
 

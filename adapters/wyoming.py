@@ -121,7 +121,9 @@ async def _read_rest(first: bytes, reader: asyncio.StreamReader, limits: Limits)
     try:
         line = first + await reader.readline()
     except ValueError as exc:  # longer than the stream's line limit; asyncio has dropped what it read
-        raise WyomingRequestError(f"event header is over {MAX_HEADER_BYTES:,} bytes", code="EventTooLarge") from exc
+        raise WyomingRequestError(
+            f"event header is over {MAX_HEADER_BYTES:,} bytes", code="EventTooLarge"
+        ) from exc
     header = _json_object(line, "event header")
     if not isinstance(header.get("type"), str):
         raise WyomingRequestError("event header must be a JSON object with a string 'type'")
@@ -190,12 +192,16 @@ class EmottsEventHandler(AsyncEventHandler):
         self._is_running = True
         try:
             if len(self.connected) >= self.limits.max_connections:
-                _LOGGER.debug("refusing a connection: %d are open (limits.max_connections)", len(self.connected))
-                await self._send_error(WyomingRequestError(
-                    f"{len(self.connected)} connections are open; limits.max_connections is "
-                    f"{self.limits.max_connections}",
-                    code="TooManyConnections",
-                ))
+                _LOGGER.debug(
+                    "refusing a connection: %d are open (limits.max_connections)", len(self.connected)
+                )
+                await self._send_error(
+                    WyomingRequestError(
+                        f"{len(self.connected)} connections are open; limits.max_connections is "
+                        f"{self.limits.max_connections}",
+                        code="TooManyConnections",
+                    )
+                )
                 await self._linger()
                 return
             self.connected.add(self)
@@ -288,7 +294,9 @@ class EmottsEventHandler(AsyncEventHandler):
                 synth.runtime.space.parse_mixture(speaker)
             except Exception as exc:
                 labels = ", ".join(synth.runtime.space.labels)
-                raise WyomingRequestError(f"unknown speaker (emotion) {speaker!r}; available: {labels}") from exc
+                raise WyomingRequestError(
+                    f"unknown speaker (emotion) {speaker!r}; available: {labels}"
+                ) from exc
         return name, speaker or None
 
     def _rate(self, voice: str) -> int:
@@ -306,13 +314,20 @@ class EmottsEventHandler(AsyncEventHandler):
         async with contextlib.aclosing(steps):
             async for chunk in steps:
                 if not started:
-                    await self.write_event(AudioStart(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS).event())
+                    await self.write_event(
+                        AudioStart(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS).event()
+                    )
                     started = True
                 pcm = encode(chunk.audio, chunk.sample_rate, AudioFormat.PCM16)
                 step = SAMPLES_PER_CHUNK * SAMPLE_WIDTH
                 for offset in range(0, len(pcm), step):
                     await self.write_event(
-                        WyAudioChunk(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS, audio=pcm[offset : offset + step]).event()
+                        WyAudioChunk(
+                            rate=rate,
+                            width=SAMPLE_WIDTH,
+                            channels=CHANNELS,
+                            audio=pcm[offset : offset + step],
+                        ).event()
                     )
         if not started:
             await self.write_event(AudioStart(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS).event())
@@ -349,7 +364,9 @@ class EmottsEventHandler(AsyncEventHandler):
         await self._speak(fragment.markup, voice, speaker, self._rate(voice))
 
 
-def handler_factory(synthesizer, queue) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], EmottsEventHandler]:
+def handler_factory(
+    synthesizer, queue
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], EmottsEventHandler]:
     """What :meth:`wyoming.server.AsyncServer.run` calls for each client: handlers that share one
     set of open connections, so at most ``limits.max_connections`` are served at once."""
     connected: set[EmottsEventHandler] = set()

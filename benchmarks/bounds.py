@@ -34,6 +34,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.append(str(Path(__file__).resolve().parent))  # after the packages: for soak.py
 
 import aiohttp  # noqa: E402
+
 from soak import free_port, rss_mb  # noqa: E402
 
 GOAL_MB = 1200.0
@@ -138,8 +139,14 @@ async def fill_ivr(session, base: str) -> str:
 
 async def run(args) -> int:
     http_port, wyoming_port = free_port(), free_port()
-    command = [str(Path(sys.executable).with_name("emotts")), "serve", "--port", str(http_port),
-               "--wyoming", f"tcp://127.0.0.1:{wyoming_port}"]
+    command = [
+        str(Path(sys.executable).with_name("emotts")),
+        "serve",
+        "--port",
+        str(http_port),
+        "--wyoming",
+        f"tcp://127.0.0.1:{wyoming_port}",
+    ]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{http_port}"
     results = []
@@ -163,26 +170,44 @@ async def run(args) -> int:
             print("(a) the 500-break request", flush=True)
             for name, url, body in [
                 ("native wav", "/v1/synthesize", {"input": BREAKS_500}),
-                ("native pcm16 streamed", "/v1/synthesize", {"input": BREAKS_500, "stream": True, "format": "pcm16"}),
+                (
+                    "native pcm16 streamed",
+                    "/v1/synthesize",
+                    {"input": BREAKS_500, "stream": True, "format": "pcm16"},
+                ),
                 ("openai mp3", "/v1/audio/speech", {"input": BREAKS_500, "response_format": "mp3"}),
             ]:
-                results.append(await case(watch, f"(a) {name}", lambda url=url, body=body: one(base + url, body)))
+                results.append(
+                    await case(watch, f"(a) {name}", lambda url=url, body=body: one(base + url, body))
+                )
 
             print(f"(b) the longest admitted request ({args.long_chars:,} characters)", flush=True)
             formats = [f for f in args.formats.split(",") if f]
             for fmt in formats:
                 if fmt in NATIVE_FORMATS:
                     body = {"input": long_text(args.long_chars, f"native {fmt}"), "format": fmt}
-                    results.append(await case(watch, f"(b) native {fmt}", lambda body=body: one(base + "/v1/synthesize", body)))
+                    results.append(
+                        await case(
+                            watch, f"(b) native {fmt}", lambda body=body: one(base + "/v1/synthesize", body)
+                        )
+                    )
                 if fmt in OPENAI_FORMATS:
                     body = {"input": long_text(args.long_chars, f"openai {fmt}"), "response_format": fmt}
-                    results.append(await case(watch, f"(b) openai {fmt}", lambda body=body: one(base + "/v1/audio/speech", body)))
+                    results.append(
+                        await case(
+                            watch, f"(b) openai {fmt}", lambda body=body: one(base + "/v1/audio/speech", body)
+                        )
+                    )
 
             print("(c) idle Wyoming connections", flush=True)
-            results.append(await case(watch, "(c) 8 x 64 MiB declared, idle", lambda: idle_wyoming(wyoming_port)))
+            results.append(
+                await case(watch, "(c) 8 x 64 MiB declared, idle", lambda: idle_wyoming(wyoming_port))
+            )
 
             print("(d) the IVR queue at its budget", flush=True)
-            results.append(await case(watch, "(d) prompts for calls never connected", lambda: fill_ivr(session, base)))
+            results.append(
+                await case(watch, "(d) prompts for calls never connected", lambda: fill_ivr(session, base))
+            )
             async with session.get(base + "/healthz") as response:
                 print(f"after: /healthz {response.status}, RSS {rss_mb(server.pid):.0f} MB", flush=True)
     finally:
@@ -198,10 +223,15 @@ async def run(args) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--formats", default="wav,flac,ogg,pcm16,ulaw,alaw,mp3,opus,pcm",
-                        help="comma-separated formats for case (b) (native: wav flac ogg pcm16 ulaw alaw; "
-                             "OpenAI: mp3 opus flac wav pcm)")
-    parser.add_argument("--long-chars", type=int, default=7500, help="characters of the long request of case (b)")
+    parser.add_argument(
+        "--formats",
+        default="wav,flac,ogg,pcm16,ulaw,alaw,mp3,opus,pcm",
+        help="comma-separated formats for case (b) (native: wav flac ogg pcm16 ulaw alaw; "
+        "OpenAI: mp3 opus flac wav pcm)",
+    )
+    parser.add_argument(
+        "--long-chars", type=int, default=7500, help="characters of the long request of case (b)"
+    )
     return asyncio.run(run(parser.parse_args()))
 
 

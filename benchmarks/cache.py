@@ -99,8 +99,10 @@ async def main(flow_path: str, hits: int) -> int:
     finally:
         await runner.cleanup()
     print(f"  cold pass rendered {cold} sentences; warm {warm}; after restart {restarted}")
-    print(f"POST /v1/synthesize, cached sentence ({hits} requests): median {statistics.median(times):.1f} ms, "
-          f"p95 {np.percentile(times, 95):.1f} ms, max {max(times):.1f} ms")
+    print(
+        f"POST /v1/synthesize, cached sentence ({hits} requests): median {statistics.median(times):.1f} ms, "
+        f"p95 {np.percentile(times, 95):.1f} ms, max {max(times):.1f} ms"
+    )
     if warm or restarted:
         failures.append("a repeated flow rendered sentences again")
     if statistics.median(times) >= 10.0:
@@ -113,6 +115,8 @@ async def main(flow_path: str, hits: int) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flow", default=str(ROOT / "examples" / "ivr" / "customer-service.yaml"))
-    parser.add_argument("--hits", type=int, default=50, help="timed requests for a cached sentence (default 50)")
+    parser.add_argument(
+        "--hits", type=int, default=50, help="timed requests for a cached sentence (default 50)"
+    )
     args = parser.parse_args()
     sys.exit(asyncio.run(main(args.flow, args.hits)))

@@ -28,6 +28,7 @@ from emotts_plugin.synthesizer import Synthesizer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(ROOT / "tests"))  # evaluation.py: measurement helpers kept out of the package
 from evaluation import delivered, render_and_measure  # noqa: E402
+
 #: Presets whose F0 is not measurable (no voicing): left out of pitch and range fits.
 NO_F0 = {"whispering"}
 
@@ -51,17 +52,26 @@ def measure_all(synth: Synthesizer, voice: str) -> dict[str, tuple]:
 
 
 def fit(calibration: Calibration, results: dict[str, tuple]) -> Calibration:
-    groups: dict[str, list[tuple[float, float]]] = {k: [] for k in ("pitch_up", "pitch_down", "range_up", "range_down", "rate", "volume_up", "volume_down")}
+    groups: dict[str, list[tuple[float, float]]] = {
+        k: []
+        for k in ("pitch_up", "pitch_down", "range_up", "range_down", "rate", "volume_up", "volume_down")
+    }
     for label, (target, got) in results.items():
         if label not in NO_F0:
             if abs(target.pitch_st) > 0.25:
-                groups["pitch_up" if target.pitch_st > 0 else "pitch_down"].append((target.pitch_st, got.pitch_st))
+                groups["pitch_up" if target.pitch_st > 0 else "pitch_down"].append(
+                    (target.pitch_st, got.pitch_st)
+                )
             if abs(math.log(target.range)) > 0.05 and got.range > 0:
-                groups["range_up" if target.range > 1 else "range_down"].append((math.log(target.range), math.log(got.range)))
+                groups["range_up" if target.range > 1 else "range_down"].append(
+                    (math.log(target.range), math.log(got.range))
+                )
         if abs(math.log(target.rate)) > 0.02:
             groups["rate"].append((math.log(1 / target.rate), math.log(got.duration)))
         if abs(target.volume_db) > 0.5:
-            groups["volume_up" if target.volume_db > 0 else "volume_down"].append((target.volume_db, got.volume_db))
+            groups["volume_up" if target.volume_db > 0 else "volume_down"].append(
+                (target.volume_db, got.volume_db)
+            )
     updated = {}
     for name, pairs in groups.items():
         g = gain(pairs) if pairs else 1.0
@@ -100,7 +110,9 @@ def main() -> None:
     if args.write:
         path = ROOT / "models" / "calibration.yaml"
         header = "\n".join(line for line in path.read_text().splitlines() if line.startswith("#"))
-        body = yaml.safe_dump({"default": calibration.to_dict(), args.voice: calibration.to_dict()}, sort_keys=False)
+        body = yaml.safe_dump(
+            {"default": calibration.to_dict(), args.voice: calibration.to_dict()}, sort_keys=False
+        )
         path.write_text(f"{header}\n{body}")
         print(f"wrote {path}")
 

@@ -47,23 +47,85 @@ TAGS = [
     ('<amazon:emotion name="{label}" intensity="{level}">', "</amazon:emotion>"),
     ('<amazon:effect name="whispered">', "</amazon:effect>"),
     ('<google:style name="{label}">', "</google:style>"),
-    ('<emotion xmlns="http://www.w3.org/2009/10/emotionml"><category name="{label}" value="{num}"/>', "</emotion>"),
+    (
+        '<emotion xmlns="http://www.w3.org/2009/10/emotionml"><category name="{label}" value="{num}"/>',
+        "</emotion>",
+    ),
 ]
 SINGLES = [
-    '<break time="{num}ms"/>', '<break strength="{level}"/>', "<break/>", '<mark name="{word}"/>',
-    "[{label}]", "({word})", "(sighs)", "<!-- {word} -->", "<![CDATA[{word} < {word}]]>",
-    "&amp;", "&lt;", "&#x41;", "&#9731;", "&nbsp;", "&bogus;", "&", "<", ">", "</", "<>", "<{word}", "{word}>",
-    '<emotion name="', "<speak", "</speak>", "<speak>", "\x07", "\x1b[31m", "\u200b", "\ufeff",
+    '<break time="{num}ms"/>',
+    '<break strength="{level}"/>',
+    "<break/>",
+    '<mark name="{word}"/>',
+    "[{label}]",
+    "({word})",
+    "(sighs)",
+    "<!-- {word} -->",
+    "<![CDATA[{word} < {word}]]>",
+    "&amp;",
+    "&lt;",
+    "&#x41;",
+    "&#9731;",
+    "&nbsp;",
+    "&bogus;",
+    "&",
+    "<",
+    ">",
+    "</",
+    "<>",
+    "<{word}",
+    "{word}>",
+    '<emotion name="',
+    "<speak",
+    "</speak>",
+    "<speak>",
+    "\x07",
+    "\x1b[31m",
+    "\u200b",
+    "\ufeff",
 ]
 HOSTILE = [
-    '<!DOCTYPE x [<!ENTITY a "b">]>', '<!ENTITY e SYSTEM "file:///etc/passwd">',
+    '<!DOCTYPE x [<!ENTITY a "b">]>',
+    '<!ENTITY e SYSTEM "file:///etc/passwd">',
 ]
-LABELS = ["happy", "sad", "calm", "gentle", "angry", "cheerful", "fearful", "nonexistent", "", "HAPPY", "开心", "happy:2"]
+LABELS = [
+    "happy",
+    "sad",
+    "calm",
+    "gentle",
+    "angry",
+    "cheerful",
+    "fearful",
+    "nonexistent",
+    "",
+    "HAPPY",
+    "开心",
+    "happy:2",
+]
 LEVELS = ["low", "medium", "high", "strong", "none", "reduced", "x-strong", "moderate", "bogus"]
-SAYAS = ["cardinal", "ordinal", "digits", "characters", "telephone", "date", "time", "currency", "fraction", "nonsense"]
+SAYAS = [
+    "cardinal",
+    "ordinal",
+    "digits",
+    "characters",
+    "telephone",
+    "date",
+    "time",
+    "currency",
+    "fraction",
+    "nonsense",
+]
 VOICES = ["joe", "jm_kumo", "nobody", ""]
 LANGS = ["en-US", "ja-JP", "xx", ""]
-ALPHABETS = ["abcdefghijklmnopqrstuvwxyz", "ÀÉÎÕÜßçñ", "αβγδεζ", "日本語テキスト", "😀🎉", "0123456789.,-+%$", "&<>\"'"]
+ALPHABETS = [
+    "abcdefghijklmnopqrstuvwxyz",
+    "ÀÉÎÕÜßçñ",
+    "αβγδεζ",
+    "日本語テキスト",
+    "😀🎉",
+    "0123456789.,-+%$",
+    "&<>\"'",
+]
 
 
 class Grammar:
@@ -79,9 +141,15 @@ class Grammar:
     def fill(self, template: str) -> str:
         rng = self.rng
         return template.format(
-            label=rng.choice(LABELS), num=rng.choice(["0", "0.5", "1", "2", "-1", "1e9", "nan", "abc", "33"]),
-            sign=rng.choice(["+", "-", ""]), pct=rng.choice(["50", "200", "-10", "x"]), level=rng.choice(LEVELS),
-            sayas=rng.choice(SAYAS), voice=rng.choice(VOICES), lang=rng.choice(LANGS), word=self.word(),
+            label=rng.choice(LABELS),
+            num=rng.choice(["0", "0.5", "1", "2", "-1", "1e9", "nan", "abc", "33"]),
+            sign=rng.choice(["+", "-", ""]),
+            pct=rng.choice(["50", "200", "-10", "x"]),
+            level=rng.choice(LEVELS),
+            sayas=rng.choice(SAYAS),
+            voice=rng.choice(VOICES),
+            lang=rng.choice(LANGS),
+            word=self.word(),
         )
 
     def make(self) -> tuple[str, list[str], bool]:
@@ -125,12 +193,21 @@ class Grammar:
         return " ".join(parts), words, checkable
 
 
-def check(runtime: Runtime, text: str, words: list[str], checkable: bool, outcomes: collections.Counter, violations: list) -> None:
+def check(
+    runtime: Runtime,
+    text: str,
+    words: list[str],
+    checkable: bool,
+    outcomes: collections.Counter,
+    violations: list,
+) -> None:
     try:
         plan = runtime.parse(text, mode="lenient")
         outcomes["lenient ok"] += 1
         if checkable and plan.text.split() != words:
-            violations.append(("lenient lost or changed words", text, f"expected {words!r}, got {plan.text.split()!r}"))
+            violations.append(
+                ("lenient lost or changed words", text, f"expected {words!r}, got {plan.text.split()!r}")
+            )
     except HostileInputError as exc:
         outcomes[f"lenient refused: {type(exc).__name__}"] += 1
     except Exception as exc:  # noqa: BLE001 - anything else is a finding
@@ -151,7 +228,8 @@ def hypothesis_phase(runtime: Runtime, examples: int, outcomes: collections.Coun
     from hypothesis import strategies as st
 
     tag_soup = st.lists(
-        st.one_of(st.text(max_size=12), st.sampled_from([t for pair in TAGS for t in pair] + SINGLES)), max_size=25
+        st.one_of(st.text(max_size=12), st.sampled_from([t for pair in TAGS for t in pair] + SINGLES)),
+        max_size=25,
     ).map(" ".join)
     seen = [0]
 
@@ -183,6 +261,7 @@ def atheris_child() -> None:
         except EmottsError as exc:
             if not isinstance(exc, ValueError):
                 raise
+
     atheris.Setup([sys.argv[0]] + [a for a in sys.argv[2:]], one_input)
     atheris.Fuzz()
 
@@ -194,13 +273,23 @@ def atheris_phase(runs: int, seconds: int) -> list:
 
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, __file__, "--atheris-child", f"-runs={runs}", f"-max_total_time={seconds}", "-rss_limit_mb=4096"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            __file__,
+            "--atheris-child",
+            f"-runs={runs}",
+            f"-max_total_time={seconds}",
+            "-rss_limit_mb=4096",
+        ],
+        capture_output=True,
+        text=True,
     )
     log = done.stderr + done.stdout
     executed = re.findall(r"#(\d+)\s", log)
-    print(f"atheris: {executed[-1] if executed else '?'} executions in {time.perf_counter() - started:.1f} s "
-          f"(exit {done.returncode})")
+    print(
+        f"atheris: {executed[-1] if executed else '?'} executions in {time.perf_counter() - started:.1f} s "
+        f"(exit {done.returncode})"
+    )
     if done.returncode != 0:
         return [("atheris found a crash", "", log[-2000:])]
     return []
@@ -214,7 +303,9 @@ def main() -> int:
     parser.add_argument("--atheris-runs", type=int, default=30_000, help="atheris executions (default 30000)")
     parser.add_argument("--atheris-seconds", type=int, default=90, help="atheris time cap (default 90 s)")
     args = parser.parse_args()
-    logging.getLogger("emotts_plugin").setLevel(logging.ERROR)  # lenient repairs log warnings; counted below instead
+    logging.getLogger("emotts_plugin").setLevel(
+        logging.ERROR
+    )  # lenient repairs log warnings; counted below instead
     runtime = Runtime(load_config([]))
     outcomes: collections.Counter = collections.Counter()
     violations: list = []
@@ -230,7 +321,9 @@ def main() -> int:
     drawn = hypothesis_phase(runtime, args.hypothesis, outcomes, violations)
     hypothesis_s = time.perf_counter() - started
     total = args.inputs + drawn
-    print(f"grammar: {args.inputs} inputs in {grammar_s:.1f} s ({args.inputs / grammar_s:.0f}/s, each parsed lenient and strict)")
+    print(
+        f"grammar: {args.inputs} inputs in {grammar_s:.1f} s ({args.inputs / grammar_s:.0f}/s, each parsed lenient and strict)"
+    )
     print(f"hypothesis: {drawn} inputs in {hypothesis_s:.1f} s")
     print(f"total {total} inputs; outcomes:")
     for name, count in sorted(outcomes.items()):

@@ -32,8 +32,10 @@ import aiohttp
 import numpy as np
 
 SHORT = {"input": "Yes, of course."}
-PARAGRAPH = ("Thanks for waiting. I looked at your order and the parcel left our warehouse this morning. "
-             "It should reach you on Thursday, and you will get a text message when the driver is near.")
+PARAGRAPH = (
+    "Thanks for waiting. I looked at your order and the parcel left our warehouse this morning. "
+    "It should reach you on Thursday, and you will get a text message when the driver is near."
+)
 #: Seconds over which the clients start.
 RAMP_S = 2.0
 WORDS = "the quick delivery of your order is on its way and will arrive soon".split()
@@ -51,25 +53,52 @@ def paragraph(rng: random.Random, fresh: bool) -> str:
     if not fresh:
         return PARAGRAPH
     a, b, c, d = (rng.randint(1, 10**6) for _ in range(4))
-    return (f"Thanks for waiting, caller {a}. I looked at order {b}, and the parcel left our warehouse this morning. "
-            f"It should reach you by route {c}, and you will get a text message when the driver is near. "
-            f"Your reference is {d}.")
+    return (
+        f"Thanks for waiting, caller {a}. I looked at order {b}, and the parcel left our warehouse this morning. "
+        f"It should reach you by route {c}, and you will get a text message when the driver is near. "
+        f"Your reference is {d}."
+    )
 
 
 async def request(session, base, kind, rng, fresh=True):
     """One request of ``kind``: ``(ttfb s, total s, status, audio bytes)``."""
     if kind == "short":  # a number makes it new to the cache: every short request renders
-        method, path, body = "POST", "/v1/synthesize", {"input": f"{rng.choice(['Yes, of course', 'No problem', 'Got it'])}, {rng.randint(1, 10**6)}."}
+        method, path, body = (
+            "POST",
+            "/v1/synthesize",
+            {"input": f"{rng.choice(['Yes, of course', 'No problem', 'Got it'])}, {rng.randint(1, 10**6)}."},
+        )
     elif kind == "paragraph":
-        method, path, body = "POST", "/v1/synthesize", {"input": paragraph(rng, fresh), "emotion": rng.choice(["calm", "happy", "sad"])}
+        method, path, body = (
+            "POST",
+            "/v1/synthesize",
+            {"input": paragraph(rng, fresh), "emotion": rng.choice(["calm", "happy", "sad"])},
+        )
     elif kind == "long":
         method, path, body = "POST", "/v1/synthesize", {"input": long_text(rng), "format": "pcm16"}
     elif kind == "stream":
-        method, path, body = "POST", "/v1/synthesize", {"input": paragraph(rng, fresh) + f" Reference {rng.randint(1, 50)}.", "stream": True}
+        method, path, body = (
+            "POST",
+            "/v1/synthesize",
+            {"input": paragraph(rng, fresh) + f" Reference {rng.randint(1, 50)}.", "stream": True},
+        )
     elif kind == "openai":
-        method, path, body = "POST", "/v1/audio/speech", {"model": "tts-1", "voice": "alloy", "input": paragraph(rng, fresh), "instructions": "Sound cheerful."}
+        method, path, body = (
+            "POST",
+            "/v1/audio/speech",
+            {
+                "model": "tts-1",
+                "voice": "alloy",
+                "input": paragraph(rng, fresh),
+                "instructions": "Sound cheerful.",
+            },
+        )
     else:
-        method, path, body = "GET", f"/v1/ivr/prompt.ulaw?text=Press+{rng.randint(1, 9)}+for+billing.&emotion=calm", None
+        method, path, body = (
+            "GET",
+            f"/v1/ivr/prompt.ulaw?text=Press+{rng.randint(1, 9)}+for+billing.&emotion=calm",
+            None,
+        )
     started = time.perf_counter()
     async with session.request(method, base + path, json=body) as response:
         first = None
@@ -94,8 +123,11 @@ async def main(clients: int, seconds: float, fresh: bool) -> int:
     config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
     config.write("limits:\n  request_timeout_s: 900\n")
     config.close()
-    server = subprocess.Popen([sys.executable, "-m", "emotts_plugin.cli", "serve", "--port", str(port), "--config", config.name],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "emotts_plugin.cli", "serve", "--port", str(port), "--config", config.name],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     rng = random.Random(1)
     try:
@@ -122,7 +154,9 @@ async def main(clients: int, seconds: float, fresh: bool) -> int:
                 own = random.Random(seed)
                 await asyncio.sleep(RAMP_S * seed / clients)  # a ramp, not every client in the same instant
                 while time.perf_counter() < stop:
-                    kind = "long" if seed == 0 else own.choice(kinds)  # one client sends 10 000 characters at a time
+                    kind = (
+                        "long" if seed == 0 else own.choice(kinds)
+                    )  # one client sends 10 000 characters at a time
                     try:
                         results[kind].append(await request(session, base, kind, own, fresh))
                     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -151,17 +185,32 @@ async def main(clients: int, seconds: float, fresh: bool) -> int:
         if good:
             ttfb = [r[0] * 1000 for r in good]
             total = [r[1] * 1000 for r in good]
-            print(f"  {kind:9s} {len(rows):4d} requests, {len(bad)} errors; TTFB p50 {np.percentile(ttfb, 50):6.0f} ms, "
-                  f"p95 {np.percentile(ttfb, 95):6.0f} ms; total p50 {np.percentile(total, 50):6.0f} ms, p95 {np.percentile(total, 95):6.0f} ms")
-    audio = next((float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("emotts_audio_seconds_total")), 0.0)
+            print(
+                f"  {kind:9s} {len(rows):4d} requests, {len(bad)} errors; TTFB p50 {np.percentile(ttfb, 50):6.0f} ms, "
+                f"p95 {np.percentile(ttfb, 95):6.0f} ms; total p50 {np.percentile(total, 50):6.0f} ms, p95 {np.percentile(total, 95):6.0f} ms"
+            )
+    audio = next(
+        (
+            float(line.split()[-1])
+            for line in metrics.splitlines()
+            if line.startswith("emotts_audio_seconds_total")
+        ),
+        0.0,
+    )
     probe_ms = [p * 1000 for p in probe]
-    print(f"probe (short request once a second): under load median {statistics.median(probe_ms):.0f} ms, "
-          f"p95 {np.percentile(probe_ms, 95):.0f} ms = {np.percentile(probe_ms, 95) / idle_ms:.1f}× idle median")
+    print(
+        f"probe (short request once a second): under load median {statistics.median(probe_ms):.0f} ms, "
+        f"p95 {np.percentile(probe_ms, 95):.0f} ms = {np.percentile(probe_ms, 95) / idle_ms:.1f}× idle median"
+    )
     shorts_ms = probe_ms + [r[1] * 1000 for r in results["short"] if r[2] == 200]
     ratio = np.percentile(shorts_ms, 95) / idle_ms
-    print(f"every short request (probe and clients, {len(shorts_ms)}): under load median {statistics.median(shorts_ms):.0f} ms, "
-          f"p95 {np.percentile(shorts_ms, 95):.0f} ms = {ratio:.1f}× idle median")
-    print(f"errors: {dict(errors) or 0}; audio rendered {audio:.0f} s in {wall:.0f} s of wall time ({audio / wall:.1f}× real time)")
+    print(
+        f"every short request (probe and clients, {len(shorts_ms)}): under load median {statistics.median(shorts_ms):.0f} ms, "
+        f"p95 {np.percentile(shorts_ms, 95):.0f} ms = {ratio:.1f}× idle median"
+    )
+    print(
+        f"errors: {dict(errors) or 0}; audio rendered {audio:.0f} s in {wall:.0f} s of wall time ({audio / wall:.1f}× real time)"
+    )
     missed = []
     if errors:
         missed.append("zero errors")
@@ -176,8 +225,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--repeat-content", action="store_true",
-                        help="paragraphs, streams and OpenAI requests repeat one text (mostly cache hits), "
-                             "so short requests compete mostly with one another")
+    parser.add_argument(
+        "--repeat-content",
+        action="store_true",
+        help="paragraphs, streams and OpenAI requests repeat one text (mostly cache hits), "
+        "so short requests compete mostly with one another",
+    )
     args = parser.parse_args()
     sys.exit(asyncio.run(main(args.clients, args.seconds, not args.repeat_content)))

@@ -36,7 +36,9 @@ PREFIX = b"\x10\x01\x40"  # audio frame header: type 0x10, 320 bytes
 async def one_call(base: str, port: int) -> tuple[float, list[float]]:
     call_id = str(uuid.uuid4())
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{base}/v1/ivr/calls/{call_id}/say", json={"text": PROMPT, "emotion": "calm"}) as response:
+        async with session.post(
+            f"{base}/v1/ivr/calls/{call_id}/say", json={"text": PROMPT, "emotion": "calm"}
+        ) as response:
             assert response.status == 202, await response.text()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     dialled = time.perf_counter()
@@ -71,7 +73,9 @@ async def main(calls: list[int], requests: int) -> None:
     synth = Synthesizer(config)
     started = time.perf_counter()
     synth.synthesize("Warming up.", emotion="calm")
-    print(f"first render in this process (not counted below): {(time.perf_counter() - started) * 1000:.0f} ms")
+    print(
+        f"first render in this process (not counted below): {(time.perf_counter() - started) * 1000:.0f} ms"
+    )
     app = create_app(config, synthesizer=synth)
     runner = web.AppRunner(app)
     await runner.setup()
@@ -102,18 +106,24 @@ async def main(calls: list[int], requests: int) -> None:
                     tag = response.headers["ETag"]
                 renders.append((time.perf_counter() - started) * 1000)
                 started = time.perf_counter()
-                async with session.get(f"{base}/v1/ivr/prompt.wav", params=params, headers={"If-None-Match": tag}) as response:
+                async with session.get(
+                    f"{base}/v1/ivr/prompt.wav", params=params, headers={"If-None-Match": tag}
+                ) as response:
                     assert response.status == 304
                 revalidations.append((time.perf_counter() - started) * 1000)
-        print(f"GET /v1/ivr/prompt.wav ({requests} prompts): render median {statistics.median(renders):.0f} ms, "
-              f"304 revalidation median {statistics.median(revalidations):.1f} ms (max {max(revalidations):.1f})")
+        print(
+            f"GET /v1/ivr/prompt.wav ({requests} prompts): render median {statistics.median(renders):.0f} ms, "
+            f"304 revalidation median {statistics.median(revalidations):.1f} ms (max {max(revalidations):.1f})"
+        )
     finally:
         await runner.cleanup()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", default="1,4", help="comma-separated counts of simultaneous calls (default 1,4)")
+    parser.add_argument(
+        "--calls", default="1,4", help="comma-separated counts of simultaneous calls (default 1,4)"
+    )
     parser.add_argument("--requests", type=int, default=20, help="prompt files fetched (default 20)")
     args = parser.parse_args()
     asyncio.run(main([int(n) for n in args.calls.split(",")], args.requests))

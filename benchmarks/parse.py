@@ -28,7 +28,7 @@ BLOCK = """
   <say-as interpret-as="telephone">+1-555-010-4477</say-as> at <say-as interpret-as="time">7:30pm</say-as>.
   <emo:emotion><emo:category name="fear" value="0.7"/>Smoke has been detected.</emo:emotion></p>
 """
-CHAT = "Sure! <emotion name=\"excited\">That sounds great & I love it.</emotion> [calm] Let's take it slow <emotion name=gentle>and see.</emotion> "
+CHAT = 'Sure! <emotion name="excited">That sounds great & I love it.</emotion> [calm] Let\'s take it slow <emotion name=gentle>and see.</emotion> '
 
 
 def measure(runtime: Runtime, text: str, repeat: int, mode: str) -> tuple[float, float]:
@@ -62,7 +62,9 @@ def main() -> None:
         total_ms, per_kb = measure(runtime, text, args.repeat, mode)
         worst = max(worst, per_kb)
         print(f"{name:40s} {len(text.encode()) / 1024:9.1f} {total_ms:10.2f} {per_kb:8.3f}")
-    print(f"worst: {worst:.3f} ms/KB over inputs of 1 KB and more (target < 2 ms/KB): {'PASS' if worst < 2 else 'FAIL'}")
+    print(
+        f"worst: {worst:.3f} ms/KB over inputs of 1 KB and more (target < 2 ms/KB): {'PASS' if worst < 2 else 'FAIL'}"
+    )
 
 
 if __name__ == "__main__":

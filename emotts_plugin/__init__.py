@@ -12,6 +12,7 @@ from .errors import (
     UnknownEmotionError,
 )
 from .hookspecs import hookimpl
+from .options import SpeechOptions
 from .plan import Emphasis, ParseWarning, Plan, Segment
 from .plugins import get_plugin_manager
 from .runtime import Runtime
@@ -35,6 +36,7 @@ __all__ = [
     "PresetError",
     "Runtime",
     "Segment",
+    "SpeechOptions",
     "Synthesizer",
     "UnknownEmotionError",
     "get_plugin_manager",

@@ -126,7 +126,13 @@ class StreamEncoder:
         self._container = container
         endian = "LITTLE" if container == "RAW" else "FILE"
         self._file = soundfile.SoundFile(
-            file, mode="w", samplerate=sample_rate, channels=1, format=container, subtype=subtype, endian=endian
+            file,
+            mode="w",
+            samplerate=sample_rate,
+            channels=1,
+            format=container,
+            subtype=subtype,
+            endian=endian,
         )
 
     @classmethod
@@ -158,7 +164,17 @@ class StreamEncoder:
 def format_for_path(path: str) -> AudioFormat | None:
     """The format a file name's extension asks for, if any."""
     suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-    aliases = {"wav": "wav", "flac": "flac", "ogg": "ogg", "pcm": "pcm16", "raw": "pcm16", "ulaw": "ulaw", "alaw": "alaw", "ul": "ulaw", "al": "alaw"}
+    aliases = {
+        "wav": "wav",
+        "flac": "flac",
+        "ogg": "ogg",
+        "pcm": "pcm16",
+        "raw": "pcm16",
+        "ulaw": "ulaw",
+        "alaw": "alaw",
+        "ul": "ulaw",
+        "al": "alaw",
+    }
     return AudioFormat(aliases[suffix]) if suffix in aliases else None
 
 

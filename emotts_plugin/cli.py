@@ -34,8 +34,20 @@ _LOGGER = logging.getLogger(__name__)
 
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("configuration (overrides plugin.yaml and config files)")
-    group.add_argument("--config", action="append", metavar="FILE", help="user config file (repeatable; default $EMOTTS_CONFIG)")
-    group.add_argument("-p", "--plugin", action="append", default=[], metavar="MODULE", help="load a plugin module (repeatable)")
+    group.add_argument(
+        "--config",
+        action="append",
+        metavar="FILE",
+        help="user config file (repeatable; default $EMOTTS_CONFIG)",
+    )
+    group.add_argument(
+        "-p",
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="load a plugin module (repeatable)",
+    )
     group.add_argument("--emotion", help="emotion of text outside any emotion tag (label, alias or mixture)")
     group.add_argument("--intensity", type=float, help="intensity 0..1 of --emotion")
     group.add_argument("--transition-ms", type=int, help="glide time at emotion changes, in ms")
@@ -56,27 +68,52 @@ def build_parser() -> argparse.ArgumentParser:
     p_parse = sub.add_parser("parse", help="print the segment plan of markup (FILE or - for stdin)")
     p_parse.add_argument("input", metavar="FILE|-", help="markup file, or - to read standard input")
     p_parse.add_argument("--strict", action="store_true", help="report markup problems as errors (exit 2)")
-    p_parse.add_argument("--json", action="store_true", help="print the plan as JSON (the documented contract)")
+    p_parse.add_argument(
+        "--json", action="store_true", help="print the plan as JSON (the documented contract)"
+    )
     _common(p_parse)
 
     p_say = sub.add_parser("say", help="speak text or markup into an audio file")
     p_say.add_argument("text", nargs="?", metavar="TEXT_OR_SSML", help="what to say (plain text or markup)")
     p_say.add_argument("-f", "--file", metavar="FILE", help="read the text from FILE (- for stdin) instead")
-    p_say.add_argument("-o", "--output", metavar="OUT", default="emotts.wav", help="output file, - for stdout (default: emotts.wav)")
-    p_say.add_argument("--format", choices=[f.value for f in AudioFormat], help="encoding (default: from OUT's extension, else wav)")
-    p_say.add_argument("--sample-rate", type=int, metavar="HZ", help="output sample rate (default: the voice's)")
+    p_say.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        default="emotts.wav",
+        help="output file, - for stdout (default: emotts.wav)",
+    )
+    p_say.add_argument(
+        "--format",
+        choices=[f.value for f in AudioFormat],
+        help="encoding (default: from OUT's extension, else wav)",
+    )
+    p_say.add_argument(
+        "--sample-rate", type=int, metavar="HZ", help="output sample rate (default: the voice's)"
+    )
     p_say.add_argument("--seed", type=int, help="seed for the voice's natural variation (repeatable output)")
     p_say.add_argument("--strict", action="store_true", help="report markup problems as errors (exit 2)")
-    p_say.add_argument("--reference", metavar="REF", help="speak in the manner of this recording (WAV, FLAC, OGG, MP3)")
     p_say.add_argument(
-        "--reference-weight", type=float, default=1.0, metavar="W",
+        "--reference", metavar="REF", help="speak in the manner of this recording (WAV, FLAC, OGG, MP3)"
+    )
+    p_say.add_argument(
+        "--reference-weight",
+        type=float,
+        default=1.0,
+        metavar="W",
         help="0..1: how far towards the reference's manner, blended with the emotion labels (default 1)",
     )
     _common(p_say)
 
-    p_analyze = sub.add_parser("analyze", help="measure a reference recording's manner into the emotion space")
-    p_analyze.add_argument("reference", metavar="REF", help="2-30 s of speech: WAV, FLAC, OGG or MP3, 8-48 kHz")
-    p_analyze.add_argument("--json", action="store_true", help='print {"vector", "nearest", "measurements", ...} as JSON')
+    p_analyze = sub.add_parser(
+        "analyze", help="measure a reference recording's manner into the emotion space"
+    )
+    p_analyze.add_argument(
+        "reference", metavar="REF", help="2-30 s of speech: WAV, FLAC, OGG or MP3, 8-48 kHz"
+    )
+    p_analyze.add_argument(
+        "--json", action="store_true", help='print {"vector", "nearest", "measurements", ...} as JSON'
+    )
     _common(p_analyze)
 
     p_voices = sub.add_parser("voices", help="list the voices that can speak")
@@ -115,19 +152,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .adapters.telephony import TelephoneFormat
 
-    p_ivr = sub.add_parser("ivr", help="IVR prompt files for Asterisk, FreeSWITCH and other telephony platforms")
+    p_ivr = sub.add_parser(
+        "ivr", help="IVR prompt files for Asterisk, FreeSWITCH and other telephony platforms"
+    )
     ivr_sub = p_ivr.add_subparsers(dest="ivr_command", required=True, metavar="IVR_COMMAND")
-    p_render = ivr_sub.add_parser("render", help="render every prompt of a flow file into telephone sound files")
-    p_render.add_argument("flow", metavar="FLOW.yaml", help="flow file: a 'prompts' list of id, text or ssml, emotion, intensity, voice")
-    p_render.add_argument("--out", required=True, metavar="DIR", help="folder for <id>.<ext> files and manifest.json (made if missing)")
+    p_render = ivr_sub.add_parser(
+        "render", help="render every prompt of a flow file into telephone sound files"
+    )
+    p_render.add_argument(
+        "flow",
+        metavar="FLOW.yaml",
+        help="flow file: a 'prompts' list of id, text or ssml, emotion, intensity, voice",
+    )
+    p_render.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="folder for <id>.<ext> files and manifest.json (made if missing)",
+    )
     p_render.add_argument(
         "--format",
         default="wav",
         choices=[f.value for f in TelephoneFormat],
         help="encoding (default: wav, 8 kHz 16-bit PCM as Asterisk's own prompts)",
     )
-    p_render.add_argument("--force", action="store_true", help="render every prompt, even those whose file is current")
-    p_render.add_argument("--prune", action="store_true", help="delete the files of prompts no longer in the flow")
+    p_render.add_argument(
+        "--force", action="store_true", help="render every prompt, even those whose file is current"
+    )
+    p_render.add_argument(
+        "--prune", action="store_true", help="delete the files of prompts no longer in the flow"
+    )
     p_render.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _common(p_render)
     return parser
@@ -278,10 +332,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     m = result.measurements
-    print(f"{result.source}: {m.duration_s:.2f} s of speech, {result.register} register"
-          f"{', whispered' if result.whispered else ''}")
+    print(
+        f"{result.source}: {m.duration_s:.2f} s of speech, {result.register} register"
+        f"{', whispered' if result.whispered else ''}"
+    )
     print("nearest: " + ", ".join(f"{label} {weight:.2f}" for label, weight in result.nearest.items()))
-    print("vector:  " + ", ".join(f"{dim}={value:g}" for dim, value in result.vector.to_dict(ndigits=2).items()))
+    print(
+        "vector:  " + ", ".join(f"{dim}={value:g}" for dim, value in result.vector.to_dict(ndigits=2).items())
+    )
     print("measured:")
     for name, value in m.to_dict().items():
         print(f"  {name:22s} {value:g}")
@@ -291,13 +349,23 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_voices(args: argparse.Namespace) -> int:
     voices = _synthesizer(args).voices()
     if args.json:
-        rows = [{"name": v.name, "backend": v.backend, "languages": list(v.languages), "sample_rate": v.sample_rate,
-                 "description": v.description} for v in voices]
+        rows = [
+            {
+                "name": v.name,
+                "backend": v.backend,
+                "languages": list(v.languages),
+                "sample_rate": v.sample_rate,
+                "description": v.description,
+            }
+            for v in voices
+        ]
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     for voice in voices:
-        print(f"{voice.name:16s} {voice.backend:8s} {','.join(voice.languages):12s} {voice.sample_rate:6d} Hz  {voice.description}")
+        print(
+            f"{voice.name:16s} {voice.backend:8s} {','.join(voice.languages):12s} {voice.sample_rate:6d} Hz  {voice.description}"
+        )
     return 0
 
 
@@ -339,8 +407,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     runtime = _runtime(args)
     options = ServeOptions(host=args.host, port=args.port, wyoming_uri=args.wyoming, http=not args.no_http)
     context = ServeContext(runtime, options)
-    servers = [server for spec in runtime.adapters().values() if spec.server is not None
-               for server in [spec.server(context)] if server is not None]
+    servers = [
+        server
+        for spec in runtime.adapters().values()
+        if spec.server is not None
+        for server in [spec.server(context)]
+        if server is not None
+    ]
     if not servers:
         raise ConfigError(
             "--no-http needs a Wyoming server (--wyoming URI or server.wyoming_uri) or a plugin's server; "
@@ -432,7 +505,9 @@ def cmd_ivr_render(args: argparse.Namespace) -> int:
     flow = load_flow(args.flow, synthesizer=synthesizer)
     for warning in flow.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    report = render_flow(synthesizer, flow, args.out, args.format, force=args.force, prune=args.prune, progress=not args.quiet)
+    report = render_flow(
+        synthesizer, flow, args.out, args.format, force=args.force, prune=args.prune, progress=not args.quiet
+    )
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if report.orphaned:

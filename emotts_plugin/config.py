@@ -185,10 +185,13 @@ class Config:
     def validate(self) -> None:
         """Raise :class:`ConfigError` for values outside their ranges."""
         if not 0.0 <= self.intensity <= 1.0:
-            raise ConfigError(f"intensity must be within 0..1, got {excerpt(self.intensity)}", key="intensity")
+            raise ConfigError(
+                f"intensity must be within 0..1, got {excerpt(self.intensity)}", key="intensity"
+            )
         if not 0 <= self.transition_ms <= 5000:
             raise ConfigError(
-                f"transition_ms must be within 0..5000, got {excerpt(self.transition_ms)}", key="transition_ms"
+                f"transition_ms must be within 0..5000, got {excerpt(self.transition_ms)}",
+                key="transition_ms",
             )
         for field in dataclasses.fields(Limits):
             value = getattr(self.limits, field.name)
@@ -196,14 +199,20 @@ class Config:
                 key = f"limits.{field.name}"
                 raise ConfigError(f"{key} must be a positive finite number, got {excerpt(value)}", key=key)
         if self.device not in DEVICES:
-            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {excerpt(self.device)}", key="device")
+            raise ConfigError(
+                f"device must be one of {', '.join(DEVICES)}, got {excerpt(self.device)}", key="device"
+            )
         if self.engine not in ENGINES:
-            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {excerpt(self.engine)}", key="engine")
+            raise ConfigError(
+                f"engine must be one of {', '.join(ENGINES)}, got {excerpt(self.engine)}", key="engine"
+            )
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be at least 1, got {excerpt(self.threads)}", key="threads")
         if not 0 < self.server.http_port < 65536:
             port = self.server.http_port
-            raise ConfigError(f"server.http_port must be 1..65535, got {excerpt(port)}", key="server.http_port")
+            raise ConfigError(
+                f"server.http_port must be 1..65535, got {excerpt(port)}", key="server.http_port"
+            )
         for name in ("memory_mb", "disk_mb"):
             if getattr(self.cache, name) < 0:
                 value = getattr(self.cache, name)
@@ -288,7 +297,8 @@ def _check_keys(data: Any, cls: type, prefix: str) -> None:
 def _unknown_key(prefix: str, key: Any, value: Any, allowed: Iterable[str]) -> ConfigError:
     name = _key_text(prefix, key)
     return ConfigError(
-        f"unknown configuration key '{name}' (value {excerpt(value)}); allowed here: {', '.join(allowed)}", key=name
+        f"unknown configuration key '{name}' (value {excerpt(value)}); allowed here: {', '.join(allowed)}",
+        key=name,
     )
 
 
@@ -372,12 +382,17 @@ class BoundedSafeLoader(yaml.SafeLoader):
             target = self.anchors.get(event.anchor)
             if target is not None:  # an undefined alias is the base class's error
                 if target.end_mark is None:
-                    raise YamlLimitError(None, None, f"alias *{event.anchor} refers to a node that contains it",
-                                         event.start_mark)
+                    raise YamlLimitError(
+                        None,
+                        None,
+                        f"alias *{event.anchor} refers to a node that contains it",
+                        event.start_mark,
+                    )
                 self._alias_nodes += self._expanded(target)
                 if self._alias_nodes > MAX_ALIAS_NODES:
                     raise YamlLimitError(
-                        None, None,
+                        None,
+                        None,
                         f"aliases stand for more than {MAX_ALIAS_NODES} nodes (at *{event.anchor}); "
                         "write the values out instead",
                         event.start_mark,
@@ -385,8 +400,9 @@ class BoundedSafeLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             if self._depth >= MAX_YAML_DEPTH:
-                raise YamlLimitError(None, None, f"collections nested deeper than {MAX_YAML_DEPTH} levels",
-                                     event.start_mark)
+                raise YamlLimitError(
+                    None, None, f"collections nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark
+                )
             self._depth += 1
             try:
                 return super().compose_node(parent, index)
@@ -428,7 +444,9 @@ def read_yaml_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         data = yaml.load(raw.decode("utf-8"), Loader=BoundedSafeLoader)
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {name} is not UTF-8 text ({exc.reason} at byte {exc.start})", key=None) from None
+        raise ConfigError(
+            f"config file {name} is not UTF-8 text ({exc.reason} at byte {exc.start})", key=None
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -102,14 +102,16 @@ class EmotionVector:
     def to_log(self) -> tuple[float, ...]:
         """Coordinates in which scaling and mixing are linear (factors as logs)."""
         return tuple(
-            math.log(getattr(self, name)) if name in FACTOR_DIMS else getattr(self, name) for name in self.dims()
+            math.log(getattr(self, name)) if name in FACTOR_DIMS else getattr(self, name)
+            for name in self.dims()
         )
 
     @classmethod
     def from_log(cls, coords: Iterable[float]) -> "EmotionVector":
         """Inverse of :meth:`to_log`."""
         values = {
-            name: (math.exp(c) if name in FACTOR_DIMS else c) for name, c in zip(cls.dims(), coords, strict=True)
+            name: (math.exp(c) if name in FACTOR_DIMS else c)
+            for name, c in zip(cls.dims(), coords, strict=True)
         }
         return cls(**values)
 
@@ -175,7 +177,9 @@ class Preset:
         name = normalise_name(str(data["name"]))
         pad = data.get("pad", {})
         if not isinstance(pad, Mapping) or set(pad) - set(PAD_DIMS):
-            raise PresetError(f"{source}: pad must map {', '.join(PAD_DIMS)} to numbers, got {pad!r}", preset=source)
+            raise PresetError(
+                f"{source}: pad must map {', '.join(PAD_DIMS)} to numbers, got {pad!r}", preset=source
+            )
         index = tuple(float(v) for v in data.get("indextts2", (0.0,) * 8))
         if len(index) != len(INDEXTTS2_ORDER):
             raise PresetError(f"{source}: indextts2 needs 8 values, got {len(index)}", preset=source)
@@ -268,7 +272,11 @@ class EmotionSpace:
     def resolve(self, name: str) -> str:
         """Canonical label for a name or alias; :class:`UnknownEmotionError` if none."""
         key = normalise_name(name)
-        label = self._names.get(key) or self._names.get(key.replace("_", "-")) or self._names.get(key.replace("-", "_"))
+        label = (
+            self._names.get(key)
+            or self._names.get(key.replace("_", "-"))
+            or self._names.get(key.replace("-", "_"))
+        )
         if label is None:
             raise UnknownEmotionError(
                 f"unknown emotion {name!r}; known labels: {', '.join(sorted(self._presets))} "
@@ -336,7 +344,9 @@ class EmotionSpace:
         if norm < 1e-6:
             return {}
         ranked = sorted(
-            (math.dist(point, p.pad), p.name) for p in self._presets.values() if p.name != "neutral" and any(p.pad)
+            (math.dist(point, p.pad), p.name)
+            for p in self._presets.values()
+            if p.name != "neutral" and any(p.pad)
         )[:2]
         if not ranked:
             return {}

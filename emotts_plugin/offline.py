@@ -47,5 +47,9 @@ def keep_libraries_offline() -> None:
             _LOGGER.warning(
                 "%s was imported before emotts could set %s=%s, so it may still reach the network; "
                 "set %s=%s in the environment that starts this process",
-                module, name, value, name, value,
+                module,
+                name,
+                value,
+                name,
+                value,
             )

@@ -109,7 +109,9 @@ class AudioBudget:
 def audio_budget(plan: Plan) -> AudioBudget:
     """The :class:`AudioBudget` of ``plan``: exact breaks, and speech that cannot be shorter."""
     break_ms = sum(segment.break_before_ms + segment.break_after_ms for segment in plan.segments)
-    speech_s = sum(len(segment.text) / (FAST_CHARS_PER_S * max(segment.targets.rate, 0.25)) for segment in plan.segments)
+    speech_s = sum(
+        len(segment.text) / (FAST_CHARS_PER_S * max(segment.targets.rate, 0.25)) for segment in plan.segments
+    )
     return AudioBudget(break_ms / 1000.0, speech_s)
 
 
@@ -211,7 +213,10 @@ def load_calibrations() -> dict[str, Calibration]:
     """Calibrations shipped in ``models/calibration.yaml`` (key ``default`` for unlisted voices)."""
     text = resources.files("emotts_plugin.models").joinpath("calibration.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text) or {}
-    return {voice: Calibration.from_dict(values or {}, where=f"calibration.yaml: {voice}") for voice, values in data.items()}
+    return {
+        voice: Calibration.from_dict(values or {}, where=f"calibration.yaml: {voice}")
+        for voice, values in data.items()
+    }
 
 
 # --------------------------------------------------------------------------
@@ -332,7 +337,9 @@ def speech_end_s(levels_db: np.ndarray, frame_s: float = FRAME_S, threshold_db: 
     return float((loud[-1] + 1) * frame_s) if len(loud) else 0.0
 
 
-def contour_curve(contour: np.ndarray, end_s: float, frame_s: float = FRAME_S, window_s: float = CONTOUR_WINDOW_S) -> np.ndarray:
+def contour_curve(
+    contour: np.ndarray, end_s: float, frame_s: float = FRAME_S, window_s: float = CONTOUR_WINDOW_S
+) -> np.ndarray:
     """Phrase-final pitch movement: grows (quadratically) over the window before ``end_s``."""
     n = len(contour)
     times = (np.arange(n) + 0.5) * frame_s
@@ -340,7 +347,9 @@ def contour_curve(contour: np.ndarray, end_s: float, frame_s: float = FRAME_S, w
     return contour * progress**2
 
 
-def pause_mask(levels_db: np.ndarray, frame_s: float = FRAME_S, threshold_db: float = -45.0, min_s: float = MIN_PAUSE_S) -> np.ndarray:
+def pause_mask(
+    levels_db: np.ndarray, frame_s: float = FRAME_S, threshold_db: float = -45.0, min_s: float = MIN_PAUSE_S
+) -> np.ndarray:
     """True for frames in quiet stretches of at least ``min_s`` between sounds."""
     quiet = levels_db < threshold_db
     mask = np.zeros_like(quiet)

@@ -243,9 +243,13 @@ def is_emotts_server(argv: tuple[str, ...] | list[str]) -> bool:
     """Whether a command line runs ``emotts serve`` (the console script, or ``python -m emotts_plugin.cli``)."""
     for index, arg in enumerate(argv):
         if os.path.basename(arg) == "emotts":
-            rest = list(argv[index + 1:])
-        elif arg == "-m" and index + 1 < len(argv) and argv[index + 1] in ("emotts_plugin", "emotts_plugin.cli"):
-            rest = list(argv[index + 2:])
+            rest = list(argv[index + 1 :])
+        elif (
+            arg == "-m"
+            and index + 1 < len(argv)
+            and argv[index + 1] in ("emotts_plugin", "emotts_plugin.cli")
+        ):
+            rest = list(argv[index + 2 :])
         else:
             continue
         while rest and rest[0] in ("-v", "--verbose"):
@@ -258,9 +262,13 @@ def _started(pid: int) -> float | None:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         boot = next(
-            float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime ")
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
         )
-        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat: start time in clock ticks
+        return boot + int(fields[19]) / os.sysconf(
+            "SC_CLK_TCK"
+        )  # field 22 of stat: start time in clock ticks
     except (OSError, ValueError, IndexError, StopIteration):
         return None
 
@@ -275,8 +283,11 @@ def _version(pid: int, argv: tuple[str, ...]) -> str | None:
             return None  # found on that process's PATH: its environment is not known here
         interpreter = Path(f"/proc/{pid}/cwd") / interpreter
     prefix = interpreter.parent.parent
-    folders = [str(p) for pattern in ("lib/python3*/site-packages", "lib64/python3*/site-packages")
-               for p in prefix.glob(pattern)]
+    folders = [
+        str(p)
+        for pattern in ("lib/python3*/site-packages", "lib64/python3*/site-packages")
+        for p in prefix.glob(pattern)
+    ]
     for dist in metadata.distributions(name="emotts", path=folders):
         return dist.version
     return None

@@ -120,35 +120,58 @@ def load_reference(data: str | os.PathLike[str] | bytes, *, source: str | None =
         with soundfile.SoundFile(opener) as handle:
             rate, channels, frames = handle.samplerate, handle.channels, handle.frames
             if not MIN_RATE <= rate <= MAX_RATE:
-                raise _fail("sample_rate", source, f"sample rate {rate} Hz is outside {MIN_RATE}–{MAX_RATE} Hz; resample it first")
+                raise _fail(
+                    "sample_rate",
+                    source,
+                    f"sample rate {rate} Hz is outside {MIN_RATE}–{MAX_RATE} Hz; resample it first",
+                )
             if frames > MAX_FILE_S * rate:
                 raise _fail(
-                    "too_long", source,
+                    "too_long",
+                    source,
                     f"{frames / rate:.1f} s long; a reference holds {MIN_SPEECH_S:g}–{MAX_SPEECH_S:g} s of speech (cut a few sentences out)",
                 )
             audio = handle.read(dtype="float32", always_2d=True)
     except soundfile.LibsndfileError as exc:
-        raise _fail("unreadable", source, f"not audio that can be read (WAV, FLAC, OGG or MP3): {exc.error_string}") from None
+        raise _fail(
+            "unreadable", source, f"not audio that can be read (WAV, FLAC, OGG or MP3): {exc.error_string}"
+        ) from None
     except (RuntimeError, TypeError) as exc:
-        raise _fail("unreadable", source, f"not audio that can be read (WAV, FLAC, OGG or MP3): {exc}") from None
+        raise _fail(
+            "unreadable", source, f"not audio that can be read (WAV, FLAC, OGG or MP3): {exc}"
+        ) from None
     mono = audio.mean(axis=1).astype(np.float32) if channels > 1 else audio[:, 0]
     if mono.size == 0:
         raise _fail("empty", source, "the file holds no samples")
     peak = float(np.max(np.abs(mono)))
     if peak < SILENCE_PEAK:
-        raise _fail("silent", source, f"the recording is silent (peak {20 * math.log10(max(peak, 1e-12)):.0f} dBFS)")
+        raise _fail(
+            "silent", source, f"the recording is silent (peak {20 * math.log10(max(peak, 1e-12)):.0f} dBFS)"
+        )
     clipped = float(np.mean(np.abs(mono) >= 0.999))
     if clipped > CLIPPED_SHARE:
         raise _fail("clipped", source, f"{clipped:.0%} of the samples are at full scale: clipped throughout")
     if mono.size / rate < MIN_SPEECH_S:
-        raise _fail("too_short", source, f"{mono.size / rate:.2f} s long; a reference needs {MIN_SPEECH_S:g}–{MAX_SPEECH_S:g} s of speech")
+        raise _fail(
+            "too_short",
+            source,
+            f"{mono.size / rate:.2f} s long; a reference needs {MIN_SPEECH_S:g}–{MAX_SPEECH_S:g} s of speech",
+        )
     start, end = speech_span(mono, rate)
-    trimmed = mono[int(start * rate):int(math.ceil(end * rate))]
+    trimmed = mono[int(start * rate) : int(math.ceil(end * rate))]
     seconds = trimmed.size / rate
     if seconds < MIN_SPEECH_S:
-        raise _fail("too_short", source, f"{seconds:.2f} s of sound once silence is trimmed; a reference needs {MIN_SPEECH_S:g}–{MAX_SPEECH_S:g} s")
+        raise _fail(
+            "too_short",
+            source,
+            f"{seconds:.2f} s of sound once silence is trimmed; a reference needs {MIN_SPEECH_S:g}–{MAX_SPEECH_S:g} s",
+        )
     if seconds > MAX_SPEECH_S:
-        raise _fail("too_long", source, f"{seconds:.1f} s of sound; a reference holds {MIN_SPEECH_S:g}–{MAX_SPEECH_S:g} s (cut a few sentences out)")
+        raise _fail(
+            "too_long",
+            source,
+            f"{seconds:.1f} s of sound; a reference holds {MIN_SPEECH_S:g}–{MAX_SPEECH_S:g} s (cut a few sentences out)",
+        )
     return ReferenceAudio(trimmed, int(rate), source, int(channels), (start, mono.size / rate - end))
 
 
@@ -205,7 +228,8 @@ def measure(audio: np.ndarray, sample_rate: int) -> Measurements:
     syllables = _syllables(idb, itimes, times, voiced, loud)
     if np.count_nonzero(voiced) < 20 or len(syllables) < 3 or _modulation_db(idb, loud) < 2.0:
         raise ReferenceAudioError(
-            "no voiced speech found (is it speech? noise, music and tones cannot be analysed)", reason="no_speech"
+            "no voiced speech found (is it speech? noise, music and tones cannot be analysed)",
+            reason="no_speech",
         )
     st = 12.0 * np.log2(f0[voiced] / 100.0)
     p10, p50, p90 = np.percentile(st, [10.0, 50.0, 90.0])
@@ -233,12 +257,18 @@ def measure(audio: np.ndarray, sample_rate: int) -> Measurements:
     )
 
 
-def _syllables(idb: np.ndarray, itimes: np.ndarray, times: np.ndarray, voiced: np.ndarray, loud: np.ndarray) -> list[int]:
+def _syllables(
+    idb: np.ndarray, itimes: np.ndarray, times: np.ndarray, voiced: np.ndarray, loud: np.ndarray
+) -> list[int]:
     """Intensity peaks that stand 2 dB over their surroundings, are loud, and fall on voiced frames."""
     from scipy.signal import find_peaks
 
     peaks, _ = find_peaks(idb, prominence=_SYLLABLE_PROMINENCE_DB)
-    at_voice = np.interp(itimes[peaks], times, voiced.astype(np.float64)) > 0.5 if times.size else np.zeros(len(peaks), bool)
+    at_voice = (
+        np.interp(itimes[peaks], times, voiced.astype(np.float64)) > 0.5
+        if times.size
+        else np.zeros(len(peaks), bool)
+    )
     return [int(p) for p, ok in zip(peaks, at_voice) if ok and loud[p]]
 
 
@@ -333,17 +363,37 @@ _FROM_LABELS = ("contour",)
 _PAUSE_FLOOR = 0.02
 #: Bounds of the vector read from a recording.
 _BOUNDS = {
-    "pitch_st": (-8.0, 8.0), "range": (0.4, 2.5), "rate": (0.6, 1.6), "pause": (0.5, 2.0), "tilt_db": (-8.0, 8.0),
-    "breathiness": (0.0, 1.0), "jitter": (0.0, 1.0), "volume_db": (-12.0, 12.0),
+    "pitch_st": (-8.0, 8.0),
+    "range": (0.4, 2.5),
+    "rate": (0.6, 1.6),
+    "pause": (0.5, 2.0),
+    "tilt_db": (-8.0, 8.0),
+    "breathiness": (0.0, 1.0),
+    "jitter": (0.0, 1.0),
+    "volume_db": (-12.0, 12.0),
 }
 #: Weight of each dimension in the distance to labels: how far apart (in the vector's log
 #: coordinates) two readings must be to count as one unit; reliable measurements weigh more.
 _DISTANCE_SCALE = {
-    "pitch_st": 0.7, "range": 0.15, "rate": 0.1, "pause": 1.5, "tilt_db": 3.0, "breathiness": 0.1,
-    "contour": math.inf, "jitter": 0.6, "volume_db": math.inf,
+    "pitch_st": 0.7,
+    "range": 0.15,
+    "rate": 0.1,
+    "pause": 1.5,
+    "tilt_db": 3.0,
+    "breathiness": 0.1,
+    "contour": math.inf,
+    "jitter": 0.6,
+    "volume_db": math.inf,
 }
 #: Whispered speech has no F0 to read: its pitch, range, loudness and voice quality are those of a whisper.
-_WHISPER = {"pitch_st": 0.0, "range": 0.8, "volume_db": -12.0, "tilt_db": -2.0, "breathiness": 1.0, "jitter": 0.0}
+_WHISPER = {
+    "pitch_st": 0.0,
+    "range": 0.8,
+    "volume_db": -12.0,
+    "tilt_db": -2.0,
+    "breathiness": 1.0,
+    "jitter": 0.0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,14 +410,18 @@ class Norms:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Norms":
         return cls(
-            registers={name: {k: float(v) for k, v in values.items()} for name, values in data["registers"].items()},
+            registers={
+                name: {k: float(v) for k, v in values.items()} for name, values in data["registers"].items()
+            },
             gains={k: float(v) for k, v in data["gains"].items()},
             volume_per_tilt=float(data["volume_per_tilt"]),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "registers": {name: {k: round(v, 4) for k, v in values.items()} for name, values in self.registers.items()},
+            "registers": {
+                name: {k: round(v, 4) for k, v in values.items()} for name, values in self.registers.items()
+            },
             "gains": {k: round(v, 4) for k, v in self.gains.items()},
             "volume_per_tilt": round(self.volume_per_tilt, 4),
         }
@@ -453,9 +507,14 @@ def to_vector(measurements: Measurements, norms: Norms) -> tuple[EmotionVector, 
     return EmotionVector.from_dict(values), register, whispered
 
 
-def _with_label_dims(vector: EmotionVector, nearest: Mapping[str, float], space: EmotionSpace) -> EmotionVector:
+def _with_label_dims(
+    vector: EmotionVector, nearest: Mapping[str, float], space: EmotionSpace
+) -> EmotionVector:
     """``vector`` with the dimensions measurements cannot give (:data:`_FROM_LABELS`) mixed from ``nearest``."""
-    implied = {dim: sum(weight * getattr(space.preset(label).vector, dim) for label, weight in nearest.items()) for dim in _FROM_LABELS}
+    implied = {
+        dim: sum(weight * getattr(space.preset(label).vector, dim) for label, weight in nearest.items())
+        for dim in _FROM_LABELS
+    }
     return dataclasses.replace(vector, **implied)
 
 
@@ -467,7 +526,11 @@ def nearest_labels(vector: EmotionVector, space: EmotionSpace, *, count: int = N
     for label in space.labels:
         anchor = dict(zip(dims, space.preset(label).vector.to_log()))
         distances[label] = math.sqrt(
-            sum(((coords[d] - anchor[d]) / _DISTANCE_SCALE[d]) ** 2 for d in dims if math.isfinite(_DISTANCE_SCALE[d]))
+            sum(
+                ((coords[d] - anchor[d]) / _DISTANCE_SCALE[d]) ** 2
+                for d in dims
+                if math.isfinite(_DISTANCE_SCALE[d])
+            )
         )
     ranked = sorted(distances, key=distances.get)[:count]
     scores = [math.exp(-0.5 * distances[label] ** 2) for label in ranked]
@@ -493,7 +556,9 @@ def analyze(
     try:
         measurements = measure(reference.audio, reference.sample_rate)
     except ReferenceAudioError as exc:
-        raise ReferenceAudioError(f"{reference.source}: {exc}", reason=exc.reason, source=reference.source) from None
+        raise ReferenceAudioError(
+            f"{reference.source}: {exc}", reason=exc.reason, source=reference.source
+        ) from None
     vector, register, whispered = to_vector(measurements, norms or load_norms())
     nearest = nearest_labels(vector, space)
     return Analysis(
@@ -503,8 +568,11 @@ def analyze(
         register=register,
         whispered=whispered,
         source=reference.source,
-        extra={"sample_rate": reference.sample_rate, "channels": reference.channels,
-               "trimmed_s": [round(t, 3) for t in reference.trimmed_s]},
+        extra={
+            "sample_rate": reference.sample_rate,
+            "channels": reference.channels,
+            "trimmed_s": [round(t, 3) for t in reference.trimmed_s],
+        },
     )
 
 

@@ -132,20 +132,26 @@ def check_budget(plan: Plan, limits: Limits) -> None:
         raise LimitError(
             f"the input asks for {budget.break_s:,.1f} s of breaks; at most {limits.max_break_s:g} s are allowed "
             "(limits.max_break_s)",
-            limit="limits.max_break_s", value=budget.break_s, allowed=limits.max_break_s,
+            limit="limits.max_break_s",
+            value=budget.break_s,
+            allowed=limits.max_break_s,
         )
     if budget.total_s > limits.max_audio_s:
         raise LimitError(
             f"the input would make at least {budget.total_s:,.0f} s of audio ({budget.speech_s:,.0f} s of speech, "
             f"{budget.break_s:,.1f} s of breaks); at most {limits.max_audio_s:g} s are allowed (limits.max_audio_s)",
-            limit="limits.max_audio_s", value=budget.total_s, allowed=limits.max_audio_s,
+            limit="limits.max_audio_s",
+            value=budget.total_s,
+            allowed=limits.max_audio_s,
         )
 
 
 def _over_audio_limit(seconds: float, limits: Limits) -> LimitError:
     return LimitError(
         f"the input made more than {limits.max_audio_s:g} s of audio; rendering stopped (limits.max_audio_s)",
-        limit="limits.max_audio_s", value=seconds, allowed=limits.max_audio_s,
+        limit="limits.max_audio_s",
+        value=seconds,
+        allowed=limits.max_audio_s,
     )
 
 
@@ -335,7 +341,9 @@ class Synthesizer:
                 marks=tuple(Mark(name, offset_s + t) for name, t in rendered.marks),
                 warnings=(*pending_warnings, *voice_warning, *rendered.warnings),
                 spoken=rendered.spoken,
-                spans=tuple(Span(seg, offset_s + start, offset_s + end) for seg, start, end in rendered.spans),
+                spans=tuple(
+                    Span(seg, offset_s + start, offset_s + end) for seg, start, end in rendered.spans
+                ),
             )
             pending_warnings = []
             offset_s += chunk.duration_s
@@ -376,13 +384,15 @@ class Synthesizer:
     def _cache_key(self, utt: Utterance, seed: int | None) -> tuple[str, int | None]:
         """The cache key of ``utt`` and the seed it renders with: without a seed the utterance's
         content seeds the voice's noise."""
-        base = content_key({
-            "utterance": utt,
-            "calibration": self.calibration(utt.voice),
-            "voice": self._voices[utt.voice][1],
-            "noise": self.config.noise,
-            "plugins": sorted(name for name, _ in self.runtime.pm.list_name_plugin()),
-        })
+        base = content_key(
+            {
+                "utterance": utt,
+                "calibration": self.calibration(utt.voice),
+                "voice": self._voices[utt.voice][1],
+                "noise": self.config.noise,
+                "plugins": sorted(name for name, _ in self.runtime.pm.list_name_plugin()),
+            }
+        )
         if seed is None and self.config.noise:
             seed = int(base[:8], 16) & 0x7FFFFFFF
         return content_key({"utterance": base, "seed": seed}), seed
@@ -407,7 +417,10 @@ class Synthesizer:
             if len(indices) < 2:
                 continue
             out = self._backend(voice).render_batch(
-                voice, [self._pieces(utts[i]) for i in indices], noise=self.config.noise, seeds=[keyed[i][1] for i in indices]
+                voice,
+                [self._pieces(utts[i]) for i in indices],
+                noise=self.config.noise,
+                seeds=[keyed[i][1] for i in indices],
             )
             voiced.update(zip(indices, out))
         return voiced
@@ -463,7 +476,9 @@ class Synthesizer:
             (piece.segment, start, end) for piece, start, end in zip(utt.pieces, out_starts, out_ends)
         )
         marks = tuple((name, start) for piece, start in zip(utt.pieces, out_starts) for name in piece.marks)
-        processed = self.runtime.pm.hook.emotts_postprocess_audio(audio=shaped.audio, sample_rate=rate, config=self.config)
+        processed = self.runtime.pm.hook.emotts_postprocess_audio(
+            audio=shaped.audio, sample_rate=rate, config=self.config
+        )
         faded = audio_utils.fade_edges(np.asarray(processed, dtype=np.float32), rate)
         audio = np.concatenate([before, faded, after])
         return RenderedUtterance(audio, rate, marks, spans, rendered.warnings, True)

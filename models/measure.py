@@ -271,6 +271,7 @@ def click_score(audio: np.ndarray, *, percentile: float = 99.9) -> tuple[float, 
 
 def _mel_filterbank(sample_rate: float, n_fft: int, n_mels: int, f_max: float) -> np.ndarray:
     """Triangular mel filters, shape ``(n_mels, n_fft // 2 + 1)``."""
+
     def to_mel(hz: np.ndarray) -> np.ndarray:
         return 2595.0 * np.log10(1.0 + hz / 700.0)
 

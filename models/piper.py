@@ -75,12 +75,21 @@ def make_seedable(model) -> None:
     zeros = helper.make_tensor("emotts_zeros3", TensorProto.INT64, [3], [0, 0, 0])
     model.graph.initializer.append(zeros)
     for node, name in zip(randoms, NOISE_INPUTS):
-        model.graph.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, "noise_channels", "noise_frames"]))
+        model.graph.input.append(
+            helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, "noise_channels", "noise_frames"])
+        )
         shape_out = f"{name}_shape"
         index = list(model.graph.node).index(node)
         model.graph.node.remove(node)
-        model.graph.node.insert(index, helper.make_node("Slice", [name, "emotts_zeros3", shape_out], [node.output[0]], name=f"{name}_slice"))
-        model.graph.node.insert(index, helper.make_node("Shape", [node.input[0]], [shape_out], name=f"{name}_shape"))
+        model.graph.node.insert(
+            index,
+            helper.make_node(
+                "Slice", [name, "emotts_zeros3", shape_out], [node.output[0]], name=f"{name}_slice"
+            ),
+        )
+        model.graph.node.insert(
+            index, helper.make_node("Shape", [node.input[0]], [shape_out], name=f"{name}_shape")
+        )
 
 
 #: Top-level ``ModelProto`` fields (onnx.proto) every voice model has, with their wire types:
@@ -322,7 +331,12 @@ class Phonemized:
     """What could not be said (characters, sounds)."""
 
     def silence(self, n_pieces: int) -> Rendered:
-        return Rendered(np.zeros(0, np.float32), self.voice.config.sample_rate, tuple(0 for _ in range(n_pieces)), warnings=self.warnings)
+        return Rendered(
+            np.zeros(0, np.float32),
+            self.voice.config.sample_rate,
+            tuple(0 for _ in range(n_pieces)),
+            warnings=self.warnings,
+        )
 
     def id_index(self) -> list[int]:
         """Index into :attr:`ids` of each phoneme's first id, then one past the last phoneme's."""
@@ -334,9 +348,17 @@ class Phonemized:
             index.append(index[-1] + len(id_map[phoneme]) + pad)
         return index
 
-    def rendered(self, audio: np.ndarray, id_samples: np.ndarray | None, native: frozenset[str] = frozenset()) -> Rendered:
+    def rendered(
+        self, audio: np.ndarray, id_samples: np.ndarray | None, native: frozenset[str] = frozenset()
+    ) -> Rendered:
         """The backend's answer: ``audio`` with each piece's start found from ``id_samples``."""
-        return Rendered(audio, self.voice.config.sample_rate, self.piece_starts(id_samples, len(audio)), native, self.warnings)
+        return Rendered(
+            audio,
+            self.voice.config.sample_rate,
+            self.piece_starts(id_samples, len(audio)),
+            native,
+            self.warnings,
+        )
 
     def piece_starts(self, id_samples: np.ndarray | None, n_samples: int) -> tuple[int, ...]:
         if id_samples is None:
@@ -345,7 +367,10 @@ class Phonemized:
             return tuple(int(n_samples * first / total) for first in self.piece_first)
         id_index = self.id_index()
         sample_at = np.concatenate([[0], np.cumsum(id_samples)])
-        return tuple(int(min(sample_at[min(id_index[first], len(sample_at) - 1)], n_samples)) for first in self.piece_first)
+        return tuple(
+            int(min(sample_at[min(id_index[first], len(sample_at) - 1)], n_samples))
+            for first in self.piece_first
+        )
 
 
 class PiperBackend(VoiceBackend):
@@ -353,7 +378,9 @@ class PiperBackend(VoiceBackend):
 
     name = "piper"
 
-    def __init__(self, voices_dir: str | Path | None = None, *, threads: int | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self, voices_dir: str | Path | None = None, *, threads: int | None = None, device: str = "cpu"
+    ) -> None:
         if device not in {"cpu", "cuda"}:
             raise ConfigError(f"device must be 'cpu' or 'cuda', got {device!r}", key="device")
         if device == "cuda":
@@ -388,7 +415,9 @@ class PiperBackend(VoiceBackend):
         """Remember that voice ``name`` cannot be used because of ``path``, and say so in the log."""
         _LOGGER.warning("voice %r cannot be used: %s %s", name, path, problem)
         # clients see the file's name, not where the server keeps it
-        error = VoiceFileError(f"voice {name!r} cannot be used: its file {path.name} {problem}", voice=name, path=path)
+        error = VoiceFileError(
+            f"voice {name!r} cannot be used: its file {path.name} {problem}", voice=name, path=path
+        )
         self._unusable[name] = error
         return error
 
@@ -406,7 +435,9 @@ class PiperBackend(VoiceBackend):
                     backend=self.name,
                     languages=(code,),
                     sample_rate=int(data.get("audio", {}).get("sample_rate", 22050)),
-                    description=str(unusable) if unusable else f"Piper {quality} voice, {voice.model.name}".strip(),
+                    description=str(unusable)
+                    if unusable
+                    else f"Piper {quality} voice, {voice.model.name}".strip(),
                     problem=str(unusable) if unusable else "",
                 )
             )
@@ -444,13 +475,21 @@ class PiperBackend(VoiceBackend):
             if self._threads:
                 options.intra_op_num_threads = self._threads
                 options.inter_op_num_threads = 1
-            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self._device == "cuda" else ["CPUExecutionProvider"]
+            providers = (
+                ["CUDAExecutionProvider", "CPUExecutionProvider"]
+                if self._device == "cuda"
+                else ["CPUExecutionProvider"]
+            )
             session = onnxruntime.InferenceSession(model, sess_options=options, providers=providers)
             config = PiperConfig.from_dict(data)
         except OSError as exc:  # gone or unreadable since start-up
-            raise self._set_unusable(voice.name, voice.model, f"cannot be read ({exc.strerror or exc})") from exc
+            raise self._set_unusable(
+                voice.name, voice.model, f"cannot be read ({exc.strerror or exc})"
+            ) from exc
         except MemoryError as exc:  # the machine, not the file: the next request may load it
-            raise VoiceLoadError(f"cannot load voice {voice.name!r} from {voice.model}: out of memory") from exc
+            raise VoiceLoadError(
+                f"cannot load voice {voice.name!r} from {voice.model}: out of memory"
+            ) from exc
         except Exception as exc:  # the file passed the start-up look but its graph is damaged
             problem = f"cannot be loaded ({type(exc).__name__}: {str(exc)[:200]})"
             raise self._set_unusable(voice.name, voice.model, problem) from exc
@@ -503,11 +542,17 @@ class PiperBackend(VoiceBackend):
         return Phonemized(piper_voice, phonemes, tuple(piece_first), ids, warnings)
 
     @staticmethod
-    def _run(piper_voice, ids: list[int], *, noise: bool, seed: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+    def _run(
+        piper_voice, ids: list[int], *, noise: bool, seed: int | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """One inference: audio (n,) and samples per phoneme id (or ``None``)."""
         config = piper_voice.config
         scales = np.array(
-            [config.noise_scale if noise else 0.0, config.length_scale, config.noise_w_scale if noise else 0.0],
+            [
+                config.noise_scale if noise else 0.0,
+                config.length_scale,
+                config.noise_w_scale if noise else 0.0,
+            ],
             dtype=np.float32,
         )
         feeds = {
@@ -522,7 +567,9 @@ class PiperBackend(VoiceBackend):
         for attempt in range(3):
             for name in NOISE_INPUTS:
                 size = (1, _NOISE_CHANNELS, frames)
-                feeds[name] = rng.standard_normal(size, dtype=np.float32) if noise else np.zeros(size, np.float32)
+                feeds[name] = (
+                    rng.standard_normal(size, dtype=np.float32) if noise else np.zeros(size, np.float32)
+                )
             try:
                 result = piper_voice.session.run(None, feeds)
                 break
@@ -532,5 +579,9 @@ class PiperBackend(VoiceBackend):
                 _LOGGER.debug("noise buffer of %d frames too short (%s); retrying larger", frames, exc)
                 frames *= 4
         audio = np.clip(np.asarray(result[0], dtype=np.float32).reshape(-1), -1.0, 1.0)
-        id_samples = (np.asarray(result[1]).reshape(-1) * config.hop_length).astype(np.int64) if len(result) > 1 else None
+        id_samples = (
+            (np.asarray(result[1]).reshape(-1) * config.hop_length).astype(np.int64)
+            if len(result) > 1
+            else None
+        )
         return audio, id_samples

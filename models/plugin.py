@@ -24,7 +24,9 @@ _LOGGER = logging.getLogger(__name__)
 class LazyBackend(VoiceBackend):
     """A backend built on first render (or :meth:`load`), listing its voices before that."""
 
-    def __init__(self, name: str, voices: Callable[[], list[VoiceInfo]], build: Callable[[], object], extra: str | None) -> None:
+    def __init__(
+        self, name: str, voices: Callable[[], list[VoiceInfo]], build: Callable[[], object], extra: str | None
+    ) -> None:
         self.name = name
         self._voices = voices
         self._build = build
@@ -46,7 +48,9 @@ class LazyBackend(VoiceBackend):
                 self._backend = self._build()
         return self._backend.load(voice)
 
-    def render(self, voice: str, pieces: Sequence[RenderPiece], *, noise: bool = True, seed: int | None = None) -> Rendered:
+    def render(
+        self, voice: str, pieces: Sequence[RenderPiece], *, noise: bool = True, seed: int | None = None
+    ) -> Rendered:
         self.load(voice)
         return self._backend.render(voice, pieces, noise=noise, seed=seed)
 
@@ -76,7 +80,9 @@ def _kokoro(config):
 @hookimpl
 def emotts_register_voice_backends():
     return [
-        VoiceBackendSpec("piper", _piper, "Piper VITS voices on onnxruntime, or torch with engine: torch (bundled: joe)"),
+        VoiceBackendSpec(
+            "piper", _piper, "Piper VITS voices on onnxruntime, or torch with engine: torch (bundled: joe)"
+        ),
         VoiceBackendSpec("kokoro", _kokoro, "Kokoro-82M with prosody inside the model (extra: kokoro)"),
     ]
 

@@ -149,7 +149,9 @@ def read_shape(model, params: dict[str, np.ndarray]) -> VitsShape:
     for j in range(n_kernels):
         n_convs = len({k.split(".")[4] for k in params if k.startswith(f"dec.resblocks.{j}.{convs}.")})
         kernel_sizes.append(params[f"dec.resblocks.{j}.{convs}.0.weight"].shape[2])
-        dilations.append(tuple(attrs[f"dec.resblocks.{j}.{convs}.{c}"]["dilations"][0] for c in range(n_convs)))
+        dilations.append(
+            tuple(attrs[f"dec.resblocks.{j}.{convs}.{c}"]["dilations"][0] for c in range(n_convs))
+        )
     speakers = params.get("emb_g.weight")
     return VitsShape(
         n_vocab=params["enc_p.emb.weight"].shape[0],
@@ -177,7 +179,9 @@ def _remove_weight_norm(module) -> None:
 
     import torch
 
-    weight_norm = importlib.import_module("torch.nn.utils.weight_norm").WeightNorm  # the name is shadowed by the function
+    weight_norm = importlib.import_module(
+        "torch.nn.utils.weight_norm"
+    ).WeightNorm  # the name is shadowed by the function
     for sub in module.modules():
         for hook in list(sub._forward_pre_hooks.values()):
             if isinstance(hook, weight_norm):
@@ -201,11 +205,15 @@ def build_model(onnx_path, device: str = "cpu"):
     state = model.state_dict()
     missing = [key for key in state if key not in params and not key.startswith(UNUSED_IN_INFERENCE)]
     if missing:
-        raise ValueError(f"{len(missing)} parameters have no initializer in the ONNX file, e.g. {missing[:3]}")
+        raise ValueError(
+            f"{len(missing)} parameters have no initializer in the ONNX file, e.g. {missing[:3]}"
+        )
     for key, value in state.items():
         if key in params and tuple(value.shape) != params[key].shape:
             raise ValueError(f"parameter {key}: module shape {tuple(value.shape)}, ONNX {params[key].shape}")
-    model.load_state_dict({key: torch.from_numpy(params[key].copy()) for key in state if key in params}, strict=False)
+    model.load_state_dict(
+        {key: torch.from_numpy(params[key].copy()) for key in state if key in params}, strict=False
+    )
     return model.eval().to(device), shape
 
 
@@ -303,12 +311,16 @@ class TorchVoice:
         for row in range(len(batch)):
             seed = None if seeds is None else seeds[row]
             generators.append(torch.Generator(device=device))
-            generators[-1].manual_seed(seed if seed is not None else int(np.random.default_rng().integers(2**62)))
+            generators[-1].manual_seed(
+                seed if seed is not None else int(np.random.default_rng().integers(2**62))
+            )
         with torch.inference_mode():
             x_enc, m_p, logs_p, x_mask = model.enc_p(x, lengths)
             g = None
             if model.n_speakers > 1:
-                sid = torch.full((len(batch),), config.default_speaker_id or 0, dtype=torch.long, device=device)
+                sid = torch.full(
+                    (len(batch),), config.default_speaker_id or 0, dtype=torch.long, device=device
+                )
                 g = model.emb_g(sid).unsqueeze(-1)
             noise_w = config.noise_w_scale if noise else 0.0
             if model.use_sdp and noise_w:
@@ -317,10 +329,15 @@ class TorchVoice:
                 for row, ids in enumerate(batch):
                     n = len(ids)
                     with _RNG_LOCK:
-                        torch.manual_seed(int(torch.randint(2**62, (1,), generator=generators[row], device=device)))
+                        torch.manual_seed(
+                            int(torch.randint(2**62, (1,), generator=generators[row], device=device))
+                        )
                         logw[row : row + 1, :, :n] = model.dp(
-                            x_enc[row : row + 1, :, :n], x_mask[row : row + 1, :, :n],
-                            g=None if g is None else g[row : row + 1], reverse=True, noise_scale=noise_w,
+                            x_enc[row : row + 1, :, :n],
+                            x_mask[row : row + 1, :, :n],
+                            g=None if g is None else g[row : row + 1],
+                            reverse=True,
+                            noise_scale=noise_w,
                         )
             elif model.use_sdp:
                 logw = model.dp(x_enc, x_mask, g=g, reverse=True, noise_scale=0.0)
@@ -331,7 +348,9 @@ class TorchVoice:
                 w_ceil = torch.from_numpy(scale_frames(w_ceil.squeeze(1).cpu().numpy(), scale))
                 w_ceil = w_ceil.unsqueeze(1).to(device=device, dtype=x_mask.dtype)
             y_lengths = torch.clamp_min(torch.sum(w_ceil, [1, 2]), 1).long()
-            y_mask = torch.unsqueeze(commons.sequence_mask(y_lengths, int(y_lengths.max())), 1).type_as(x_mask)
+            y_mask = torch.unsqueeze(commons.sequence_mask(y_lengths, int(y_lengths.max())), 1).type_as(
+                x_mask
+            )
             attn_mask = torch.unsqueeze(x_mask, 2) * torch.unsqueeze(y_mask, -1)
             attn = commons.generate_path(w_ceil, attn_mask)
             m_p = torch.matmul(attn.squeeze(1), m_p.transpose(1, 2)).transpose(1, 2)
@@ -380,9 +399,13 @@ class TorchPiperBackend(PiperBackend):
         try:
             return TorchVoice(voice, self._device)
         except Exception as exc:
-            raise VoiceLoadError(f"cannot load voice {voice.name!r} from {voice.model} into torch: {exc}") from exc
+            raise VoiceLoadError(
+                f"cannot load voice {voice.name!r} from {voice.model} into torch: {exc}"
+            ) from exc
 
-    def render(self, voice: str, pieces: Sequence[RenderPiece], *, noise: bool = True, seed: int | None = None) -> Rendered:
+    def render(
+        self, voice: str, pieces: Sequence[RenderPiece], *, noise: bool = True, seed: int | None = None
+    ) -> Rendered:
         return self.render_batch(voice, [pieces], noise=noise, seeds=[seed])[0]
 
     def render_batch(

@@ -58,10 +58,14 @@ MODIFIERS: Mapping[tuple[str, ...], float] = {
 MODIFIER_REACH = 2
 
 #: Words that silence emotion words up to the end of their clause.
-NEGATORS = frozenset({"not", "no", "never", "without", "less", "avoid", "neither", "nor", "dont", "cant", "wont"})
+NEGATORS = frozenset(
+    {"not", "no", "never", "without", "less", "avoid", "neither", "nor", "dont", "cant", "wont"}
+)
 
 #: Words that end a clause (and a negation's or modifier's reach), besides punctuation.
-CLAUSE_WORDS = frozenset({"but", "and", "yet", "instead", "rather", "though", "although", "while", "when", "if", "because", "then"})
+CLAUSE_WORDS = frozenset(
+    {"but", "and", "yet", "instead", "rather", "though", "although", "while", "when", "if", "because", "then"}
+)
 
 #: Everyday words that name no preset → label shares (looked up after the space's own names).
 WORDS: Mapping[str, Mapping[str, float]] = {

@@ -260,7 +260,11 @@ class ParseContext:
 
 
 def _display_name(element: etree._Element) -> str:
-    return element.prefix + ":" + etree.QName(element).localname if element.prefix else etree.QName(element).localname
+    return (
+        element.prefix + ":" + etree.QName(element).localname
+        if element.prefix
+        else etree.QName(element).localname
+    )
 
 
 def _xml_parser() -> etree.XMLParser:
@@ -328,7 +332,11 @@ def parse(
             raise MarkupError(message, line=line, column=max(column, 1)) from None
         # the repaired text still failed: fall back to its words, markup removed
         _LOGGER.warning("lenient repair failed (%s); reading the input as plain text", message)
-        scanned.warnings.append(ParseWarning(f"markup could not be repaired ({message}); read as plain text", line, max(column, 1)))
+        scanned.warnings.append(
+            ParseWarning(
+                f"markup could not be repaired ({message}); read as plain text", line, max(column, 1)
+            )
+        )
         root = etree.Element(_ROOT)
         root.text = _strip_to_text(scanned.xml)
         scanned.starts = []

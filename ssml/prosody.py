@@ -11,7 +11,6 @@ import re
 
 from emotts_plugin.emotion import TARGET_BOUNDS
 
-
 #: F0 used to turn relative Hz values into semitones (a mid-range speaking voice).
 REFERENCE_HZ = 120.0
 #: Nominal F0 range in semitones; "+Nst" on `range` widens it by N of these.
@@ -20,12 +19,22 @@ NOMINAL_RANGE_ST = 6.0
 _PITCH_WORDS = {"x-low": -4.0, "low": -2.0, "medium": 0.0, "default": 0.0, "high": 2.0, "x-high": 4.0}
 _RANGE_WORDS = {"x-low": 0.5, "low": 0.75, "medium": 1.0, "default": 1.0, "high": 1.33, "x-high": 1.67}
 _RATE_WORDS = {"x-slow": 0.6, "slow": 0.8, "medium": 1.0, "default": 1.0, "fast": 1.25, "x-fast": 1.6}
-_VOLUME_WORDS = {"silent": -60.0, "x-soft": -12.0, "soft": -6.0, "medium": 0.0, "default": 0.0, "loud": 6.0, "x-loud": 12.0}
+_VOLUME_WORDS = {
+    "silent": -60.0,
+    "x-soft": -12.0,
+    "soft": -6.0,
+    "medium": 0.0,
+    "default": 0.0,
+    "loud": 6.0,
+    "x-loud": 12.0,
+}
 BREAK_STRENGTHS = {"none": 0, "x-weak": 100, "weak": 250, "medium": 400, "strong": 750, "x-strong": 1200}
 #: Longest single break honoured, in milliseconds.
 MAX_BREAK_MS = 10_000
 
-_RELATIVE = re.compile(r"^(?P<sign>[+-]?)(?P<num>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>st|%|hz|db)?$", re.IGNORECASE)
+_RELATIVE = re.compile(
+    r"^(?P<sign>[+-]?)(?P<num>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>st|%|hz|db)?$", re.IGNORECASE
+)
 
 
 def _relative(value: str) -> tuple[str, float, str]:
@@ -41,7 +50,9 @@ def _within(attribute: str, field: str, value: str, number: float, unit: str) ->
     ``ValueError`` naming the attribute, its text and the bounds."""
     low, high = TARGET_BOUNDS[field]
     if not low <= number <= high:
-        raise ValueError(f"{attribute} {value[:40]!r} gives {number:+.4g}{unit}; allowed {low:+g}{unit} to {high:+g}{unit}")
+        raise ValueError(
+            f"{attribute} {value[:40]!r} gives {number:+.4g}{unit}; allowed {low:+g}{unit} to {high:+g}{unit}"
+        )
     return number
 
 
@@ -58,14 +69,18 @@ def _pitch_semitones(value: str) -> float:
     try:
         sign, number, unit = _relative(word)
     except ValueError:
-        raise ValueError(f"pitch {value!r}: use +Nst, ±N%, ±NHz or one of {', '.join(_PITCH_WORDS)}") from None
+        raise ValueError(
+            f"pitch {value!r}: use +Nst, ±N%, ±NHz or one of {', '.join(_PITCH_WORDS)}"
+        ) from None
     if unit == "st":
         return number
     if unit == "%":
         return _percent_to_st(number, value)
     if unit == "hz" and sign:
         return _hz_to_st(number, value)
-    raise ValueError(f"pitch {value!r}: absolute values are not supported; give a change such as +2st or +10%")
+    raise ValueError(
+        f"pitch {value!r}: absolute values are not supported; give a change such as +2st or +10%"
+    )
 
 
 def range_factor(value: str) -> float:
@@ -99,7 +114,9 @@ def rate_factor(value: str) -> float:
     try:
         sign, number, unit = _relative(word)
     except ValueError:
-        raise ValueError(f"rate {value!r}: use N%, ±N%, a multiplier like 1.2, or one of {', '.join(_RATE_WORDS)}") from None
+        raise ValueError(
+            f"rate {value!r}: use N%, ±N%, a multiplier like 1.2, or one of {', '.join(_RATE_WORDS)}"
+        ) from None
     if unit == "%":
         factor = 1.0 + number / 100.0 if sign else number / 100.0
     elif unit == "":
@@ -124,7 +141,9 @@ def _volume_db(value: str) -> float:
     try:
         sign, number, unit = _relative(word)
     except ValueError:
-        raise ValueError(f"volume {value!r}: use ±NdB, ±N%, 0..100 or one of {', '.join(_VOLUME_WORDS)}") from None
+        raise ValueError(
+            f"volume {value!r}: use ±NdB, ±N%, 0..100 or one of {', '.join(_VOLUME_WORDS)}"
+        ) from None
     if unit == "db":
         return number
     if unit == "%" and sign:
@@ -140,7 +159,9 @@ def contour_semitones(value: str) -> float:
     """``contour`` ``"(0%,+20Hz) (90%,-10%)"`` → final movement: last target minus first, in st."""
     points = re.findall(r"\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)", value)
     if len(points) < 1:
-        raise ValueError(f"contour {value!r}: expected (position%,target) pairs such as (0%,+0st) (100%,-2st)")
+        raise ValueError(
+            f"contour {value!r}: expected (position%,target) pairs such as (0%,+0st) (100%,-2st)"
+        )
     targets = []
     for position, target in points:
         if not position.strip().endswith("%"):

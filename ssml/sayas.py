@@ -9,6 +9,7 @@ silently dropped.  Dates are always spoken month first ("March fifth, ..."),
 whatever the order of the written parts.  The ``detail`` attribute is accepted
 for SSML compatibility and currently changes nothing.
 """
+
 from __future__ import annotations
 
 import calendar
@@ -18,31 +19,62 @@ from typing import Callable
 
 __all__ = ["SUPPORTED", "cardinal_words", "expand", "ordinal_words"]
 
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
-         "fourteen fifteen sixteen seventeen eighteen nineteen").split()
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+    "fourteen fifteen sixteen seventeen eighteen nineteen"
+).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _SCALES = ("", "thousand", "million", "billion", "trillion", "quadrillion", "quintillion")
 _LIMIT = 1000 ** len(_SCALES)  # cardinal_words handles abs(n) < 10**21
-_ORDINAL_IRREGULAR = {"one": "first", "two": "second", "three": "third", "five": "fifth",
-                      "eight": "eighth", "nine": "ninth", "twelve": "twelfth"}
+_ORDINAL_IRREGULAR = {
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
+}
 _ORDINAL_SUFFIXES = ("st", "nd", "rd", "th")
-_MONTHS = ("January February March April May June July August September October "
-           "November December").split()
+_MONTHS = ("January February March April May June July August September October November December").split()
 _DATE_FORMATS = ("mdy", "dmy", "ymd", "md", "dm", "ym", "my", "y", "m", "d")
 _TIME_FORMATS = ("hms12", "hms24", "hm12", "hm24", "h12", "h24")
 _MERIDIEMS = {"a.m.": "a m", "p.m.": "p m", "a.m": "a m", "p.m": "p m", "am": "a m", "pm": "p m"}
 _DIGITS = "0123456789"
 _GROUPING = frozenset("-.,/()")  # separators inside digit strings and phone numbers
 _SYMBOLS = {  # anything else is named by unicodedata.name()
-    "-": "dash", "@": "at", ".": "dot", "#": "hash", "&": "and", "/": "slash", "+": "plus",
-    "_": "underscore", "*": "star", "$": "dollar", "%": "percent", ":": "colon", ",": "comma",
-    "'": "apostrophe", '"': "quote", "!": "exclamation mark", "?": "question mark",
-    "=": "equals", "(": "open paren", ")": "close paren", "\\": "backslash", "€": "euro",
-    "£": "pound", "°": "degree",
+    "-": "dash",
+    "@": "at",
+    ".": "dot",
+    "#": "hash",
+    "&": "and",
+    "/": "slash",
+    "+": "plus",
+    "_": "underscore",
+    "*": "star",
+    "$": "dollar",
+    "%": "percent",
+    ":": "colon",
+    ",": "comma",
+    "'": "apostrophe",
+    '"': "quote",
+    "!": "exclamation mark",
+    "?": "question mark",
+    "=": "equals",
+    "(": "open paren",
+    ")": "close paren",
+    "\\": "backslash",
+    "€": "euro",
+    "£": "pound",
+    "°": "degree",
 }
-_MONEY = {("$", "USD"): "dollar dollars cent cents", ("€", "EUR"): "euro euros cent cents",
-          ("£", "GBP"): "pound pounds penny pence", ("¥", "JPY"): "yen yen _ _",
-          ("₹", "INR"): "rupee rupees paisa paise"}
+_MONEY = {
+    ("$", "USD"): "dollar dollars cent cents",
+    ("€", "EUR"): "euro euros cent cents",
+    ("£", "GBP"): "pound pounds penny pence",
+    ("¥", "JPY"): "yen yen _ _",
+    ("₹", "INR"): "rupee rupees paisa paise",
+}
 _CURRENCIES = {code: names.split() for codes, names in _MONEY.items() for code in codes}
 
 
@@ -163,11 +195,11 @@ def _digits(text: str, fmt: str | None) -> str:
 
 
 def _split_extension(text: str) -> tuple[str, str]:
-    """"555-0100 ext. 12" -> ("555-0100", "12"); no extension -> (text, "")."""
+    """ "555-0100 ext. 12" -> ("555-0100", "12"); no extension -> (text, "")."""
     low = text.lower()
     for marker in ("extension", "ext.", "ext", "x"):
         at = low.rfind(marker)
-        head, tail = text[:at].strip(), text[at + len(marker):].strip()
+        head, tail = text[:at].strip(), text[at + len(marker) :].strip()
         if at > 0 and _is_digits(tail) and any(c in _DIGITS for c in head):
             return head, tail
     return text, ""
@@ -247,8 +279,9 @@ def _date(text: str, fmt: str | None) -> str:
     parts = text.replace(",", " ").replace("-", " ").replace("/", " ").replace(".", " ").split()
     order = fmt.lower() if fmt else _infer_date_format(parts)
     if order not in _DATE_FORMATS:
-        raise ValueError(f'say-as interpret-as="date": unsupported format {fmt!r} '
-                         f"(supported: {', '.join(_DATE_FORMATS)})")
+        raise ValueError(
+            f'say-as interpret-as="date": unsupported format {fmt!r} (supported: {", ".join(_DATE_FORMATS)})'
+        )
     read = _read_date(parts, order)
     if read is None:
         raise _Unreadable("a date", f"format {order}")
@@ -264,17 +297,22 @@ def _date(text: str, fmt: str | None) -> str:
 def _time(text: str, fmt: str | None) -> str:
     style = fmt.lower() if fmt else ""
     if style and style not in _TIME_FORMATS:
-        raise ValueError(f'say-as interpret-as="time": unsupported format {fmt!r} '
-                         f"(supported: {', '.join(_TIME_FORMATS)})")
+        raise ValueError(
+            f'say-as interpret-as="time": unsupported format {fmt!r} (supported: {", ".join(_TIME_FORMATS)})'
+        )
     clock, meridiem = text.lower(), ""
     for suffix, spoken in _MERIDIEMS.items():
         if clock.endswith(suffix):
             clock, meridiem = clock[: -len(suffix)].strip(), spoken
             break
     fields = clock.split(":") if ":" in clock else clock.split(".")
-    if (not 1 <= len(fields) <= 3 or not all(_is_digits(f) for f in fields)
-            or len(fields[0]) > 2 or any(len(f) != 2 for f in fields[1:])
-            or (len(fields) == 1 and not (meridiem or style))):
+    if (
+        not 1 <= len(fields) <= 3
+        or not all(_is_digits(f) for f in fields)
+        or len(fields[0]) > 2
+        or any(len(f) != 2 for f in fields[1:])
+        or (len(fields) == 1 and not (meridiem or style))
+    ):
         raise _Unreadable("a time")
     hour, minute, second = (int(f) for f in fields + ["0"] * (3 - len(fields)))
     twelve = bool(meridiem) or style.endswith("12")
@@ -292,7 +330,7 @@ def _currency(text: str, fmt: str | None) -> str:
     sign, body = ("-", text[1:].lstrip()) if text[0] in "-\u2212" else ("", text)
     upper = body.upper()
     code = next((c for c in _CURRENCIES if upper.startswith(c) or upper.endswith(c)), "")
-    amount = body[len(code):] if upper.startswith(code) else body[: -len(code)]
+    amount = body[len(code) :] if upper.startswith(code) else body[: -len(code)]
     parsed = _parse_number(sign + amount.strip())
     if not code or parsed is None:
         raise _Unreadable("an amount of money")
@@ -314,8 +352,14 @@ def _fraction(text: str, fmt: str | None) -> str:
     pieces = body.split()
     whole = pieces[0] if len(pieces) == 2 else None
     numerator, slash, denominator = pieces[-1].partition("/") if pieces else ("", "", "")
-    if (len(pieces) > 2 or not slash or not _is_digits(numerator) or not _is_digits(denominator)
-            or int(denominator) == 0 or (whole is not None and not _is_digits(whole))):
+    if (
+        len(pieces) > 2
+        or not slash
+        or not _is_digits(numerator)
+        or not _is_digits(denominator)
+        or int(denominator) == 0
+        or (whole is not None and not _is_digits(whole))
+    ):
         raise _Unreadable("a fraction")
     num, den = int(numerator), int(denominator)
     names = {1: ("over one", "over one"), 2: ("half", "halves"), 4: ("quarter", "quarters")}
@@ -327,17 +371,23 @@ def _fraction(text: str, fmt: str | None) -> str:
 
 
 _READERS: dict[str, Callable[[str, str | None], str]] = {
-    "cardinal": _cardinal, "number": _cardinal, "ordinal": _ordinal,
-    "characters": _characters, "spell-out": _characters, "verbatim": _characters,
-    "digits": _digits, "telephone": _telephone, "date": _date, "time": _time,
-    "currency": _currency, "fraction": _fraction,
+    "cardinal": _cardinal,
+    "number": _cardinal,
+    "ordinal": _ordinal,
+    "characters": _characters,
+    "spell-out": _characters,
+    "verbatim": _characters,
+    "digits": _digits,
+    "telephone": _telephone,
+    "date": _date,
+    "time": _time,
+    "currency": _currency,
+    "fraction": _fraction,
 }
 SUPPORTED: frozenset[str] = frozenset(_READERS)
 
 
-def expand(
-    text: str, interpret_as: str, format: str | None = None, detail: str | None = None
-) -> str:
+def expand(text: str, interpret_as: str, format: str | None = None, detail: str | None = None) -> str:
     """Return the words to speak for `text` read as `interpret_as` (English).
 
     Raises ValueError for an unsupported `interpret_as` or for text that
@@ -346,8 +396,9 @@ def expand(
     kind = interpret_as.strip().lower()
     reader = _READERS.get(kind)
     if reader is None:
-        raise ValueError(f"unsupported say-as interpret-as={interpret_as!r}; "
-                         f"supported: {', '.join(sorted(SUPPORTED))}")
+        raise ValueError(
+            f"unsupported say-as interpret-as={interpret_as!r}; supported: {', '.join(sorted(SUPPORTED))}"
+        )
     body = text.strip()
     if not body:
         return ""
@@ -355,5 +406,4 @@ def expand(
         return reader(body, (format or "").strip() or None)
     except _Unreadable as exc:
         note = f" ({exc.note})" if exc.note else ""
-        raise ValueError(f'say-as interpret-as="{kind}": cannot read {text!r} '
-                         f"as {exc.what}{note}") from None
+        raise ValueError(f'say-as interpret-as="{kind}": cannot read {text!r} as {exc.what}{note}') from None

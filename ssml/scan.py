@@ -87,7 +87,9 @@ class Scanned:
 
 def check_size(text: str, max_bytes: int) -> None:
     """Refuse input larger than ``max_bytes`` UTF-8 bytes, before any other work."""
-    if len(text) > max_bytes or (len(text) * 4 > max_bytes and len(text.encode("utf-8", "surrogatepass")) > max_bytes):
+    if len(text) > max_bytes or (
+        len(text) * 4 > max_bytes and len(text.encode("utf-8", "surrogatepass")) > max_bytes
+    ):
         size = len(text.encode("utf-8", "surrogatepass"))
         raise HostileInputError(
             f"input is {size:,} bytes; the limit is {max_bytes:,} (limits.max_input_bytes)", line=1, column=1
@@ -137,7 +139,9 @@ def scan(
     if control and strict:
         line, column = out.position(control.start())
         raise HostileInputError(
-            f"control character U+{ord(control.group()):04X} is not allowed in markup", line=line, column=column
+            f"control character U+{ord(control.group()):04X} is not allowed in markup",
+            line=line,
+            column=column,
         )
     return _Repairer(text, out, strict, max_depth, is_emotion).run()
 
@@ -265,7 +269,9 @@ class _Repairer:
         if len(self.stack) > self.max_depth:
             line, column = self.out.position(offset)
             raise HostileInputError(
-                f"elements nested deeper than {self.max_depth} levels (limits.max_depth)", line=line, column=column
+                f"elements nested deeper than {self.max_depth} levels (limits.max_depth)",
+                line=line,
+                column=column,
             )
 
     def _close(self, name: str, start: int, raw: str) -> None:

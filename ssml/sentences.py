@@ -607,7 +607,9 @@ class SentenceAssembler:
             unit = self._unit(k, final)
             if unit is _WAIT:
                 return _WAIT
-            trailing = unit.kind is _Kind.EMPTY or (unit.kind is _Kind.OPEN and _local(unit.name) in VOID_ELEMENTS)
+            trailing = unit.kind is _Kind.EMPTY or (
+                unit.kind is _Kind.OPEN and _local(unit.name) in VOID_ELEMENTS
+            )
             if unit.kind is _Kind.CLOSE or (trailing and _local(unit.name) in TRAILING_EMPTY):
                 k = unit.end
             else:

@@ -95,7 +95,9 @@ def emotion(ctx: ParseContext, element: etree._Element) -> TagAction | None:
         return None
     weights = _emotionml_weights(ctx, element)
     if weights is None:
-        ctx.problem("<emotion> needs a name attribute or <category>/<dimension> children; spoken neutral", element)
+        ctx.problem(
+            "<emotion> needs a name attribute or <category>/<dimension> children; spoken neutral", element
+        )
         weights = {}
     ctx.set_emotion(weights, _transition(ctx, element))
     return None
@@ -124,9 +126,7 @@ def _emotionml_weights(ctx: ParseContext, element: etree._Element) -> dict[str, 
         else:
             index = _PAD_NAMES.get(name.strip().lower())
             if index is None:
-                ctx.problem(
-                    f"unknown dimension {name!r}; known: {', '.join(sorted(_PAD_NAMES))}", child
-                )
+                ctx.problem(f"unknown dimension {name!r}; known: {', '.join(sorted(_PAD_NAMES))}", child)
                 continue
             found_dimension = True
             pad[index] = 2.0 * value - 1.0  # EmotionML scales are 0..1 with 0.5 neutral
@@ -279,7 +279,9 @@ def prosody_(ctx: ParseContext, element: etree._Element) -> None:
         ctx.warn("prosody duration is not supported; use rate", element)
     composed, moved = ctx.scope.prosody.compose(EmotionVector(**values)).clamped()
     if moved:
-        ctx.warn(f"nested prosody goes beyond the allowed range of {', '.join(moved)}; held at the limit", element)
+        ctx.warn(
+            f"nested prosody goes beyond the allowed range of {', '.join(moved)}; held at the limit", element
+        )
     ctx.update(prosody=composed)
 
 
@@ -304,7 +306,9 @@ def say_as(ctx: ParseContext, element: etree._Element) -> TagAction:
     raw = _content(element)
     kind = _attr(element, "interpret-as") or ""
     try:
-        ctx.text(sayas.expand(raw.strip(), kind, _attr(element, "format"), _attr(element, "detail")), separate=True)
+        ctx.text(
+            sayas.expand(raw.strip(), kind, _attr(element, "format"), _attr(element, "detail")), separate=True
+        )
     except ValueError as exc:
         ctx.problem(f"{exc}; read as written", element)
         ctx.text(raw)

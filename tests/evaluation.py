@@ -101,9 +101,15 @@ class Delivered:
 def delivered(renders: Sequence[Measures], neutral: Sequence[Measures]) -> Delivered:
     """Average of per-sentence deltas of ``renders`` against ``neutral`` (same sentences, same order)."""
     if len(renders) != len(neutral) or not renders:
-        raise ValueError(f"need the same non-zero number of renders and neutral renders, got {len(renders)} and {len(neutral)}")
+        raise ValueError(
+            f"need the same non-zero number of renders and neutral renders, got {len(renders)} and {len(neutral)}"
+        )
     pitch = [r.median_st - n.median_st for r, n in zip(renders, neutral)]
-    spread = [math.log(r.range_st / n.range_st) for r, n in zip(renders, neutral) if r.range_st > 0 and n.range_st > 0]
+    spread = [
+        math.log(r.range_st / n.range_st)
+        for r, n in zip(renders, neutral)
+        if r.range_st > 0 and n.range_st > 0
+    ]
     return Delivered(
         pitch_st=float(np.nanmean(pitch)) if not all(math.isnan(p) for p in pitch) else float("nan"),
         range=float(math.exp(np.nanmean(spread))) if spread else float("nan"),
@@ -113,7 +119,9 @@ def delivered(renders: Sequence[Measures], neutral: Sequence[Measures]) -> Deliv
     )
 
 
-def render_and_measure(synthesizer, sentences: Sequence[str] = SENTENCES, **options) -> tuple[list[Measures], list]:
+def render_and_measure(
+    synthesizer, sentences: Sequence[str] = SENTENCES, **options
+) -> tuple[list[Measures], list]:
     """Render each sentence with ``options`` (``emotion``, ``intensity``, …); measures and the renders."""
     results = [synthesizer.synthesize(sentence, **options) for sentence in sentences]
     return [measure_utterance(r.audio, r.sample_rate) for r in results], results
@@ -134,7 +142,12 @@ def transcribe(audio: np.ndarray, sample_rate: int, decoder=None) -> str:
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
     """Word-level edit distance over the reference length (punctuation and case ignored)."""
-    ref = [w for w in "".join(c if c.isalnum() or c.isspace() or c == "'" else " " for c in reference.lower()).split()]
+    ref = [
+        w
+        for w in "".join(
+            c if c.isalnum() or c.isspace() or c == "'" else " " for c in reference.lower()
+        ).split()
+    ]
     hyp = hypothesis.lower().split()
     row = list(range(len(hyp) + 1))
     for i, word in enumerate(ref, 1):

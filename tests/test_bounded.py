@@ -47,7 +47,9 @@ def synth() -> Synthesizer:
 @pytest.fixture(scope="module")
 def tight_synth() -> Synthesizer:
     """Three seconds of audio per request: SLOW_TEXT passes the estimate but overruns."""
-    return Synthesizer(with_limits(dataclasses.replace(load_config([]), noise=False, threads=2), max_audio_s=3.0))
+    return Synthesizer(
+        with_limits(dataclasses.replace(load_config([]), noise=False, threads=2), max_audio_s=3.0)
+    )
 
 
 @pytest_asyncio.fixture
@@ -89,13 +91,16 @@ def test_a_plan_within_budget_passes(synth):
     assert plan.segments[0].break_after_ms == 10_000
 
 
-@pytest.mark.parametrize("route, body", [
-    ("/v1/synthesize", {"input": BREAKS_500}),
-    ("/v1/synthesize", {"input": BREAKS_500, "stream": True, "format": "pcm16"}),
-    ("/v1/audio/speech", {"input": BREAKS_500, "response_format": "mp3"}),
-    ("/v1/audio/speech", {"input": BREAKS_500, "response_format": "pcm"}),
-    ("/v1/plan", {"input": BREAKS_500}),
-])
+@pytest.mark.parametrize(
+    "route, body",
+    [
+        ("/v1/synthesize", {"input": BREAKS_500}),
+        ("/v1/synthesize", {"input": BREAKS_500, "stream": True, "format": "pcm16"}),
+        ("/v1/audio/speech", {"input": BREAKS_500, "response_format": "mp3"}),
+        ("/v1/audio/speech", {"input": BREAKS_500, "response_format": "pcm"}),
+        ("/v1/plan", {"input": BREAKS_500}),
+    ],
+)
 @pytest.mark.asyncio
 async def test_500_long_breaks_are_refused_with_413_on_every_route(client, route, body):
     response = await client.post(route, json=body)
@@ -117,7 +122,9 @@ async def test_an_overrun_the_estimate_let_in_is_an_error_not_a_cut(tight_client
 
 def test_the_cli_refuses_over_budget_input_with_exit_2(tmp_path):
     out = tmp_path / "long.wav"
-    result = subprocess.run([EMOTTS, "say", BREAKS_500, "-o", str(out)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [EMOTTS, "say", BREAKS_500, "-o", str(out)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: ") and "limits.max_break_s" in result.stderr
     assert "Traceback" not in result.stderr and not out.exists()
@@ -140,7 +147,9 @@ async def test_extreme_prosody_is_a_warning_in_lenient_mode_and_an_error_in_stri
 
 
 def test_nested_prosody_is_held_at_the_limit(synth):
-    markup = "<speak>" + '<prosody pitch="+20st" volume="+20dB">' * 5 + "High." + "</prosody>" * 5 + "</speak>"
+    markup = (
+        "<speak>" + '<prosody pitch="+20st" volume="+20dB">' * 5 + "High." + "</prosody>" * 5 + "</speak>"
+    )
     plan, _ = synth.plan(markup)
     targets = plan.segments[0].targets
     assert targets.pitch_st == 24.0 and targets.volume_db == 24.0
@@ -185,7 +194,9 @@ async def test_a_whole_wav_answer_has_exact_lengths_in_its_header(client):
 @pytest.mark.parametrize("fmt", ["mp3", "opus", "flac"])
 @pytest.mark.asyncio
 async def test_openai_whole_answers_decode_to_the_rendered_length(client, fmt):
-    response = await client.post("/v1/audio/speech", json={"input": "One sentence here. And a second one.", "response_format": fmt})
+    response = await client.post(
+        "/v1/audio/speech", json={"input": "One sentence here. And a second one.", "response_format": fmt}
+    )
     assert response.status == 200
     data = await response.read()
     assert response.content_length == len(data)

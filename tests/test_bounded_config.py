@@ -24,8 +24,7 @@ import pytest
 from wyoming.client import AsyncTcpClient
 from wyoming.info import Describe, Info
 
-from emotts_plugin import ConfigError, load_config
-from emotts_plugin import cli, ports
+from emotts_plugin import ConfigError, cli, load_config, ports
 from emotts_plugin.config import MAX_ALIAS_NODES, excerpt
 
 EMOTTS = str(Path(sys.executable).with_name("emotts"))
@@ -40,13 +39,20 @@ def _bomb(levels: int = 9) -> str:
     return "voice: [" + ", ".join(items) + "]\n"
 
 
-def _limit_memory() -> None:  # in the child: a regression fails with MemoryError instead of eating the machine
+def _limit_memory() -> (
+    None
+):  # in the child: a regression fails with MemoryError instead of eating the machine
     resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
 
 
 def emotts(*args: str, timeout: float = 30, stdin: str = "") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [EMOTTS, *args], input=stdin, capture_output=True, text=True, timeout=timeout, preexec_fn=_limit_memory
+        [EMOTTS, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=_limit_memory,
     )
 
 
@@ -91,7 +97,10 @@ def test_alias_bomb_is_refused_at_once_with_a_short_message(tmp_path):
     "text, fragment",
     [
         ("voice: &a [*a]\n", "line 1, column 12: alias *a refers to a node that contains it"),
-        ("voice: " + "[" * 5000 + "]" * 5000 + "\n", "line 1, column 71: collections nested deeper than 64 levels"),
+        (
+            "voice: " + "[" * 5000 + "]" * 5000 + "\n",
+            "line 1, column 71: collections nested deeper than 64 levels",
+        ),
         ("voice: *nowhere\n", "line 1, column 8: found undefined alias 'nowhere'"),
         ("voice: [unclosed\n", "line 2, column 1: while parsing a flow sequence; expected ',' or ']'"),
     ],
@@ -109,7 +118,11 @@ def test_modest_aliases_still_work(tmp_path):
     path = tmp_path / "anchors.yaml"
     path.write_text("limits:\n  read_timeout_s: &t 20\n  idle_timeout_s: *t\ncache: &c {memory_mb: 8}\n")
     config = load_config([path])
-    assert (config.limits.read_timeout_s, config.limits.idle_timeout_s, config.cache.memory_mb) == (20.0, 20.0, 8)
+    assert (config.limits.read_timeout_s, config.limits.idle_timeout_s, config.cache.memory_mb) == (
+        20.0,
+        20.0,
+        8,
+    )
 
 
 def test_oversized_config_file_is_not_read(tmp_path):
@@ -194,7 +207,10 @@ def _unwritable(tmp_path: Path) -> Path:
     "make, reason",
     [
         (lambda tmp: (tmp / "plain").write_text("") or tmp / "plain", "it is a file, not a folder"),
-        (lambda tmp: (tmp / "plain").write_text("") or tmp / "plain" / "cache", "a part of its path is a file"),
+        (
+            lambda tmp: (tmp / "plain").write_text("") or tmp / "plain" / "cache",
+            "a part of its path is a file",
+        ),
         (_unwritable, ""),
     ],
 )
@@ -237,10 +253,14 @@ def listener():
     "args, what",
     [
         (["--port", "{taken}"], "HTTP port 127.0.0.1:{taken} (server.http_port, --port)"),
-        (["--port", "{free}", "--audiosocket", "127.0.0.1:{taken}"],
-         "AudioSocket port 127.0.0.1:{taken} (server.audiosocket, --audiosocket)"),
-        (["--port", "{free}", "--wyoming", "tcp://127.0.0.1:{taken}"],
-         "Wyoming port 127.0.0.1:{taken} (server.wyoming_uri, --wyoming)"),
+        (
+            ["--port", "{free}", "--audiosocket", "127.0.0.1:{taken}"],
+            "AudioSocket port 127.0.0.1:{taken} (server.audiosocket, --audiosocket)",
+        ),
+        (
+            ["--port", "{free}", "--wyoming", "tcp://127.0.0.1:{taken}"],
+            "Wyoming port 127.0.0.1:{taken} (server.wyoming_uri, --wyoming)",
+        ),
     ],
 )
 def test_port_taken_by_another_program(listener, args, what):
@@ -249,7 +269,9 @@ def test_port_taken_by_another_program(listener, args, what):
     done = emotts("serve", *args, timeout=20)
     message = _refused(done)
     assert message.startswith(f"error: {what} is taken by pid {os.getpid()} (")
-    assert message.endswith("which is not an emotts server; choose another with " + what.rpartition(", ")[2][:-1])
+    assert message.endswith(
+        "which is not an emotts server; choose another with " + what.rpartition(", ")[2][:-1]
+    )
 
     done = emotts("serve", "--replace", *args, timeout=20)
     assert _refused(done).endswith("which is not an emotts server: --replace stops only emotts servers")
@@ -270,7 +292,9 @@ def test_bind_failure_after_the_check_is_named_too(listener, monkeypatch, capsys
     code = cli.main(["serve", "--port", str(free_port()), "--audiosocket", f"127.0.0.1:{listener}"])
     assert code == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: AudioSocket port 127.0.0.1:{listener} (server.audiosocket, --audiosocket) is taken")
+    assert err.startswith(
+        f"error: AudioSocket port 127.0.0.1:{listener} (server.audiosocket, --audiosocket) is taken"
+    )
     assert "Traceback" not in err
 
 
@@ -278,7 +302,9 @@ def test_bind_failure_after_the_check_is_named_too(listener, monkeypatch, capsys
 
 
 def _start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([EMOTTS, "serve", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [EMOTTS, "serve", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _healthz(port: int, server: subprocess.Popen) -> dict:
@@ -332,14 +358,20 @@ def test_port_held_by_emotts_then_replace(tmp_path):
         # --replace stops the old server cleanly, then serves HTTP and, from the config file, Wyoming
         new = _start("--replace", "--port", str(http), "--config", str(config))
         assert old.wait(timeout=20) == 0, old.communicate()
-        assert f"stopping the emotts server pid {old.pid}, emotts " in old.stderr.read() + new.stderr.readline()
+        assert (
+            f"stopping the emotts server pid {old.pid}, emotts " in old.stderr.read() + new.stderr.readline()
+        )
         assert _healthz(http, new)["status"] == "ok"
         info = asyncio.run(_describe(wyoming))
         assert info.tts and info.tts[0].name == "emotts"
 
-        message = _refused(emotts("serve", "--port", str(free_port()), "--wyoming", f"tcp://127.0.0.1:{wyoming}"))
-        assert f"Wyoming port 127.0.0.1:{wyoming} (server.wyoming_uri, --wyoming) is taken by another emotts " \
-               f"server (pid {new.pid}, " in message
+        message = _refused(
+            emotts("serve", "--port", str(free_port()), "--wyoming", f"tcp://127.0.0.1:{wyoming}")
+        )
+        assert (
+            f"Wyoming port 127.0.0.1:{wyoming} (server.wyoming_uri, --wyoming) is taken by another emotts "
+            f"server (pid {new.pid}, " in message
+        )
         assert _healthz(http, new)["status"] == "ok"  # the refused start did not disturb it
 
         assert _stop(new) == 0  # SIGTERM stops HTTP + Wyoming cleanly

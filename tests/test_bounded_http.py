@@ -140,7 +140,9 @@ def post(path: str, body: bytes, *headers: bytes) -> bytes:
 async def assert_serves(port: int) -> None:
     """A normal request on a fresh connection succeeds."""
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"http://127.0.0.1:{port}/v1/plan", json={"input": "Hello there."}) as response:
+        async with session.post(
+            f"http://127.0.0.1:{port}/v1/plan", json={"input": "Hello there."}
+        ) as response:
             assert response.status == 200, await response.text()
             assert (await response.json())["segments"]
 
@@ -174,12 +176,27 @@ async def test_deeply_nested_json_is_a_400_on_every_json_route(client, route, ca
     ("content_type", "body", "code", "named"),
     [
         ("application/json; charset=bogus", PLAN, "UnsupportedCharset", "'bogus'"),
-        ("application/json; charset=base64", PLAN, "UnsupportedCharset", "'base64'"),  # a codec, not a text encoding
+        (
+            "application/json; charset=base64",
+            PLAN,
+            "UnsupportedCharset",
+            "'base64'",
+        ),  # a codec, not a text encoding
         ("application/json", b'{"input": "caf\xe9"}', "InvalidJSON", "'utf-8' at byte 14"),
-        ("application/json; charset=utf-16", b'{"input": "odds"}', "InvalidJSON", "'utf-16' at byte 16"),  # odd length
+        (
+            "application/json; charset=utf-16",
+            b'{"input": "odds"}',
+            "InvalidJSON",
+            "'utf-16' at byte 16",
+        ),  # odd length
         ("application/json", b'{"input": "hi", "intensity": NaN}', "InvalidJSON", "NaN is not a JSON number"),
         ("application/json", b'{"input": "hi", "intensity": -Infinity}', "InvalidJSON", "-Infinity"),
-        ("application/json", b'{"input": "hi", "intensity": ' + b"9" * 10_000 + b"}", "InvalidJSON", "digits"),
+        (
+            "application/json",
+            b'{"input": "hi", "intensity": ' + b"9" * 10_000 + b"}",
+            "InvalidJSON",
+            "digits",
+        ),
         ("application/json", b'{"input": "hi"', "InvalidJSON", "line 1, column 15"),
         ("application/json", b'["input", "hi"]', "InvalidJSON", "must be a JSON object, got list"),
     ],
@@ -209,7 +226,9 @@ async def test_any_content_type_with_a_json_body_is_read(client, headers):
 
 @pytest.mark.asyncio
 async def test_a_body_that_breaks_its_content_encoding_is_a_400(server, caplog):
-    reply, closed = await exchange(server.port, post("/v1/plan", b"this is not gzip" * 4, b"Content-Encoding: gzip"))
+    reply, closed = await exchange(
+        server.port, post("/v1/plan", b"this is not gzip" * 4, b"Content-Encoding: gzip")
+    )
     assert reply.status == 400 and reply.error()["code"] == "MalformedBody"
     assert "gzip" in reply.error()["message"]
     assert closed
@@ -248,7 +267,10 @@ async def test_a_500_shows_no_exception_text_and_logs_the_traceback(synth, aioht
     assert error == {"message": INTERNAL_ERROR_MESSAGE, "type": "server_error", "code": "RuntimeError"}
     logged = [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
     assert logged and "praat script" in str(logged[0].exc_info[1])
-    assert 'emotts_requests_total{route="/test/broken",status="500"} 1' in await (await client.get("/metrics")).text()
+    assert (
+        'emotts_requests_total{route="/test/broken",status="500"} 1'
+        in await (await client.get("/metrics")).text()
+    )
     assert (await client.post("/v1/plan", json={"input": "Hello there."})).status == 200
 
 
@@ -265,7 +287,9 @@ async def test_a_client_that_leaves_mid_body_is_counted_not_an_error(server, how
     await writer.drain()
     await asyncio.sleep(0.1)
     if how == "reset":  # RST instead of FIN
-        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+        )
     writer.close()
     line = 'emotts_client_disconnects_total{route="/v1/plan"} 1'
     for _ in range(50):
@@ -353,38 +377,65 @@ POST_HEAD = b"POST /v1/plan HTTP/1.1\r\nHost: test\r\n"
 CHUNKED_HEAD = POST_HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
 MALFORMED = [
     pytest.param(b"GARBAGE\r\n\r\n", 400, "BadHttpMethod", id="bad-request-line"),
-    pytest.param(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40, 400, "BadHttpMethod", id="tls-hello"),
     pytest.param(
-        b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", 431, "HeaderTooLong",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40, 400, "BadHttpMethod", id="tls-hello"
+    ),
+    pytest.param(
+        b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
+        431,
+        "HeaderTooLong",
         id="header-too-long",
     ),
     pytest.param(
-        b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: test\r\n\r\n", 431, "HeaderTooLong", id="target-too-long"
+        b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: test\r\n\r\n",
+        431,
+        "HeaderTooLong",
+        id="target-too-long",
     ),
     pytest.param(
-        b"GET /healthz HTTP/1.1\r\nHost: test\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(300)) + b"\r\n",
-        431, "TooManyHeaders", id="too-many-headers",
+        b"GET /healthz HTTP/1.1\r\nHost: test\r\n"
+        + b"".join(b"X-%d: 1\r\n" % i for i in range(300))
+        + b"\r\n",
+        431,
+        "TooManyHeaders",
+        id="too-many-headers",
     ),
-    pytest.param(POST_HEAD + b"Content-Length: abc\r\n\r\n", 400, "InvalidContentLength", id="content-length-abc"),
-    pytest.param(POST_HEAD + b"Content-Length: -5\r\n\r\n", 400, "InvalidContentLength", id="content-length-negative"),
     pytest.param(
-        POST_HEAD + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400, "InvalidContentLength",
+        POST_HEAD + b"Content-Length: abc\r\n\r\n", 400, "InvalidContentLength", id="content-length-abc"
+    ),
+    pytest.param(
+        POST_HEAD + b"Content-Length: -5\r\n\r\n", 400, "InvalidContentLength", id="content-length-negative"
+    ),
+    pytest.param(
+        POST_HEAD + b"Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        400,
+        "InvalidContentLength",
         id="content-length-twice",
     ),
     pytest.param(
-        POST_HEAD + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "ConflictingLength",
+        POST_HEAD + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+        "ConflictingLength",
         id="length-and-chunked",
     ),
-    pytest.param(CHUNKED_HEAD + b"zz\r\nhello\r\n0\r\n\r\n", 400, "InvalidChunkedEncoding", id="chunk-size-zz"),
-    pytest.param(CHUNKED_HEAD + b'5\r\n{"inp\r\nQQ\r\n', 400, "InvalidChunkedEncoding", id="chunk-size-after-data"),
-    pytest.param(post("/v1/plan", PLAN, b"Content-Encoding: br"), 415, "UnsupportedContentEncoding", id="encoding-br"),
+    pytest.param(
+        CHUNKED_HEAD + b"zz\r\nhello\r\n0\r\n\r\n", 400, "InvalidChunkedEncoding", id="chunk-size-zz"
+    ),
+    pytest.param(
+        CHUNKED_HEAD + b'5\r\n{"inp\r\nQQ\r\n', 400, "InvalidChunkedEncoding", id="chunk-size-after-data"
+    ),
+    pytest.param(
+        post("/v1/plan", PLAN, b"Content-Encoding: br"), 415, "UnsupportedContentEncoding", id="encoding-br"
+    ),
     pytest.param(b"GET /healthz HTTP/1.1\r\n\r\n", 400, "BadHttpMessage", id="no-host"),
 ]
 
 
 @pytest.mark.parametrize(("request_bytes", "status", "code"), MALFORMED)
 @pytest.mark.asyncio
-async def test_malformed_requests_get_a_json_error_and_a_closed_connection(server, request_bytes, status, code, caplog):
+async def test_malformed_requests_get_a_json_error_and_a_closed_connection(
+    server, request_bytes, status, code, caplog
+):
     reply, closed = await exchange(server.port, request_bytes)
     assert reply.status == status
     error = reply.error()
@@ -496,7 +547,9 @@ async def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(se
         assert time.monotonic() - answered >= IDLE_TIMEOUT_S - 0.05
     finally:
         writer.close()
-    silent_reader, silent_writer = await asyncio.open_connection("127.0.0.1", server.port)  # never sends a byte
+    silent_reader, silent_writer = await asyncio.open_connection(
+        "127.0.0.1", server.port
+    )  # never sends a byte
     opened = time.monotonic()
     assert await closed_within(silent_reader, IDLE_TIMEOUT_S + MARGIN_S)
     assert time.monotonic() - opened >= IDLE_TIMEOUT_S - 0.05
@@ -523,7 +576,9 @@ async def test_slow_answers_heads_sent_in_pieces_and_quiet_websockets_are_not_cu
         writer.close()
     # a WebSocket (Twilio's media streams) silent for longer than both timeouts stays open
     async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(f"http://127.0.0.1:{server.port}/test/echo", autoping=False) as websocket:
+        async with session.ws_connect(
+            f"http://127.0.0.1:{server.port}/test/echo", autoping=False
+        ) as websocket:
             await websocket.send_str("first")
             assert (await websocket.receive_str(timeout=5)) == "first"
             await asyncio.sleep(IDLE_TIMEOUT_S + READ_TIMEOUT_S)

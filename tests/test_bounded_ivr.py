@@ -49,13 +49,17 @@ MIB = 1024 * 1024
 def synth() -> Synthesizer:
     config = load_config([])
     server = dataclasses.replace(config.server, audiosocket="127.0.0.1:0")
-    limits = dataclasses.replace(config.limits, max_input_bytes=2 * MIB)  # room for a prompt over a 1 MiB budget
+    limits = dataclasses.replace(
+        config.limits, max_input_bytes=2 * MIB
+    )  # room for a prompt over a 1 MiB budget
     return Synthesizer(dataclasses.replace(config, noise=False, threads=1, server=server, limits=limits))
 
 
 @pytest.fixture(scope="module")
 def wav(synth) -> bytes:
-    result = synth.synthesize("I am so sorry for the wait. We will call you back tomorrow morning.", emotion="sad")
+    result = synth.synthesize(
+        "I am so sorry for the wait. We will call you back tomorrow morning.", emotion="sad"
+    )
     buffer = io.BytesIO()
     soundfile.write(buffer, result.audio, result.sample_rate, format="WAV")
     return buffer.getvalue()
@@ -175,7 +179,9 @@ async def test_prompts_for_calls_that_never_connect_stop_at_the_budget(make_clie
     budget = client.server.app[CALLS].budget
     calls = [f"pending-{n}" for n in range(4)]
     accepted, refused = await fill_budget(client, calls)
-    assert accepted == MIB // prompt_bytes(Prompt(BIG), "m")  # each waiting prompt counts its text and objects
+    assert accepted == MIB // prompt_bytes(
+        Prompt(BIG), "m"
+    )  # each waiting prompt counts its text and objects
     assert refused.status == 429 and refused.headers["Retry-After"]
     error = (await refused.json())["error"]
     assert error["code"] == "IvrQueueFull" and "limits.ivr_queue_mb (1 MiB)" in error["message"]
@@ -185,7 +191,9 @@ async def test_prompts_for_calls_that_never_connect_stop_at_the_budget(make_clie
     ws = await client.ws_connect("/v1/ivr/twilio")  # a greeting the budget cannot take: try again later
     await ws.send_json(twilio_start("CA-greeting", text=BIG))
     closing = await closed(ws)
-    assert closing.type == WSMsgType.CLOSE and ws.close_code == 1013 and "limits.ivr_queue_mb" in closing.extra
+    assert (
+        closing.type == WSMsgType.CLOSE and ws.close_code == 1013 and "limits.ivr_queue_mb" in closing.extra
+    )
 
     barge = await say(client, calls[0], SHORT, barge_in=True)  # drops that call's own waiting prompts first
     assert barge.status == 202
@@ -274,7 +282,11 @@ async def test_twilio_streams_beyond_max_connections_are_told_to_try_again(make_
     await second.send_json({"event": "connected"})
     third = await client.ws_connect("/v1/ivr/twilio")
     closing = await closed(third)
-    assert closing.type == WSMsgType.CLOSE and third.close_code == 1013 and "limits.max_connections" in closing.extra
+    assert (
+        closing.type == WSMsgType.CLOSE
+        and third.close_code == 1013
+        and "limits.max_connections" in closing.extra
+    )
 
     assert (await say(client, "CA-first", SHORT)).status == 202  # the open ones are served
     assert json.loads((await first.receive(timeout=10)).data)["event"] == "media"
@@ -300,7 +312,11 @@ async def test_a_silent_twilio_stream_is_closed_and_a_talking_one_is_not(make_cl
         await talking.send_json(media)
         await asyncio.sleep(0.1)
     closing = await closed(silent, timeout=5)
-    assert closing.type == WSMsgType.CLOSE and silent.close_code == 1008 and "limits.idle_timeout_s" in closing.extra
+    assert (
+        closing.type == WSMsgType.CLOSE
+        and silent.close_code == 1008
+        and "limits.idle_timeout_s" in closing.extra
+    )
     assert not talking.closed
     state = await (await client.get("/v1/ivr/calls/CA-talking")).json()
     assert state["connected"] and not state["ended"]
@@ -374,7 +390,9 @@ async def raw_response(reader: asyncio.StreamReader, timeout: float = 10.0) -> t
 
 
 async def upload(client, wav: bytes) -> int:
-    response = await client.post("/v1/references?name=ok.wav", data=wav, headers={"Content-Type": "audio/wav"})
+    response = await client.post(
+        "/v1/references?name=ok.wav", data=wav, headers={"Content-Type": "audio/wav"}
+    )
     return response.status
 
 

@@ -42,7 +42,8 @@ BAD_GRAPH = "badgraph"
 def _bad_graph_model() -> bytes:
     node = helper.make_node("NoSuchOperator", ["input"], ["output"], domain="emotts.test")
     graph = helper.make_graph(
-        [node], "broken",
+        [node],
+        "broken",
         [helper.make_tensor_value_info("input", TensorProto.INT64, [1, None])],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 1, None])],
     )
@@ -80,7 +81,9 @@ def synth_and_log(voices_dir):
     logger = logging.getLogger("emotts_plugin.models.piper")
     logger.addHandler(handler)
     try:
-        synth = Synthesizer(dataclasses.replace(load_config([]), voices_dir=str(voices_dir), noise=False, threads=2))
+        synth = Synthesizer(
+            dataclasses.replace(load_config([]), voices_dir=str(voices_dir), noise=False, threads=2)
+        )
     finally:
         logger.removeHandler(handler)
     return synth, [record.getMessage() for record in records]
@@ -112,7 +115,9 @@ def test_the_start_up_look_reads_the_bundled_model_as_sound():
 
 
 async def _spoken(client, voice: str) -> float:
-    response = await client.post("/v1/synthesize", json={"input": "Hello there.", "voice": voice, "format": "wav"})
+    response = await client.post(
+        "/v1/synthesize", json={"input": "Hello there.", "voice": voice, "format": "wav"}
+    )
     assert response.status == 200, await response.text()
     audio, rate = soundfile.read(io.BytesIO(await response.read()))
     return len(audio) / rate
@@ -154,7 +159,11 @@ def test_a_graph_fault_found_when_loading_is_logged_once_with_the_path(voices_di
     assert isinstance(first.value, ValueError) and first.value.path == voices_dir / f"{BAD_GRAPH}.onnx"
     assert again.value is first.value
     logged = [record.getMessage() for record in caplog.records if repr(BAD_GRAPH) in record.getMessage()]
-    assert len(logged) == 1 and str(voices_dir / f"{BAD_GRAPH}.onnx") in logged[0] and "cannot be loaded" in logged[0]
+    assert (
+        len(logged) == 1
+        and str(voices_dir / f"{BAD_GRAPH}.onnx") in logged[0]
+        and "cannot be loaded" in logged[0]
+    )
     assert backend.load("copy") is not None
 
 

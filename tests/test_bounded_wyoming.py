@@ -25,6 +25,7 @@ from wyoming.tts import Synthesize, SynthesizeStart, SynthesizeVoice
 from emotts_plugin.adapters.wyoming import MAX_HEADER_BYTES
 from emotts_plugin.config import load_config
 from emotts_plugin.synthesizer import Synthesizer
+
 from test_wyoming import _serving
 
 TIMEOUT = 30.0
@@ -53,7 +54,11 @@ def port(synth):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
-    with _serving(f"tcp://127.0.0.1:{free}", synth, lambda: socket.create_connection(("127.0.0.1", free), timeout=0.2).close()):
+    with _serving(
+        f"tcp://127.0.0.1:{free}",
+        synth,
+        lambda: socket.create_connection(("127.0.0.1", free), timeout=0.2).close(),
+    ):
         yield free
 
 
@@ -100,7 +105,9 @@ def assert_serves(port: int) -> None:
 
     async def speak():
         async with AsyncTcpClient("127.0.0.1", port) as client:
-            await client.write_event(Synthesize(text="Still here.", voice=SynthesizeVoice(name="joe")).event())
+            await client.write_event(
+                Synthesize(text="Still here.", voice=SynthesizeVoice(name="joe")).event()
+            )
             types = []
             while not types or types[-1] not in ("audio-stop", "error"):
                 event = await client.read_event()
@@ -122,8 +129,12 @@ def assert_serves(port: int) -> None:
     ids=["payload-64MiB", "data-64MiB", "together-over"],
 )
 def test_oversized_event_is_refused_from_its_header(port, data_length, payload_length):
-    header = {"type": "audio-chunk", "data": {"rate": 16000, "width": 2, "channels": 1},
-              "data_length": data_length, "payload_length": payload_length}
+    header = {
+        "type": "audio-chunk",
+        "data": {"rate": 16000, "width": 2, "channels": 1},
+        "data_length": data_length,
+        "payload_length": payload_length,
+    }
     # Only the header is sent: the answer and the close come without the server waiting for the body.
     events, seconds = run(_raw(port, json.dumps(header).encode() + b"\n"))
     error = _error(events)
@@ -135,12 +146,17 @@ def test_oversized_event_is_refused_from_its_header(port, data_length, payload_l
 
 def test_event_just_under_the_limit_is_read_and_the_connection_goes_on(port):
     payload = bytes(MAX_BODY_BYTES - 1000)
-    header = {"type": "audio-chunk", "data": {"rate": 16000, "width": 2, "channels": 1},
-              "payload_length": len(payload)}
+    header = {
+        "type": "audio-chunk",
+        "data": {"rate": 16000, "width": 2, "channels": 1},
+        "payload_length": len(payload),
+    }
 
     async def go():
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(json.dumps(header).encode() + b"\n" + payload + json.dumps({"type": "describe"}).encode() + b"\n")
+        writer.write(
+            json.dumps(header).encode() + b"\n" + payload + json.dumps({"type": "describe"}).encode() + b"\n"
+        )
         await writer.drain()
         event = await async_read_event(reader)
         writer.close()
@@ -168,20 +184,37 @@ def _nested(depth: int) -> bytes:
     ("raw", "code", "words"),
     [
         # 100 000 deep in the event data: within max_body_bytes, so it reaches json.loads
-        (b'{"type": "synthesize", "data_length": 200000}\n' + _nested(100_000), "WyomingRequestError",
-         "event data is nested too deeply"),
+        (
+            b'{"type": "synthesize", "data_length": 200000}\n' + _nested(100_000),
+            "WyomingRequestError",
+            "event data is nested too deeply",
+        ),
         # as deep as the header line allows
-        (b'{"type": "describe", "data": {"x": ' + _nested(30_000) + b"}}\n", "WyomingRequestError",
-         "event header is nested too deeply"),
+        (
+            b'{"type": "describe", "data": {"x": ' + _nested(30_000) + b"}}\n",
+            "WyomingRequestError",
+            "event header is nested too deeply",
+        ),
         # 100 000 deep in the header: longer than a header line may be
         (b'{"type": "describe", "data": {"x": ' + _nested(100_000) + b"}}\n", "EventTooLarge", "bytes"),
-        (b'{"type": "synthesize", "data_length": 9}\n{"text": 1', "WyomingRequestError", "event data is not JSON"),
+        (
+            b'{"type": "synthesize", "data_length": 9}\n{"text": 1',
+            "WyomingRequestError",
+            "event data is not JSON",
+        ),
         (b'{"type": "synthesize", "data_length": 6}\n[1, 2]', "WyomingRequestError", "must be a JSON object"),
         (b'{"type": "synthesize", "data_length": -5}\n', "WyomingRequestError", "bad data_length"),
         (b'{"type": "synthesize", "payload_length": "lots"}\n', "WyomingRequestError", "bad payload_length"),
     ],
-    ids=["data-100k-deep", "header-30k-deep", "header-100k-deep", "data-not-json", "data-not-object",
-         "negative-length", "length-not-int"],
+    ids=[
+        "data-100k-deep",
+        "header-30k-deep",
+        "header-100k-deep",
+        "data-not-json",
+        "data-not-object",
+        "negative-length",
+        "length-not-int",
+    ],
 )
 def test_hostile_json_is_an_error_then_the_close(port, raw, code, words):
     events, _ = run(_raw(port, raw))
@@ -272,7 +305,8 @@ def test_connection_over_the_limit_is_refused_and_the_others_go_on(port):
     async def go():
         async with contextlib.AsyncExitStack() as stack:
             clients = [
-                await stack.enter_async_context(AsyncTcpClient("127.0.0.1", port)) for _ in range(MAX_CONNECTIONS)
+                await stack.enter_async_context(AsyncTcpClient("127.0.0.1", port))
+                for _ in range(MAX_CONNECTIONS)
             ]
             for client in clients:  # each is being served: all of them count
                 await describe(client)

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,7 +36,9 @@ def test_repeated_sentences_are_rendered_once(synth, monkeypatch):
     synth.cache.clear()
     calls = []
     real = synth._render
-    monkeypatch.setattr(synth, "_render", lambda utt, seed, **kw: calls.append(utt) or real(utt, seed=seed, **kw))
+    monkeypatch.setattr(
+        synth, "_render", lambda utt, seed, **kw: calls.append(utt) or real(utt, seed=seed, **kw)
+    )
     first = synth.synthesize(TEXT, emotion="calm")
     assert len(calls) == 2  # two sentences
     started = time.perf_counter()
@@ -73,7 +74,11 @@ def test_memory_tier_is_bounded_in_bytes():
     for i in range(5):
         cache.put(f"{i:064x}", entry())
     stats = cache.stats()
-    assert stats["memory_entries"] == 3 and stats["evictions_memory"] == 2 and stats["memory_bytes"] <= 3 * entry().nbytes
+    assert (
+        stats["memory_entries"] == 3
+        and stats["evictions_memory"] == 2
+        and stats["memory_bytes"] <= 3 * entry().nbytes
+    )
     assert cache.get(f"{0:064x}") is None and cache.get(f"{4:064x}") is not None
     assert cache.stats()["misses"] == 1 and cache.stats()["hits_memory"] == 1
 
@@ -161,7 +166,13 @@ async def test_metrics_show_cache_counters(aiohttp_client, synth):
     assert (await client.post("/v1/synthesize", json=body)).status == 200
     assert (await client.post("/v1/synthesize", json=body)).status == 200
     text = await (await client.get("/metrics")).text()
-    hits = int(next(line for line in text.splitlines() if line.startswith('emotts_cache_hits_total{tier="memory"}')).split()[-1])
-    misses = int(next(line for line in text.splitlines() if line.startswith("emotts_cache_misses_total")).split()[-1])
+    hits = int(
+        next(
+            line for line in text.splitlines() if line.startswith('emotts_cache_hits_total{tier="memory"}')
+        ).split()[-1]
+    )
+    misses = int(
+        next(line for line in text.splitlines() if line.startswith("emotts_cache_misses_total")).split()[-1]
+    )
     assert hits >= 3 and misses >= 1  # the second sentence and the whole second request were hits
     assert 'emotts_cache_bytes{tier="memory"}' in text

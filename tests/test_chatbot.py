@@ -48,60 +48,100 @@ LONG_WORDS = "word " * 100
 # (case, deltas as a model might send them, fragments expected)
 GOLDEN = [
     ("plain", ["Hello there. How", " are you?", " Fine!"], ["Hello there. ", "How are you? ", "Fine!"]),
-    ("tag-split-mid-name",
-     ["<emo", 'tion name="happy">Great', ". Really", " great.</emo", "tion> Bye."],
-     ['<emotion name="happy">Great. </emotion>', '<emotion name="happy">Really great.</emotion> ', "Bye."]),
-    ("tag-split-mid-attribute",
-     ['Well. <emotion name="hap', 'py" intens', 'ity="0.6">Nice', ". Yes.</emotion>"],
-     ["Well. ", '<emotion name="happy" intensity="0.6">Nice. </emotion>',
-      '<emotion name="happy" intensity="0.6">Yes.</emotion>']),
+    (
+        "tag-split-mid-name",
+        ["<emo", 'tion name="happy">Great', ". Really", " great.</emo", "tion> Bye."],
+        ['<emotion name="happy">Great. </emotion>', '<emotion name="happy">Really great.</emotion> ', "Bye."],
+    ),
+    (
+        "tag-split-mid-attribute",
+        ['Well. <emotion name="hap', 'py" intens', 'ity="0.6">Nice', ". Yes.</emotion>"],
+        [
+            "Well. ",
+            '<emotion name="happy" intensity="0.6">Nice. </emotion>',
+            '<emotion name="happy" intensity="0.6">Yes.</emotion>',
+        ],
+    ),
     ("entity-split", ["Tom &am", "p; Jerry. Next"], ["Tom &amp; Jerry. ", "Next"]),
     ("bare-ampersand", ["AT&", "T rocks", ". Yes"], ["AT&T rocks. ", "Yes"]),
-    ("cue-split-and-carried",
-     ["[hap", "py] Yay! It", " works. [ca", "lm] Slow", " down."],
-     ["[happy] Yay! ", "[happy]It works. ", "[calm] Slow down."]),
+    (
+        "cue-split-and-carried",
+        ["[hap", "py] Yay! It", " works. [ca", "lm] Slow", " down."],
+        ["[happy] Yay! ", "[happy]It works. ", "[calm] Slow down."],
+    ),
     ("bracket-not-an-emotion", ["[Note", "] this. Ok"], ["[Note] this. ", "Ok"]),
-    ("abbreviations",
-     ["Dr. Smith said e.g. this. Mr", ". Brown agreed."],
-     ["Dr. Smith said e.g. this. ", "Mr. Brown agreed."]),
-    ("dotted-abbreviations",
-     ["He lives in the U.S. now. It is 5 p.", "m. Time to go."],
-     ["He lives in the U.S. now. ", "It is 5 p.m. ", "Time to go."]),
+    (
+        "abbreviations",
+        ["Dr. Smith said e.g. this. Mr", ". Brown agreed."],
+        ["Dr. Smith said e.g. this. ", "Mr. Brown agreed."],
+    ),
+    (
+        "dotted-abbreviations",
+        ["He lives in the U.S. now. It is 5 p.", "m. Time to go."],
+        ["He lives in the U.S. now. ", "It is 5 p.m. ", "Time to go."],
+    ),
     ("decimal-split", ["It costs 3", ".", "5 dollars. Ok"], ["It costs 3.5 dollars. ", "Ok"]),
     ("initials", ["Ask J. R. Smith. Ok"], ["Ask J. R. Smith. ", "Ok"]),
-    ("list-numbers",
-     ["Steps:\n1", ". Open the app.\n2. Click it."],
-     ["Steps:\n", "1. Open the app.\n", "2. Click it."]),
-    ("carried-emotion-scope",
-     ['<emotion name="sad">One. Two. Three.</emotion> Four.'],
-     ['<emotion name="sad">One. </emotion>', '<emotion name="sad">Two. </emotion>',
-      '<emotion name="sad">Three.</emotion> ', "Four."]),
-    ("cue-and-element-carried",
-     ['[calm] <emotion name="happy">Hi. There', ".</emotion> Now."],
-     ['[calm] <emotion name="happy">Hi. </emotion>', '[calm]<emotion name="happy">There.</emotion> ',
-      "[calm]Now."]),
-    ("mismatched-close-ends-inner",
-     ['<speak><emotion name="sad">One. Two.</speak> Three.'],
-     ['<speak><emotion name="sad">One. </emotion></speak>', '<speak><emotion name="sad">Two.</speak> ', "Three."]),
+    (
+        "list-numbers",
+        ["Steps:\n1", ". Open the app.\n2. Click it."],
+        ["Steps:\n", "1. Open the app.\n", "2. Click it."],
+    ),
+    (
+        "carried-emotion-scope",
+        ['<emotion name="sad">One. Two. Three.</emotion> Four.'],
+        [
+            '<emotion name="sad">One. </emotion>',
+            '<emotion name="sad">Two. </emotion>',
+            '<emotion name="sad">Three.</emotion> ',
+            "Four.",
+        ],
+    ),
+    (
+        "cue-and-element-carried",
+        ['[calm] <emotion name="happy">Hi. There', ".</emotion> Now."],
+        [
+            '[calm] <emotion name="happy">Hi. </emotion>',
+            '[calm]<emotion name="happy">There.</emotion> ',
+            "[calm]Now.",
+        ],
+    ),
+    (
+        "mismatched-close-ends-inner",
+        ['<speak><emotion name="sad">One. Two.</speak> Three.'],
+        [
+            '<speak><emotion name="sad">One. </emotion></speak>',
+            '<speak><emotion name="sad">Two.</speak> ',
+            "Three.",
+        ],
+    ),
     ("cjk-punctuation", ["你好。我很", "好！谢谢"], ["你好。", "我很好！", "谢谢"]),
     ("cjk-closing-quote", ["「走吧。」他说"], ["「走吧。」", "他说"]),
     ("newlines", ["First line\nSecond", " line\n\nThird"], ["First line\n", "Second line\n\n", "Third"]),
-    ("speak-newlines-are-layout",
-     ["<speak>\nHello\nworld.\n\nBye", "\nnow</speak>"],
-     ["<speak>\nHello\nworld.\n\n</speak>", "<speak>Bye\nnow</speak>"]),
-    ("break-and-trailing-cue",
-     ['Hi.<break time="1s"/> Bye. [laughs]'],
-     ['Hi.<break time="1s"/> ', "Bye. ", "[laughs]"]),
+    (
+        "speak-newlines-are-layout",
+        ["<speak>\nHello\nworld.\n\nBye", "\nnow</speak>"],
+        ["<speak>\nHello\nworld.\n\n</speak>", "<speak>Bye\nnow</speak>"],
+    ),
+    (
+        "break-and-trailing-cue",
+        ['Hi.<break time="1s"/> Bye. [laughs]'],
+        ['Hi.<break time="1s"/> ', "Bye. ", "[laughs]"],
+    ),
     ("mark-starts-next", ['Hi. <mark name="m"/>Bye.'], ["Hi. ", '<mark name="m"/>Bye.']),
-    ("tag-right-after-stop",
-     ['Hi.<emotion name="sad">Bye.</emotion>'],
-     ["Hi.", '<emotion name="sad">Bye.</emotion>']),
+    (
+        "tag-right-after-stop",
+        ['Hi.<emotion name="sad">Bye.</emotion>'],
+        ["Hi.", '<emotion name="sad">Bye.</emotion>'],
+    ),
     ("closing-quote", ['"Wow!" ', "Yes."], ['"Wow!" ', "Yes."]),
     ("comment-split", ["Hi <!-- no", "te. here --> there. X"], ["Hi <!-- note. here --> there. ", "X"]),
     ("bare-less-than", ["a < b. Fine"], ["a < b. ", "Fine"]),
-    ("unquoted-attribute-passed-on",
-     ["Hi <emotion name=happy>there. Yo", "u ok?"],
-     ["Hi <emotion name=happy>there. </emotion>", "<emotion name=happy>You ok?</emotion>"]),
+    (
+        "unquoted-attribute-passed-on",
+        ["Hi <emotion name=happy>there. Yo", "u ok?"],
+        ["Hi <emotion name=happy>there. </emotion>", "<emotion name=happy>You ok?</emotion>"],
+    ),
     ("broken-tag-is-text", ['<emotion name="happy>Hi. There.'], ['<emotion name="happy>Hi. ', "There."]),
     ("terminator-runs", ["Wait... what?! Ok"], ["Wait... ", "what?! ", "Ok"]),
     ("long-run-cut-at-clause", chop(LONG_CLAUSES, 7), [CLAUSE * 7, CLAUSE * 2 + "and rest."]),
@@ -149,16 +189,50 @@ def test_assembler_rejects_bad_input():
 # --------------------------------------------------------------------------
 
 PIECES = [
-    '<emotion name="happy">', '<emotion name="sad" intensity="0.4">', "<emotion name=calm>", "</emotion>",
-    "<speak>", "</speak>", '<break time="300ms"/>', '<break time="1s">', "<emphasis>", "</emphasis>",
-    '<prosody rate="90%">', "</prosody>", "<s>", "</s>", '<mark name="m"/>', "<!-- aside. -->",
-    "[happy]", "[calm]", "[laughs]", "(sighs)", "&amp;", "&lt;", "&#233;", "Dr.", "U.S.", "e.g.", "3.5", "1.",
-    "...", "…", "。", "！", "？", ", ", "\n", "\n\n", '"', "'", ")",
+    '<emotion name="happy">',
+    '<emotion name="sad" intensity="0.4">',
+    "<emotion name=calm>",
+    "</emotion>",
+    "<speak>",
+    "</speak>",
+    '<break time="300ms"/>',
+    '<break time="1s">',
+    "<emphasis>",
+    "</emphasis>",
+    '<prosody rate="90%">',
+    "</prosody>",
+    "<s>",
+    "</s>",
+    '<mark name="m"/>',
+    "<!-- aside. -->",
+    "[happy]",
+    "[calm]",
+    "[laughs]",
+    "(sighs)",
+    "&amp;",
+    "&lt;",
+    "&#233;",
+    "Dr.",
+    "U.S.",
+    "e.g.",
+    "3.5",
+    "1.",
+    "...",
+    "…",
+    "。",
+    "！",
+    "？",
+    ", ",
+    "\n",
+    "\n\n",
+    '"',
+    "'",
+    ")",
 ]
 ALPHABET = "abcXY 01.!?,;:\n<>/=\"'&;#[]()。！é"
-TEXT = st.lists(
-    st.one_of(st.text(alphabet=ALPHABET, max_size=10), st.sampled_from(PIECES)), max_size=25
-).map("".join)
+TEXT = st.lists(st.one_of(st.text(alphabet=ALPHABET, max_size=10), st.sampled_from(PIECES)), max_size=25).map(
+    "".join
+)
 
 
 @st.composite
@@ -201,11 +275,11 @@ def test_fragments_parse_leniently(runtime, text):
         runtime.parse(fragment.markup, mode="lenient")  # never raises
 
 
-TAGGISH = st.text(alphabet='<>/="\' \naz:_-.1', max_size=24).map(lambda s: "<" + s)
+TAGGISH = st.text(alphabet="<>/=\"' \naz:_-.1", max_size=24).map(lambda s: "<" + s)
 
 
 @settings(max_examples=500, deadline=None)
-@given(TAGGISH, st.text(alphabet='<>/="\' az', max_size=6))
+@given(TAGGISH, st.text(alphabet="<>/=\"' az", max_size=6))
 def test_tag_reader_agrees_with_the_lenient_scanner(text, more):
     match = TOKEN.match(text)
     got = _tag_end(text, 0, len(text))
@@ -228,8 +302,13 @@ def test_tag_reader_agrees_with_the_lenient_scanner(text, more):
 class _SarcasmPlugin:
     @hookimpl
     def emotts_register_presets(self):
-        return [{"name": "sarcastic", "description": "Dry and drawn out; low, slow.",
-                 "vector": {"pitch_st": -1.0, "rate": 0.85}}]
+        return [
+            {
+                "name": "sarcastic",
+                "description": "Dry and drawn out; low, slow.",
+                "vector": {"pitch_st": -1.0, "rate": 0.85},
+            }
+        ]
 
 
 def _example(prompt: str) -> str:
@@ -240,11 +319,24 @@ def test_system_prompt_lists_every_label_and_the_markup(runtime):
     prompt = system_prompt(runtime.space)
     for label in runtime.space.labels:
         assert f"- {label}:" in prompt
-    for needle in ('<emotion name="', "intensity=", "low", "60%", ":0.6", '<break time="300ms"/>', "<emphasis>",
-                   "<prosody", "balanced"):
+    for needle in (
+        '<emotion name="',
+        "intensity=",
+        "low",
+        "60%",
+        ":0.6",
+        '<break time="300ms"/>',
+        "<emphasis>",
+        "<prosody",
+        "balanced",
+    ):
         assert needle in prompt
     plan = runtime.parse(_example(prompt), mode="strict")
-    assert {label for segment in plan.segments for label, _ in segment.emotion} >= {"empathetic", "happy", "calm"}
+    assert {label for segment in plan.segments for label, _ in segment.emotion} >= {
+        "empathetic",
+        "happy",
+        "calm",
+    }
     assert system_prompt() == prompt  # the default is the built-in presets
 
 
@@ -332,8 +424,22 @@ class _SlowCPU:
 
 
 def test_aspeak_starts_before_the_reply_ends_and_never_blocks_the_loop(synth):
-    deltas = ["Hello", " there", ".", " How", " are", " you", " today", "?",
-              " I", " hope", " all", " is", " well", "."]
+    deltas = [
+        "Hello",
+        " there",
+        ".",
+        " How",
+        " are",
+        " you",
+        " today",
+        "?",
+        " I",
+        " hope",
+        " all",
+        " is",
+        " well",
+        ".",
+    ]
     sent: list[float] = []
     received: list[float] = []
     beats: list[float] = []
@@ -367,8 +473,10 @@ def test_aspeak_starts_before_the_reply_ends_and_never_blocks_the_loop(synth):
     assert [c.text for c in chunks] == ["Hello there.", "How are you today?", "I hope all is well."]
     assert received[0] < sent[-1]  # the first sentence is heard while the reply still streams
     gaps = [b - a for a, b in zip(beats, beats[1:]) if a < received[-1]]
-    print(f"first audio {received[0] - sent[0]:.2f} s, last delta {sent[-1] - sent[0]:.2f} s, "
-          f"longest loop gap {max(gaps):.3f} s")
+    print(
+        f"first audio {received[0] - sent[0]:.2f} s, last delta {sent[-1] - sent[0]:.2f} s, "
+        f"longest loop gap {max(gaps):.3f} s"
+    )
     assert max(gaps) < _SlowCPU.BLOCK_S / 2  # rendering never held the loop
 
 
@@ -404,9 +512,20 @@ SCRIPT = ROOT / "examples" / "chatbot_stream.py"
 def test_example_script_speaks_a_streamed_reply(tmp_path):
     out = tmp_path / "reply.wav"
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--reply", "[happy] Hello there! How are you?", "--delay", "0.01",
-         "--output", str(out)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--reply",
+            "[happy] Hello there! How are you?",
+            "--delay",
+            "0.01",
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert "sentence 1: audio ready" in result.stdout and "sentence 2: audio ready" in result.stdout
@@ -417,7 +536,9 @@ def test_example_script_speaks_a_streamed_reply(tmp_path):
 def test_example_script_prints_the_system_prompt():
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--print-system-prompt", "--style", "brackets"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert "[happy]" in result.stdout and "- whispering:" in result.stdout

@@ -11,8 +11,28 @@ import pytest
 
 EMOTTS = str(Path(sys.executable).with_name("emotts"))
 ROOT = Path(__file__).resolve().parents[1]
-SEGMENT_KEYS = ["text", "lang", "voice", "emotion", "targets", "break_before_ms", "break_after_ms", "emphasis", "marks"]
-TARGET_KEYS = ["pitch_st", "range", "rate", "volume_db", "tilt_db", "breathiness", "contour", "pause", "jitter"]
+SEGMENT_KEYS = [
+    "text",
+    "lang",
+    "voice",
+    "emotion",
+    "targets",
+    "break_before_ms",
+    "break_after_ms",
+    "emphasis",
+    "marks",
+]
+TARGET_KEYS = [
+    "pitch_st",
+    "range",
+    "rate",
+    "volume_db",
+    "tilt_db",
+    "breathiness",
+    "contour",
+    "pause",
+    "jitter",
+]
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -105,10 +125,24 @@ def test_say_writes_each_format(tmp_path):
     info = soundfile.info(str(wav))
     assert (info.samplerate, info.channels, info.subtype) == (22050, 1, "PCM_16") and info.duration > 1.0
     flac = tmp_path / "calm.flac"
-    done = run("say", "-f", str(ROOT / "examples" / "welcome.ssml"), "-o", str(flac), "--sample-rate", "16000", "--emotion", "calm")
+    done = run(
+        "say",
+        "-f",
+        str(ROOT / "examples" / "welcome.ssml"),
+        "-o",
+        str(flac),
+        "--sample-rate",
+        "16000",
+        "--emotion",
+        "calm",
+    )
     assert done.returncode == 0, done.stderr
     assert soundfile.info(str(flac)).samplerate == 16000
-    ulaw = subprocess.run([EMOTTS, "say", "Hi there.", "--format", "ulaw", "--sample-rate", "8000", "-o", "-"], capture_output=True, timeout=120)
+    ulaw = subprocess.run(
+        [EMOTTS, "say", "Hi there.", "--format", "ulaw", "--sample-rate", "8000", "-o", "-"],
+        capture_output=True,
+        timeout=120,
+    )
     assert ulaw.returncode == 0
     assert 0.4 * 8000 < len(ulaw.stdout) < 3 * 8000  # one byte per sample, no header
 
@@ -116,7 +150,11 @@ def test_say_writes_each_format(tmp_path):
 def test_say_errors(tmp_path):
     out = tmp_path / "x.wav"
     unknown = run("say", "Hi", "--voice", "amy", "-o", str(out))
-    assert unknown.returncode == 2 and "unknown voice 'amy'; available voices: " in unknown.stderr and "joe" in unknown.stderr
+    assert (
+        unknown.returncode == 2
+        and "unknown voice 'amy'; available voices: " in unknown.stderr
+        and "joe" in unknown.stderr
+    )
     empty = run("say", "   ", "-o", str(out))
     assert empty.returncode == 2 and "nothing to say" in empty.stderr
     unsayable = run("say", "你好", "-o", str(out))

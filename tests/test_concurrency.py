@@ -46,7 +46,13 @@ async def one_worker(aiohttp_client, synth):
     return await aiohttp_client(create_app(synth.config, synthesizer=synth, workers=1, express_workers=0))
 
 
-@pytest.mark.parametrize("path, body", [("/v1/synthesize", {"input": LONG}), ("/v1/audio/speech", {"input": LONG, "model": "tts-1", "voice": "alloy"})])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/v1/synthesize", {"input": LONG}),
+        ("/v1/audio/speech", {"input": LONG, "model": "tts-1", "voice": "alloy"}),
+    ],
+)
 async def test_a_long_request_does_not_starve_a_short_one(one_worker, path, body):
     assert (await one_worker.post("/v1/synthesize", json={"input": "Warm up."})).status == 200
     started = time.perf_counter()
@@ -67,7 +73,9 @@ async def test_a_long_request_does_not_starve_a_short_one(one_worker, path, body
     short_done = await timed(one_worker.post("/v1/synthesize", json={"input": "Yes."}))
     long_done = await long_task
     short_s = short_done - short_sent
-    print(f"{path}: short idle {idle_s * 1000:.0f} ms, under load {short_s * 1000:.0f} ms; long {long_done - began:.1f} s")
+    print(
+        f"{path}: short idle {idle_s * 1000:.0f} ms, under load {short_s * 1000:.0f} ms; long {long_done - began:.1f} s"
+    )
     # answered while the long one still had many sentences to go: it waited for the sentence being
     # rendered, not for the whole request (benchmarks/http_load.py measures latency under load)
     assert short_done < long_done - 1.0
@@ -91,7 +99,11 @@ async def test_the_shortest_request_goes_first_and_nothing_starves():
         await asyncio.sleep(0.05)  # the only worker is held
         jobs = [
             asyncio.create_task(queue.call(size, done, order.append, name))
-            for name, size, done in [("paragraph", 400, 0), ("long, 3rd sentence", 10_000, 2), ("reply", 20, 0)]
+            for name, size, done in [
+                ("paragraph", 400, 0),
+                ("long, 3rd sentence", 10_000, 2),
+                ("reply", 20, 0),
+            ]
         ]
         await asyncio.sleep(0.05)
         gate.set()
@@ -125,7 +137,9 @@ def _own_nice() -> int:
     return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have their own nice value on Linux only")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="threads have their own nice value on Linux only"
+)
 async def test_workers_run_below_the_express_threads_and_the_event_loop():
     loop_nice = _own_nice()
     queue = RenderQueue(1, 8, express_workers=1, worker_nice=5)

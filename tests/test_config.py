@@ -35,7 +35,12 @@ def test_user_file_then_overrides(tmp_path):
     user = tmp_path / "me.yaml"
     user.write_text("emotion: calm\nintensity: 0.5\nlimits:\n  max_depth: 10\n")
     config = load_config([user], {"intensity": 0.8, "lang": None})
-    assert (config.emotion, config.intensity, config.limits.max_depth, config.lang) == ("calm", 0.8, 10, "en-US")
+    assert (config.emotion, config.intensity, config.limits.max_depth, config.lang) == (
+        "calm",
+        0.8,
+        10,
+        "en-US",
+    )
     assert config.limits.max_input_bytes == 1_000_000
 
 
@@ -49,8 +54,16 @@ def test_env_config_file(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "text, key, fragment",
     [
-        ("emotoin: happy\n", "emotoin", "unknown configuration key 'emotoin' (value 'happy'); allowed here: voice, emotion"),
-        ("limits:\n  max_dept: 3\n", "limits.max_dept", "unknown configuration key 'limits.max_dept' (value 3)"),
+        (
+            "emotoin: happy\n",
+            "emotoin",
+            "unknown configuration key 'emotoin' (value 'happy'); allowed here: voice, emotion",
+        ),
+        (
+            "limits:\n  max_dept: 3\n",
+            "limits.max_dept",
+            "unknown configuration key 'limits.max_dept' (value 3)",
+        ),
         ("intensity: 2\n", "intensity", "intensity must be within 0..1, got 2.0"),
         ("transition_ms: fast\n", "transition_ms", "transition_ms must be int, got 'fast'"),
         ("markup_mode: sloppy\n", "markup_mode", "markup_mode must be one of lenient, strict, got 'sloppy'"),
@@ -85,7 +98,9 @@ def test_cli_flag_overrides_file(tmp_path):
     user.write_text("emotion: sad\n")
     done = subprocess.run(
         [EMOTTS, "parse", "--config", str(user), "--emotion", "happy", "--intensity", "0.5", "--json", "-"],
-        input="Hello.", capture_output=True, text=True,
+        input="Hello.",
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     assert '"emotion": {\n        "happy": 0.5\n      }' in done.stdout
@@ -94,6 +109,8 @@ def test_cli_flag_overrides_file(tmp_path):
 def test_cli_reports_bad_config_and_exits_2(tmp_path):
     user = tmp_path / "bad.yaml"
     user.write_text("colour: blue\n")
-    done = subprocess.run([EMOTTS, "parse", "--config", str(user), "-"], input="x", capture_output=True, text=True)
+    done = subprocess.run(
+        [EMOTTS, "parse", "--config", str(user), "-"], input="x", capture_output=True, text=True
+    )
     assert done.returncode == 2
     assert done.stderr.startswith("error: unknown configuration key 'colour'")

@@ -46,7 +46,9 @@ def sentence(request, speech) -> tuple[np.ndarray, int]:
 
 
 def render(audio: np.ndarray, sr: int, *, limit: bool = True, seed: int = 0, **values: float) -> np.ndarray:
-    return shape(audio, sr, Controls.constant(frame_count(audio.size, sr), **values), seed=seed, limit=limit).audio
+    return shape(
+        audio, sr, Controls.constant(frame_count(audio.size, sr), **values), seed=seed, limit=limit
+    ).audio
 
 
 def with_curves(audio: np.ndarray, sr: int, **curves: np.ndarray) -> Controls:
@@ -114,7 +116,9 @@ def test_time_map_places_the_end_of_speech(sentence):
 def test_pitch_change_keeps_the_level(sentence):
     audio, sr = sentence
     for values in ({"pitch_st": -3.0}, {"range": 1.5}):
-        assert measure.level_db(render(audio, sr, **values), sr) == pytest.approx(measure.level_db(audio, sr), abs=0.5)
+        assert measure.level_db(render(audio, sr, **values), sr) == pytest.approx(
+            measure.level_db(audio, sr), abs=0.5
+        )
 
 
 def test_glide_is_smooth_where_a_step_jumps(sentence):
@@ -199,7 +203,9 @@ def test_tilt_brightens_without_changing_the_level(speech):
     def high_over_low(x: np.ndarray) -> float:
         power = np.abs(np.fft.rfft(x)) ** 2
         freqs = np.fft.rfftfreq(x.size, 1.0 / sr)
-        return 10 * np.log10(power[(freqs > 2000) & (freqs < 5000)].sum() / power[(freqs > 100) & (freqs < 1000)].sum())
+        return 10 * np.log10(
+            power[(freqs > 2000) & (freqs < 5000)].sum() / power[(freqs > 100) & (freqs < 1000)].sum()
+        )
 
     for tilt in (4.0, -3.0):
         tilted = render(audio, sr, tilt_db=tilt)
@@ -222,7 +228,9 @@ def test_limiter_caps_peaks_smoothly():
     limited = limiter(audio, sr)
     assert np.max(np.abs(limited)) <= CEILING
     quiet = (t > 0.1) & (t < 0.3)
-    assert np.sqrt(np.mean(limited[quiet] ** 2)) == pytest.approx(np.sqrt(np.mean(audio[quiet] ** 2)), rel=0.01)
+    assert np.sqrt(np.mean(limited[quiet] ** 2)) == pytest.approx(
+        np.sqrt(np.mean(audio[quiet] ** 2)), rel=0.01
+    )
     peak, typical = measure.click_score(limited)
     assert peak < 1.5 * typical
 
@@ -246,7 +254,8 @@ def test_changing_controls_do_not_click(speech):
     centres = frame_centres(audio, sr)
     after = centres >= loudest / sr
     controls = with_curves(
-        audio, sr,
+        audio,
+        sr,
         gain_db=np.where(after, 8.0, -8.0),
         breathiness=np.where(after, 0.0, 0.8),
         tilt_db=np.where(after, 4.0, -4.0),

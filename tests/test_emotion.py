@@ -29,17 +29,42 @@ TABLE = {  # docs/design.md §1.2: starting values at intensity 1.0
 
 ALIASES = {
     # Azure styles
-    "cheerful": "happy", "friendly": "happy", "hopeful": "happy", "depressed": "melancholic",
-    "fearful": "afraid", "terrified": "afraid", "unfriendly": "disgusted", "disgruntled": "angry",
-    "customerservice": "gentle", "newscast": "serious", "assistant": "calm", "chat": "happy",
-    "affectionate": "gentle", "lyrical": "gentle",
+    "cheerful": "happy",
+    "friendly": "happy",
+    "hopeful": "happy",
+    "depressed": "melancholic",
+    "fearful": "afraid",
+    "terrified": "afraid",
+    "unfriendly": "disgusted",
+    "disgruntled": "angry",
+    "customerservice": "gentle",
+    "newscast": "serious",
+    "assistant": "calm",
+    "chat": "happy",
+    "affectionate": "gentle",
+    "lyrical": "gentle",
     # Google, Alexa
-    "apologetic": "empathetic", "firm": "serious", "lively": "excited", "disappointed": "sad",
+    "apologetic": "empathetic",
+    "firm": "serious",
+    "lively": "excited",
+    "disappointed": "sad",
     # EmotionML big6 and everyday categories
-    "anger": "angry", "disgust": "disgusted", "fear": "afraid", "happiness": "happy", "sadness": "sad",
-    "surprise": "surprised", "worried": "afraid", "relaxed": "calm", "bored": "melancholic",
+    "anger": "angry",
+    "disgust": "disgusted",
+    "fear": "afraid",
+    "happiness": "happy",
+    "sadness": "sad",
+    "surprise": "surprised",
+    "worried": "afraid",
+    "relaxed": "calm",
+    "bored": "melancholic",
     # Chinese
-    "开心": "happy", "悲伤": "sad", "愤怒": "angry", "温柔": "gentle", "平静": "calm", "害怕": "afraid",
+    "开心": "happy",
+    "悲伤": "sad",
+    "愤怒": "angry",
+    "温柔": "gentle",
+    "平静": "calm",
+    "害怕": "afraid",
 }
 
 

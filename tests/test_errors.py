@@ -93,8 +93,9 @@ def exception_classes() -> dict[tuple[str, str], int]:
         for key, (bases, line) in classes.items():
             if key in found:
                 continue
-            if any(_is_builtin_exception(b) or b.endswith(("Error", "Exception")) or b in known
-                   for b in bases):
+            if any(
+                _is_builtin_exception(b) or b.endswith(("Error", "Exception")) or b in known for b in bases
+            ):
                 found[key] = line
                 known.add(key[1])
                 changed = True
@@ -105,8 +106,11 @@ def test_every_exception_is_defined_in_errors_py():
     found = exception_classes()
     assert ("emotts_plugin.errors", "EmottsError") in found  # the walk sees the package
     assert ("emotts_plugin.errors", "FlowError") in found  # and classes derived from its own errors
-    elsewhere = sorted(f"{module}:{line} {name}" for (module, name), line in found.items()
-                       if module != "emotts_plugin.errors" and (module, name) not in ALLOWED)
+    elsewhere = sorted(
+        f"{module}:{line} {name}"
+        for (module, name), line in found.items()
+        if module != "emotts_plugin.errors" and (module, name) not in ALLOWED
+    )
     assert not elsewhere, "define these in emotts_plugin/errors.py (or list them in ALLOWED with a reason)"
 
 
@@ -118,8 +122,11 @@ def test_the_exceptions_allowed_elsewhere_still_exist():
 
 def _public_exceptions() -> list[type[BaseException]]:
     return [
-        value for name, value in vars(errors).items()
-        if inspect.isclass(value) and issubclass(value, BaseException) and value.__module__ == errors.__name__
+        value
+        for name, value in vars(errors).items()
+        if inspect.isclass(value)
+        and issubclass(value, BaseException)
+        and value.__module__ == errors.__name__
         and not name.startswith("_")
     ]
 

@@ -20,9 +20,33 @@ from emotts_plugin.errors import EmottsError, HostileInputError
 from emotts_plugin.synthesizer import Synthesizer
 
 PIECES = [
-    "<speak>", "</speak>", '<emotion name="happy">', "</emotion>", "<![CDATA[", "]]>", "<![CDATA[x < y]]>", "<!--", "-->",
-    "&", "&amp;", "&#0;", "&#x1F600;", "&bogus;", "<", ">", "</", "<>", '<prosody rate="', "</prosody>", "[calm]",
-    "(laughs)", '<break time="1e9ms"/>', '<say-as interpret-as="digits">', "</say-as>", "<mstts:express-as>", "\x07",
+    "<speak>",
+    "</speak>",
+    '<emotion name="happy">',
+    "</emotion>",
+    "<![CDATA[",
+    "]]>",
+    "<![CDATA[x < y]]>",
+    "<!--",
+    "-->",
+    "&",
+    "&amp;",
+    "&#0;",
+    "&#x1F600;",
+    "&bogus;",
+    "<",
+    ">",
+    "</",
+    "<>",
+    '<prosody rate="',
+    "</prosody>",
+    "[calm]",
+    "(laughs)",
+    '<break time="1e9ms"/>',
+    '<say-as interpret-as="digits">',
+    "</say-as>",
+    "<mstts:express-as>",
+    "\x07",
 ]
 SOUP = st.lists(st.one_of(st.text(max_size=8), st.sampled_from(PIECES)), max_size=30).map(" ".join)
 
@@ -63,9 +87,21 @@ async def client(aiohttp_client, synth):
 
 ROUTES = ["/v1/synthesize", "/v1/plan", "/v1/audio/speech", "/v1/ivr/calls/fuzz/say", "/v1/webui/render"]
 BODIES = [
-    b"", b"{", b"null", b"[]", b'"text"', b"42", b'{"input": }', b"\xff\xfe\x00garbage", b'{"input": "\xff"}',
-    b'{"input": "hi", "input": 5}', b'{"input": {"nested": [1, 2, 3]}}', b'{"input": "' + b"a" * 10 + b'", "format": ["wav"], "response_format": ["wav"], "intensity": "x"}',
-    b'{"input": "hi", "intensity": "NaN"}', b'{"input": "hi", "intensity": 1e400}', b'{"text": null, "voice": 7}',
+    b"",
+    b"{",
+    b"null",
+    b"[]",
+    b'"text"',
+    b"42",
+    b'{"input": }',
+    b"\xff\xfe\x00garbage",
+    b'{"input": "\xff"}',
+    b'{"input": "hi", "input": 5}',
+    b'{"input": {"nested": [1, 2, 3]}}',
+    b'{"input": "' + b"a" * 10 + b'", "format": ["wav"], "response_format": ["wav"], "intensity": "x"}',
+    b'{"input": "hi", "intensity": "NaN"}',
+    b'{"input": "hi", "intensity": 1e400}',
+    b'{"text": null, "voice": 7}',
 ]
 
 
@@ -90,8 +126,27 @@ JSON_VALUE = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=6,
 )
-FIELDS = ["input", "voice", "emotion", "intensity", "transition_ms", "format", "sample_rate", "seed", "strict", "stream",
-          "reference", "reference_weight", "model", "speed", "instructions", "response_format", "text", "mark", "barge_in"]
+FIELDS = [
+    "input",
+    "voice",
+    "emotion",
+    "intensity",
+    "transition_ms",
+    "format",
+    "sample_rate",
+    "seed",
+    "strict",
+    "stream",
+    "reference",
+    "reference_weight",
+    "model",
+    "speed",
+    "instructions",
+    "response_format",
+    "text",
+    "mark",
+    "barge_in",
+]
 
 
 @pytest.mark.asyncio
@@ -112,7 +167,12 @@ async def test_generated_request_objects_never_get_a_500(client, data):
     "method, path, headers, data",
     [
         ("POST", "/v1/synthesize", {"Content-Type": "text/plain"}, b"hello"),
-        ("POST", "/v1/synthesize", {"Content-Type": "application/json", "X-Junk": "x" * 7000}, b'{"input": "hi", "format": "x"}'),
+        (
+            "POST",
+            "/v1/synthesize",
+            {"Content-Type": "application/json", "X-Junk": "x" * 7000},
+            b'{"input": "hi", "format": "x"}',
+        ),
         ("GET", "/v1/synthesize", {}, b""),
         ("PUT", "/v1/audio/speech", {}, b"{}"),
         ("GET", "/v1/ivr/prompt.exe", {}, b""),

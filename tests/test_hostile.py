@@ -22,11 +22,32 @@ PARAMETER_ENTITY = '<!ENTITY % p SYSTEM "http://example.invalid/x">\n<speak>x</s
 
 # (id, markup, modes refused in, expected message fragment, line, column)
 TABLE = [
-    ("billion-laughs", BILLION_LAUGHS, ("strict", "lenient"), "<!DOCTYPE> declarations are not accepted", 2, 1),
+    (
+        "billion-laughs",
+        BILLION_LAUGHS,
+        ("strict", "lenient"),
+        "<!DOCTYPE> declarations are not accepted",
+        2,
+        1,
+    ),
     ("xxe", XXE, ("strict", "lenient"), "<!DOCTYPE> declarations are not accepted", 2, 1),
     ("external-dtd", EXTERNAL_DTD, ("strict", "lenient"), "<!DOCTYPE> declarations are not accepted", 1, 1),
-    ("entity-declaration", PARAMETER_ENTITY, ("strict", "lenient"), "<!ENTITY> declarations are not accepted", 1, 1),
-    ("deep-nesting", DEEP, ("strict", "lenient"), "nested deeper than 64 levels", 1, 1 + 64 * len("<emotion name='happy'>")),
+    (
+        "entity-declaration",
+        PARAMETER_ENTITY,
+        ("strict", "lenient"),
+        "<!ENTITY> declarations are not accepted",
+        1,
+        1,
+    ),
+    (
+        "deep-nesting",
+        DEEP,
+        ("strict", "lenient"),
+        "nested deeper than 64 levels",
+        1,
+        1 + 64 * len("<emotion name='happy'>"),
+    ),
     ("deep-unclosed", DEEP_UNCLOSED, ("strict", "lenient"), "nested deeper than 64 levels", 1, 1 + 64 * 3),
     ("5mb-input", BIG, ("strict", "lenient"), "the limit is 1,000,000 (limits.max_input_bytes)", 1, 1),
     ("control-char", "<speak>bell\x07 here</speak>", ("strict",), "control character U+0007", 1, 12),

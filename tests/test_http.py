@@ -16,7 +16,6 @@ import threading
 import aiohttp
 import numpy as np
 import pytest
-from conftest import gate_after_first_chunk
 import pytest_asyncio
 import soundfile
 from aiohttp import web
@@ -26,6 +25,8 @@ from emotts_plugin.adapters.http import create_app
 from emotts_plugin.adapters.requests import QUEUE
 from emotts_plugin.plugins import get_plugin_manager
 from emotts_plugin.synthesizer import Synthesizer
+
+from conftest import gate_after_first_chunk
 
 HELLO = "Hello there."
 THREE = "The first sentence is short. The second one takes a little longer to say. And this is the last."
@@ -51,7 +52,14 @@ def decode(data: bytes, fmt: str = "wav", sample_rate: int | None = None) -> tup
     """Decode any served format into float samples and their rate."""
     if fmt in ("pcm16", "ulaw", "alaw"):
         subtype = {"pcm16": "PCM_16", "ulaw": "ULAW", "alaw": "ALAW"}[fmt]
-        audio, rate = soundfile.read(io.BytesIO(data), format="RAW", subtype=subtype, samplerate=sample_rate, channels=1, endian="LITTLE")
+        audio, rate = soundfile.read(
+            io.BytesIO(data),
+            format="RAW",
+            subtype=subtype,
+            samplerate=sample_rate,
+            channels=1,
+            endian="LITTLE",
+        )
     else:
         audio, rate = soundfile.read(io.BytesIO(data))
     return audio.astype(np.float32), rate
@@ -211,7 +219,9 @@ async def test_ulaw_stream_for_telephony(client):
 
 @pytest.mark.asyncio
 async def test_stream_errors_before_audio_keep_their_status(client):
-    response = await client.post("/v1/synthesize", json={"input": "<speak>Hi <emotion>there</speak>", "stream": True, "strict": True})
+    response = await client.post(
+        "/v1/synthesize", json={"input": "<speak>Hi <emotion>there</speak>", "stream": True, "strict": True}
+    )
     error = await error_of(response, 400)
     assert error["code"] == "MarkupError" and "line 1, column" in error["message"]
     response = await client.post("/v1/synthesize", json={"input": HELLO, "stream": True, "format": "flac"})
@@ -243,11 +253,17 @@ BAD_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize(("body", "code", "words"), BAD_REQUESTS, ids=[case[1] + "-" + str(i) for i, case in enumerate(BAD_REQUESTS)])
+@pytest.mark.parametrize(
+    ("body", "code", "words"),
+    BAD_REQUESTS,
+    ids=[case[1] + "-" + str(i) for i, case in enumerate(BAD_REQUESTS)],
+)
 @pytest.mark.asyncio
 async def test_bad_requests_answer_400_in_one_shape(client, body, code, words):
     if isinstance(body, bytes):
-        response = await client.post("/v1/synthesize", data=body, headers={"Content-Type": "application/json"})
+        response = await client.post(
+            "/v1/synthesize", data=body, headers={"Content-Type": "application/json"}
+        )
     else:
         response = await client.post("/v1/synthesize", json=body)
     error = await error_of(response, 400)
@@ -280,7 +296,9 @@ async def test_unknown_routes_and_methods_answer_in_the_error_shape(client):
 
 
 @pytest.mark.asyncio
-async def test_full_queue_is_503_with_retry_after_and_the_server_keeps_serving(aiohttp_client, synth, monkeypatch):
+async def test_full_queue_is_503_with_retry_after_and_the_server_keeps_serving(
+    aiohttp_client, synth, monkeypatch
+):
     client = await aiohttp_client(create_app(synth.config, synthesizer=synth, workers=1, queue_depth=0))
     gate = threading.Event()
     real_plan = synth.plan
@@ -343,7 +361,9 @@ async def test_plan_is_the_parse_json(client, synth):
 
 @pytest.mark.asyncio
 async def test_strict_plan_error_names_line_and_column(client):
-    response = await client.post("/v1/plan", json={"input": "<speak>\nHello <emotion name='sad'>there</speak>", "strict": True})
+    response = await client.post(
+        "/v1/plan", json={"input": "<speak>\nHello <emotion name='sad'>there</speak>", "strict": True}
+    )
     error = await error_of(response, 400)
     assert error["code"] == "MarkupError"
     assert error["message"].startswith("line 2, column ")
@@ -353,8 +373,14 @@ async def test_strict_plan_error_names_line_and_column(client):
 async def test_voices_and_emotions(client, synth):
     voices = (await (await client.get("/v1/voices")).json())["voices"]
     joe = next(v for v in voices if v["name"] == "joe")
-    assert joe == {"name": "joe", "backend": "piper", "languages": ["en-US"], "sample_rate": 22050,
-                   "description": joe["description"], "default": True}
+    assert joe == {
+        "name": "joe",
+        "backend": "piper",
+        "languages": ["en-US"],
+        "sample_rate": 22050,
+        "description": joe["description"],
+        "default": True,
+    }
     emotions = (await (await client.get("/v1/emotions")).json())["emotions"]
     assert [e["name"] for e in emotions] == list(synth.runtime.space.labels)
     happy = next(e for e in emotions if e["name"] == "happy")
@@ -387,23 +413,28 @@ def test_serve_command_passes_host_port_and_config(monkeypatch):
     calls = []
     monkeypatch.setattr(cli, "run_servers", lambda servers, context: calls.append((servers, context)))
     assert cli.main(["serve", "--host", "0.0.0.0", "--port", "8123", "--emotion", "calm"]) == 0
-    (servers, context), = calls
+    ((servers, context),) = calls
     (server,) = servers  # the HTTP server alone: no Wyoming URI
     assert isinstance(server, HttpServing) and (server.host, server.port) == ("0.0.0.0", 8123)
     assert context.runtime.config.emotion == "calm" and isinstance(context.runtime, Runtime)
 
 
 def test_adapters_are_registered_as_plugins():
-    import yaml
     from importlib import resources
+
+    import yaml
 
     pm = get_plugin_manager(autoload=False)
     specs = [spec for result in pm.hook.emotts_register_adapters() for spec in result]
     assert [spec.name for spec in specs] == ["http", "openai", "ivr", "chatbot", "wyoming"]
-    manifest = yaml.safe_load(resources.files("emotts_plugin").joinpath("plugin.yaml").read_text())["manifest"]
+    manifest = yaml.safe_load(resources.files("emotts_plugin").joinpath("plugin.yaml").read_text())[
+        "manifest"
+    ]
     assert manifest["adapters"] == ["http", "openai", "ivr", "chatbot", "wyoming"]
     runtime = Runtime(load_config([]), pm=pm)
-    routes = {spec.name: {r.resource.canonical for r in spec.factory(runtime).router.routes()} for spec in specs[:3]}
+    routes = {
+        spec.name: {r.resource.canonical for r in spec.factory(runtime).router.routes()} for spec in specs[:3]
+    }
     assert isinstance(specs[0].factory(runtime), web.Application)
     assert {"/v1/synthesize", "/v1/audio/speech", "/healthz"} <= routes["http"]
     assert "/v1/audio/speech" in routes["openai"] and "/v1/synthesize" not in routes["openai"]

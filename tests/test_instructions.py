@@ -65,8 +65,12 @@ def test_weights_are_usable_as_a_mixture(runtime):
 def test_plugin_presets_are_recognised(runtime):
     from emotts_plugin import EmotionSpace, EmotionVector, Preset
 
-    space = EmotionSpace([*(runtime.space.preset(label) for label in runtime.space.labels),
-                          Preset("sarcastic", EmotionVector(rate=0.85), aliases=("ironic",))])
+    space = EmotionSpace(
+        [
+            *(runtime.space.preset(label) for label in runtime.space.labels),
+            Preset("sarcastic", EmotionVector(rate=0.85), aliases=("ironic",)),
+        ]
+    )
     assert emotion_from_instructions("be slightly ironic", space) == {"sarcastic": 0.4}
     assert emotion_from_instructions("sarcastically", space) == {"sarcastic": 0.7}
 

@@ -29,6 +29,7 @@ from emotts_plugin.adapters import telephony
 from emotts_plugin.adapters.http import create_app
 from emotts_plugin.adapters.ivr import AUDIOSOCKET, CALLS, FRAME_MS
 from emotts_plugin.synthesizer import Synthesizer
+
 from evaluation import transcribe, word_error_rate
 
 pytestmark = pytest.mark.asyncio
@@ -42,7 +43,9 @@ LONG = "Your call is important to us. Please stay on the line and an agent will 
 @pytest.fixture(scope="module")
 def synth() -> Synthesizer:
     config = load_config([])
-    config = dataclasses.replace(config, noise=False, threads=1, server=dataclasses.replace(config.server, audiosocket="127.0.0.1:0"))
+    config = dataclasses.replace(
+        config, noise=False, threads=1, server=dataclasses.replace(config.server, audiosocket="127.0.0.1:0")
+    )
     return Synthesizer(config)
 
 
@@ -84,7 +87,9 @@ class Phone:
         self.frames.append((time.perf_counter(), kind, payload))
         return kind, payload
 
-    async def read_audio_until_quiet(self, quiet_s: float = 0.6, timeout: float = 30.0) -> list[tuple[float, bytes]]:
+    async def read_audio_until_quiet(
+        self, quiet_s: float = 0.6, timeout: float = 30.0
+    ) -> list[tuple[float, bytes]]:
         """Audio frames until none has come for ``quiet_s`` (the prompt is over)."""
         got = []
         deadline = time.perf_counter() + timeout
@@ -135,7 +140,11 @@ async def test_prompt_file_has_content_type_etag_and_reads_in_sox(client, tmp_pa
     path = tmp_path / "prompt.wav"
     path.write_bytes(await response.read())
     info = subprocess.run(["soxi", str(path)], capture_output=True, text=True, check=True).stdout
-    assert "Sample Rate    : 8000" in info and "Channels       : 1" in info and "16-bit Signed Integer PCM" in info
+    assert (
+        "Sample Rate    : 8000" in info
+        and "Channels       : 1" in info
+        and "16-bit Signed Integer PCM" in info
+    )
 
     again = await client.get("/v1/ivr/prompt.wav", params={"text": SHORT, "emotion": "calm"})
     assert again.headers["ETag"] == response.headers["ETag"]
@@ -151,8 +160,11 @@ async def test_if_none_match_answers_304_without_rendering(client, synth, monkey
     assert len(body) % 160 == 0 or len(body) > 8000  # raw µ-law: one byte per 8 kHz sample
     renders = []
     monkeypatch.setattr(synth, "synthesize", lambda *a, **k: renders.append(a))
-    cached = await client.get("/v1/ivr/prompt", params={"text": SHORT, "format": "ulaw"},
-                              headers={"If-None-Match": first.headers["ETag"]})
+    cached = await client.get(
+        "/v1/ivr/prompt",
+        params={"text": SHORT, "format": "ulaw"},
+        headers={"If-None-Match": first.headers["ETag"]},
+    )
     assert cached.status == 304 and cached.headers["ETag"] == first.headers["ETag"]
     assert renders == []
 
@@ -177,9 +189,14 @@ async def test_prompt_file_bad_requests_say_what_is_wrong(client, url, params, s
     assert words in body["error"]["message"]
 
 
-@pytest.mark.parametrize("ext, content_type, rate, width", [("sln", "audio/L16;rate=8000;channels=1", 8000, 2),
-                                                           ("sln16", "audio/L16;rate=16000;channels=1", 16000, 2),
-                                                           ("alaw", "audio/x-alaw-basic", 8000, 1)])
+@pytest.mark.parametrize(
+    "ext, content_type, rate, width",
+    [
+        ("sln", "audio/L16;rate=8000;channels=1", 8000, 2),
+        ("sln16", "audio/L16;rate=16000;channels=1", 16000, 2),
+        ("alaw", "audio/x-alaw-basic", 8000, 1),
+    ],
+)
 async def test_prompt_file_raw_formats_by_extension(client, ext, content_type, rate, width):
     response = await client.get(f"/v1/ivr/prompt.{ext}", params={"text": SHORT})
     assert response.status == 200 and response.headers["Content-Type"] == content_type
@@ -402,7 +419,9 @@ async def twilio_read(ws, quiet_s: float = 0.6) -> list[tuple[float, dict]]:
         except asyncio.TimeoutError:
             return got
         if msg.type != WSMsgType.TEXT:
-            got.append((time.perf_counter(), {"closed": msg.type.name, "code": ws.close_code, "reason": msg.extra}))
+            got.append(
+                (time.perf_counter(), {"closed": msg.type.name, "code": ws.close_code, "reason": msg.extra})
+            )
             return got
         got.append((time.perf_counter(), json.loads(msg.data)))
 
@@ -420,15 +439,27 @@ async def test_twilio_greeting_media_frames_and_mark(client):
     times = np.array([t for t, _ in media])
     assert abs((times[-1] - times[0]) * 1000.0 / (len(media) - 1) - FRAME_MS) < 1.5
 
-    import soundfile
     import io
 
+    import soundfile
+
     ulaw = b"".join(payloads)
-    audio, rate = soundfile.read(io.BytesIO(ulaw), format="RAW", subtype="ULAW", samplerate=8000, channels=1, dtype="float32")
+    audio, rate = soundfile.read(
+        io.BytesIO(ulaw), format="RAW", subtype="ULAW", samplerate=8000, channels=1, dtype="float32"
+    )
     assert word_error_rate(SHORT, transcribe(audio, rate)) <= 0.5
 
-    await ws.send_json({"event": "mark", "sequenceNumber": "9", "streamSid": "MZ-greeting", "mark": {"name": "greeting"}})
-    await ws.send_json({"event": "stop", "sequenceNumber": "10", "streamSid": "MZ-greeting", "stop": {"callSid": "CA-greeting"}})
+    await ws.send_json(
+        {"event": "mark", "sequenceNumber": "9", "streamSid": "MZ-greeting", "mark": {"name": "greeting"}}
+    )
+    await ws.send_json(
+        {
+            "event": "stop",
+            "sequenceNumber": "10",
+            "streamSid": "MZ-greeting",
+            "stop": {"callSid": "CA-greeting"},
+        }
+    )
     await ws.receive(timeout=5)
     state = await status(client, "CA-greeting")
     assert state["acknowledged"] == ["greeting"] and state["played"] == ["greeting"] and state["ended"]
@@ -441,9 +472,26 @@ async def test_twilio_dtmf_barges_in_with_clear(client):
     for _ in range(10):
         msg = json.loads((await ws.receive(timeout=10)).data)
         assert msg["event"] == "media"
-        await ws.send_json({"event": "media", "streamSid": "MZ-barge",
-                            "media": {"track": "inbound", "chunk": "1", "timestamp": "20", "payload": base64.b64encode(b"\xff" * 160).decode()}})
-    await ws.send_json({"event": "dtmf", "streamSid": "MZ-barge", "sequenceNumber": "5", "dtmf": {"track": "inbound_track", "digit": "1"}})
+        await ws.send_json(
+            {
+                "event": "media",
+                "streamSid": "MZ-barge",
+                "media": {
+                    "track": "inbound",
+                    "chunk": "1",
+                    "timestamp": "20",
+                    "payload": base64.b64encode(b"\xff" * 160).decode(),
+                },
+            }
+        )
+    await ws.send_json(
+        {
+            "event": "dtmf",
+            "streamSid": "MZ-barge",
+            "sequenceNumber": "5",
+            "dtmf": {"track": "inbound_track", "digit": "1"},
+        }
+    )
     messages = [m for _, m in await twilio_read(ws, quiet_s=0.4)]
     events = [m["event"] for m in messages]
     assert events[-2:] == ["clear", "mark"] and messages[-1]["mark"]["name"] == "menu"
@@ -461,7 +509,18 @@ async def test_twilio_dtmf_barges_in_with_clear(client):
         ([{"event": "media", "media": {"payload": "AAAA"}}], "before 'start'"),
         (["START", {"event": "media", "streamSid": "MZ-x", "media": {"payload": "%%%"}}], "not base64"),
         (["START", {"event": "dtmf", "dtmf": {"digit": "x"}}], "digit"),
-        ([{**twilio_start("CA-x", "MZ-x"), "start": {**twilio_start("CA-x", "MZ-x")["start"], "mediaFormat": {"encoding": "audio/x-l16", "sampleRate": 16000}}}], "audio/x-mulaw"),
+        (
+            [
+                {
+                    **twilio_start("CA-x", "MZ-x"),
+                    "start": {
+                        **twilio_start("CA-x", "MZ-x")["start"],
+                        "mediaFormat": {"encoding": "audio/x-l16", "sampleRate": 16000},
+                    },
+                }
+            ],
+            "audio/x-mulaw",
+        ),
         (["BINARY"], "text messages"),
     ],
     ids=["not-json", "no-event", "media-first", "bad-base64", "bad-digit", "wrong-codec", "binary"],

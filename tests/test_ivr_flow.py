@@ -102,9 +102,21 @@ def snapshot(out: Path) -> dict[str, tuple[int, bytes]]:
 
 def riff_fields(data: bytes) -> dict:
     """The fields of a canonical 44-byte WAV header."""
-    riff, riff_size, wave, fmt_id, fmt_size, tag, channels, rate, byte_rate, align, bits, data_id, data_size = struct.unpack(
-        "<4sI4s4sIHHIIHH4sI", data[:44]
-    )
+    (
+        riff,
+        riff_size,
+        wave,
+        fmt_id,
+        fmt_size,
+        tag,
+        channels,
+        rate,
+        byte_rate,
+        align,
+        bits,
+        data_id,
+        data_size,
+    ) = struct.unpack("<4sI4s4sIHHIIHH4sI", data[:44])
     return {
         "riff": riff, "riff_size_ok": riff_size == len(data) - 8, "wave": wave, "fmt": fmt_id, "fmt_size": fmt_size,
         "tag": tag, "channels": channels, "rate": rate, "byte_rate": byte_rate, "align": align, "bits": bits,
@@ -121,7 +133,9 @@ def sox_samples(path: Path, raw: list[str] | None) -> int:
 
 
 def soxi(path: Path, flag: str) -> str:
-    return subprocess.run(["soxi", flag, str(path)], capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["soxi", flag, str(path)], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 # -- reading flows ----------------------------------------------------------------------
@@ -155,12 +169,37 @@ BAD_FLOWS = [
     ("no prompts", "defaults:\n  emotion: calm\n", "no 'prompts' list", 1),
     ("prompts not a list", "prompts: hello\n", "'prompts' must be a list of prompts, got 'hello'", 1),
     ("prompts empty", "prompts: []\n", "'prompts' is empty", 1),
-    ("top-level key", "prompt:\n  - id: a\n", "top level: unknown key 'prompt' (value a list); allowed keys: defaults, prompts; did you mean 'prompts'?", 1),
-    ("prompt not a mapping", P + "Hello\n", "prompt #1: a prompt is a mapping with 'id' and 'text' or 'ssml', got 'Hello'", 2),
+    (
+        "top-level key",
+        "prompt:\n  - id: a\n",
+        "top level: unknown key 'prompt' (value a list); allowed keys: defaults, prompts; did you mean 'prompts'?",
+        1,
+    ),
+    (
+        "prompt not a mapping",
+        P + "Hello\n",
+        "prompt #1: a prompt is a mapping with 'id' and 'text' or 'ssml', got 'Hello'",
+        2,
+    ),
     ("missing id", P + "text: Hi.\n", "prompt #1: missing 'id'", 2),
-    ("numeric id", P + "id: 7\n    text: Hi.\n", "prompt #1: 'id' must be a string, got 7 (quote it: id: \"7\")", 2),
-    ("id with a slash", P + "id: menus/main\n    text: Hi.\n", "id 'menus/main' is not a usable file name", 2),
-    ("id climbing out", P + "id: ../../etc/x\n    text: Hi.\n", "id '../../etc/x' is not a usable file name", 2),
+    (
+        "numeric id",
+        P + "id: 7\n    text: Hi.\n",
+        "prompt #1: 'id' must be a string, got 7 (quote it: id: \"7\")",
+        2,
+    ),
+    (
+        "id with a slash",
+        P + "id: menus/main\n    text: Hi.\n",
+        "id 'menus/main' is not a usable file name",
+        2,
+    ),
+    (
+        "id climbing out",
+        P + "id: ../../etc/x\n    text: Hi.\n",
+        "id '../../etc/x' is not a usable file name",
+        2,
+    ),
     ("hidden id", P + "id: .hidden\n    text: Hi.\n", "id '.hidden' is not a usable file name", 2),
     ("reserved id", P + "id: Manifest\n    text: Hi.\n", "id 'Manifest' is reserved", 2),
     ("long id", P + f"id: {'a' * 101}\n    text: Hi.\n", "at most 100 characters", 2),
@@ -170,8 +209,18 @@ BAD_FLOWS = [
         "prompt #2: duplicate id 'Menu': prompt #1 on line 2 has it (ids name files, so case does not count)",
         4,
     ),
-    ("text and ssml", P + "id: a\n    text: Hi.\n    ssml: <speak>Hi.</speak>\n", "prompt #1 ('a'): give 'text' or 'ssml', not both", 4),
-    ("no text", P + "id: a\n    emotion: calm\n", "prompt #1 ('a'): missing 'text' or 'ssml' (what to say)", 2),
+    (
+        "text and ssml",
+        P + "id: a\n    text: Hi.\n    ssml: <speak>Hi.</speak>\n",
+        "prompt #1 ('a'): give 'text' or 'ssml', not both",
+        4,
+    ),
+    (
+        "no text",
+        P + "id: a\n    emotion: calm\n",
+        "prompt #1 ('a'): missing 'text' or 'ssml' (what to say)",
+        2,
+    ),
     ("empty text", P + "id: a\n    text: '  '\n", "prompt #1 ('a'): 'text' is empty", 3),
     ("text not a string", P + "id: a\n    text: [Hi]\n", "'text' must be a string, got a list", 3),
     (
@@ -181,27 +230,78 @@ BAD_FLOWS = [
         4,
     ),
     ("key twice", P + "id: a\n    text: Hi.\n    text: Ho.\n", "'text' is given twice (first on line 3)", 4),
-    ("intensity too high", P + "id: a\n    text: Hi.\n    intensity: 1.5\n", "'intensity' must be a number within 0..1, got 1.5", 4),
+    (
+        "intensity too high",
+        P + "id: a\n    text: Hi.\n    intensity: 1.5\n",
+        "'intensity' must be a number within 0..1, got 1.5",
+        4,
+    ),
     ("intensity percent", P + "id: a\n    text: Hi.\n    intensity: 50%\n", "got '50%'", 4),
     ("intensity bool", P + "id: a\n    text: Hi.\n    intensity: yes\n", "got True", 4),
-    ("empty emotion", P + "id: a\n    text: Hi.\n    emotion: ''\n", "'emotion' must be a non-empty string, got ''", 4),
-    ("defaults not a mapping", "defaults: calm\n" + P + "id: a\n    text: Hi.\n", "'defaults' must be a mapping of emotion, intensity, voice", 1),
-    ("defaults key", "defaults:\n  mood: calm\n" + P + "id: a\n    text: Hi.\n", "defaults: unknown key 'mood'", 2),
+    (
+        "empty emotion",
+        P + "id: a\n    text: Hi.\n    emotion: ''\n",
+        "'emotion' must be a non-empty string, got ''",
+        4,
+    ),
+    (
+        "defaults not a mapping",
+        "defaults: calm\n" + P + "id: a\n    text: Hi.\n",
+        "'defaults' must be a mapping of emotion, intensity, voice",
+        1,
+    ),
+    (
+        "defaults key",
+        "defaults:\n  mood: calm\n" + P + "id: a\n    text: Hi.\n",
+        "defaults: unknown key 'mood'",
+        2,
+    ),
 ]
 # Problems only a synthesizer can see: names and markup.
 BAD_NAMES = [
-    ("unknown emotion", P + "id: a\n    text: Hi.\n    emotion: zesty\n", "prompt #1 ('a'): 'emotion': unknown emotion 'zesty'", 4),
-    ("unknown voice", P + "id: a\n    text: Hi.\n    voice: bob\n", "unknown voice 'bob'; available voices: ", 4),
-    ("unknown default emotion", "defaults:\n  emotion: zesty\n" + P + "id: a\n    text: Hi.\n", "defaults: 'emotion': unknown emotion 'zesty'", 2),
+    (
+        "unknown emotion",
+        P + "id: a\n    text: Hi.\n    emotion: zesty\n",
+        "prompt #1 ('a'): 'emotion': unknown emotion 'zesty'",
+        4,
+    ),
+    (
+        "unknown voice",
+        P + "id: a\n    text: Hi.\n    voice: bob\n",
+        "unknown voice 'bob'; available voices: ",
+        4,
+    ),
+    (
+        "unknown default emotion",
+        "defaults:\n  emotion: zesty\n" + P + "id: a\n    text: Hi.\n",
+        "defaults: 'emotion': unknown emotion 'zesty'",
+        2,
+    ),
     (
         "ssml tag mismatch",
-        P + "id: a\n    ssml: |\n      <speak>\n        <emotion name=\"sad\">Oh no.</emotoin>\n      </speak>\n",
+        P
+        + 'id: a\n    ssml: |\n      <speak>\n        <emotion name="sad">Oh no.</emotoin>\n      </speak>\n',
         "prompt #1 ('a'): ssml line 2, column ",
         5,
     ),
-    ("ssml unknown emotion", P + 'id: a\n    ssml: <emotion name="zesty">Hi.</emotion>\n', "ssml line 1, column 1: unknown emotion 'zesty'", 3),
-    ("ssml unknown voice", P + 'id: a\n    ssml: <voice name="bob">Hi.</voice>\n', "ssml: voice 'bob' is not available (voices: ", 3),
-    ("ssml doctype", P + "id: a\n    ssml: '<!DOCTYPE x><speak>Hi.</speak>'\n", "<!DOCTYPE> declarations are not accepted", 3),
+    (
+        "ssml unknown emotion",
+        P + 'id: a\n    ssml: <emotion name="zesty">Hi.</emotion>\n',
+        "ssml line 1, column 1: unknown emotion 'zesty'",
+        3,
+    ),
+    (
+        "ssml unknown voice",
+        P + 'id: a\n    ssml: <voice name="bob">Hi.</voice>\n',
+        "ssml: voice 'bob' is not available (voices: ",
+        3,
+    ),
+    (
+        "ssml doctype",
+        P + "id: a\n    ssml: '<!DOCTYPE x><speak>Hi.</speak>'\n",
+        "<!DOCTYPE> declarations are not accepted",
+        3,
+    ),
     ("ssml without words", P + "id: a\n    ssml: <speak><break time='1s'/></speak>\n", "nothing to say", 3),
 ]
 
@@ -231,7 +331,10 @@ def test_bad_names_and_markup_are_reported_with_a_synthesizer(synth, tmp_path, n
 
 
 def test_every_problem_is_reported_at_once(synth):
-    text = P + "id: a\n    text: Hi.\n    emotion: zesty\n  - id: a/b\n    text: Ho.\n  - text: Hum.\n    colour: red\n"
+    text = (
+        P
+        + "id: a\n    text: Hi.\n    emotion: zesty\n  - id: a/b\n    text: Ho.\n  - text: Hum.\n    colour: red\n"
+    )
     with pytest.raises(FlowError) as caught:
         parse_flow(text, path="calls.yaml", synthesizer=synth)
     error = caught.value
@@ -288,12 +391,21 @@ def test_manifest_records_each_prompt(synth, tmp_path):
     out = tmp_path / "sounds"
     report = render_flow(synth, flow, out, "sln")
     data = manifest(out)
-    assert (data["manifest_version"], data["format"], data["sample_rate"], data["flow"]) == (1, "sln", 8000, flow.path)
+    assert (data["manifest_version"], data["format"], data["sample_rate"], data["flow"]) == (
+        1,
+        "sln",
+        8000,
+        flow.path,
+    )
     assert list(data["prompts"]) == ["hello", "menu", "bye"]
     menu = data["prompts"]["menu"]
     assert menu["key"] == telephony.prompt_key(synth, flow.prompts[1].prompt, "sln")
     assert menu["ssml"] == '<speak>Press <say-as interpret-as="digits">1</say-as>.</speak>'
-    assert "text" not in menu and (menu["emotion"], menu["intensity"], menu["voice"]) == ("neutral", 0.5, None)
+    assert "text" not in menu and (menu["emotion"], menu["intensity"], menu["voice"]) == (
+        "neutral",
+        0.5,
+        None,
+    )
     assert sorted(p.name for p in out.iterdir()) == ["bye.sln", "hello.sln", MANIFEST_NAME, "menu.sln"]
     assert report.seconds == pytest.approx(sum(e["duration_s"] for e in data["prompts"].values()))
     entries, warnings = read_manifest(out)
@@ -408,7 +520,9 @@ def test_unusable_manifest_is_ignored_with_a_warning(synth, tmp_path, calls):
     assert any("ignoring the entry '../../x'" in w for w in report.warnings)
     (out / MANIFEST_NAME).write_text("{not json")
     report = render_flow(synth, parse_flow(SMALL_FLOW), out)
-    assert report.rendered == ("hello", "menu", "bye") and report.warnings[0].startswith(f"ignoring {out / MANIFEST_NAME}")
+    assert report.rendered == ("hello", "menu", "bye") and report.warnings[0].startswith(
+        f"ignoring {out / MANIFEST_NAME}"
+    )
 
 
 def test_two_renders_never_share_a_folder(synth, tmp_path):
@@ -427,14 +541,17 @@ def test_two_renders_never_share_a_folder(synth, tmp_path):
 
 
 KILL_FLOW = "prompts:\n" + "".join(
-    f"  - id: p{i}\n    text: This is prompt number {i}. Please listen carefully, as our options have changed.\n" for i in range(1, 7)
+    f"  - id: p{i}\n    text: This is prompt number {i}. Please listen carefully, as our options have changed.\n"
+    for i in range(1, 7)
 )
 
 
 def complete_wav(path: Path) -> bool:
     data = path.read_bytes()
     fields = riff_fields(data)
-    return fields["riff_size_ok"] and fields["data_size_ok"] and sox_samples(path, None) == (len(data) - 44) // 2
+    return (
+        fields["riff_size_ok"] and fields["data_size_ok"] and sox_samples(path, None) == (len(data) - 44) // 2
+    )
 
 
 @needs_sox
@@ -487,14 +604,20 @@ def test_example_flow_end_to_end(tmp_path):
     assert first.returncode == 0, first.stderr
     assert "rendering" in first.stderr  # the progress bar
     data = manifest(out)
-    assert first.stderr.strip().splitlines()[-1].startswith(f"rendered {len(data['prompts'])}, unchanged 0, pruned 0: ")
+    assert (
+        first.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"rendered {len(data['prompts'])}, unchanged 0, pruned 0: ")
+    )
     for entry in data["prompts"].values():
         path = out / entry["file"]
         assert soxi(path, "-e") == "u-law" and soxi(path, "-r") == "8000"
         assert int(soxi(path, "-s")) == round(entry["duration_s"] * 8000)
     started = time.monotonic()
     again = subprocess.run([*command, "--quiet"], capture_output=True, text=True, timeout=60)
-    print(f"example flow: render {first_s:.1f} s, unchanged re-run {time.monotonic() - started:.1f} s (both with start-up)")
+    print(
+        f"example flow: render {first_s:.1f} s, unchanged re-run {time.monotonic() - started:.1f} s (both with start-up)"
+    )
     assert again.returncode == 0
     assert again.stderr.strip().startswith(f"rendered 0, unchanged {len(data['prompts'])}, pruned 0: ")
     assert "rendering" not in again.stderr
@@ -504,7 +627,10 @@ def test_example_flow_end_to_end(tmp_path):
     ("flow", "message"),
     [
         (P + "id: a\n    txt: Hi.\n", "flow.yaml:3: prompt #1 ('a'): unknown key 'txt'"),
-        (P + "id: a\n    text: Hi.\n    emotion: zesty\n", "flow.yaml:4: prompt #1 ('a'): 'emotion': unknown emotion 'zesty'"),
+        (
+            P + "id: a\n    text: Hi.\n    emotion: zesty\n",
+            "flow.yaml:4: prompt #1 ('a'): 'emotion': unknown emotion 'zesty'",
+        ),
         (P + "id: manifest\n    text: Hi.\n  - id: b\n", "2 problems in "),
     ],
 )
@@ -518,7 +644,17 @@ def test_cli_bad_flow_exits_two(tmp_path, capsys, flow, message):
 
 def test_cli_unknown_format_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as caught:
-        cli.main(["ivr", "render", str(write_flow(tmp_path, SMALL_FLOW)), "--out", str(tmp_path), "--format", "gsm"])
+        cli.main(
+            [
+                "ivr",
+                "render",
+                str(write_flow(tmp_path, SMALL_FLOW)),
+                "--out",
+                str(tmp_path),
+                "--format",
+                "gsm",
+            ]
+        )
     assert caught.value.code == 2
     assert "invalid choice: 'gsm'" in capsys.readouterr().err
 

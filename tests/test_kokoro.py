@@ -222,7 +222,11 @@ GLIDE_TEXTS = (
     "but then the news arrived.",
     "Now we rest.",
 )
-GLIDE_TARGETS = (EmotionVector(), EmotionVector(pitch_st=4.0, range=1.3), EmotionVector(pitch_st=-2.0, rate=0.9))
+GLIDE_TARGETS = (
+    EmotionVector(),
+    EmotionVector(pitch_st=4.0, range=1.3),
+    EmotionVector(pitch_st=-2.0, rate=0.9),
+)
 
 
 def test_pieces_glide_without_f0_steps(backend):
@@ -248,7 +252,11 @@ def test_pieces_glide_without_f0_steps(backend):
 
 
 def test_empty_piece_keeps_starts_ordered(backend):
-    pieces = [RenderPiece("Hello there."), RenderPiece("  "), RenderPiece("Goodbye.", EmotionVector(pitch_st=2))]
+    pieces = [
+        RenderPiece("Hello there."),
+        RenderPiece("  "),
+        RenderPiece("Goodbye.", EmotionVector(pitch_st=2)),
+    ]
     out = backend.render("jm_kumo", pieces)
     assert out.piece_starts[0] == 0 < out.piece_starts[1] == out.piece_starts[2] < out.audio.size
 

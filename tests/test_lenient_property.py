@@ -40,7 +40,9 @@ MARKUP = [
 # Words: any printable text without whitespace; '<', '&', '>' and brackets
 # included on purpose (bare ones must be repaired, never dropped).
 WORD = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), blacklist_characters="\x85\xa0"),
+    alphabet=st.characters(
+        blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), blacklist_characters="\x85\xa0"
+    ),
     min_size=1,
     max_size=12,
 )
@@ -81,7 +83,12 @@ def test_lenient_never_raises_on_any_text(runtime, text):
 
 
 @settings(max_examples=300, deadline=None)
-@given(words=st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Z")), min_size=1, max_size=10), max_size=30))
+@given(
+    words=st.lists(
+        st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Z")), min_size=1, max_size=10),
+        max_size=30,
+    )
+)
 def test_bare_specials_are_kept_as_text(runtime, words):
     words = [w for w in words if not set(w) & set("[(<&")]
     text = " ".join(f"{w} & {w} < {w} > {w}&{w}" for w in words)

@@ -82,19 +82,19 @@ def leaks(trace: str) -> list[str]:
 # address), and the same calls in their other shapes: a datagram sent to an address, IPv6.
 BEFORE = [
     '5969  15:03:17.053965 connect(8, {sa_family=AF_UNIX, sun_path="/var/run/nscd/socket"}, 110 <unfinished ...>',
-    '5970  15:03:17.055497 connect(8, {sa_family=AF_INET, sin_port=htons(53), '
+    "5970  15:03:17.055497 connect(8, {sa_family=AF_INET, sin_port=htons(53), "
     'sin_addr=inet_addr("10.255.255.53")}, 16) = 0',
     '31 sendto(8, "\\262U\\1\\0"..., 50, MSG_NOSIGNAL, {sa_family=AF_INET, sin_port=htons(53), '
     'sin_addr=inet_addr("10.255.255.53")}, 16) = 50',
-    '7 connect(3, {sa_family=AF_INET6, sin6_port=htons(443), sin6_flowinfo=htonl(0), '
+    "7 connect(3, {sa_family=AF_INET6, sin6_port=htons(443), sin6_flowinfo=htonl(0), "
     'inet_pton(AF_INET6, "2603:1030:b:3::152", &sin6_addr), sin6_scope_id=0}, 28) = -1 ENETUNREACH',
 ]
 LOCAL = [
     '12 connect(9, {sa_family=AF_INET, sin_port=htons(7860), sin_addr=inet_addr("127.0.0.1")}, 16) = 0',
-    '12 connect(9, {sa_family=AF_INET6, sin6_port=htons(7860), sin6_flowinfo=htonl(0), '
+    "12 connect(9, {sa_family=AF_INET6, sin6_port=htons(7860), sin6_flowinfo=htonl(0), "
     'inet_pton(AF_INET6, "::1", &sin6_addr), sin6_scope_id=0}, 28) = 0',
-    '12 sendto(4, [{nlmsg_len=20, nlmsg_type=RTM_GETADDR, nlmsg_flags=NLM_F_REQUEST|NLM_F_DUMP}], 20, 0, '
-    '{sa_family=AF_NETLINK, nl_pid=0, nl_groups=00000000}, 12) = 20',
+    "12 sendto(4, [{nlmsg_len=20, nlmsg_type=RTM_GETADDR, nlmsg_flags=NLM_F_REQUEST|NLM_F_DUMP}], 20, 0, "
+    "{sa_family=AF_NETLINK, nl_pid=0, nl_groups=00000000}, 12) = 20",
     '12 connect(5, {sa_family=AF_UNIX, sun_path="/tmp/emotts-wyoming.sock"}, 110) = 0',
 ]
 
@@ -133,7 +133,9 @@ def _emotts() -> list[str]:
 def _served_routes() -> set[tuple[str, str]]:
     """``(method, path pattern)`` of every route the HTTP app mounts (HEAD aside)."""
     app = create_app(load_config([]))
-    return {(route.method, route.resource.canonical) for route in app.router.routes() if route.method != "HEAD"}
+    return {
+        (route.method, route.resource.canonical) for route in app.router.routes() if route.method != "HEAD"
+    }
 
 
 async def _drive(base: str, wyoming_port: int) -> set[tuple[str, str]]:
@@ -149,11 +151,25 @@ async def _drive(base: str, wyoming_port: int) -> set[tuple[str, str]]:
                 assert response.status == status, (method, pattern, await response.text())
                 return await response.read()
 
-        for pattern in ("/healthz", "/metrics", "/v1/voices", "/v1/emotions", "/v1/audio/voices", "/v1/audio/models",
-                        "/", "/v1/webui/options", "/v1/references"):
+        for pattern in (
+            "/healthz",
+            "/metrics",
+            "/v1/voices",
+            "/v1/emotions",
+            "/v1/audio/voices",
+            "/v1/audio/models",
+            "/",
+            "/v1/webui/options",
+            "/v1/references",
+        ):
             await call("GET", pattern, 200)
         await call("GET", "/static/{name}", 200, {"name": "app.js"})
-        await call("POST", "/v1/plan", 200, json={"input": "<speak><emotion name='happy'>Hi</emotion> there.</speak>"})
+        await call(
+            "POST",
+            "/v1/plan",
+            200,
+            json={"input": "<speak><emotion name='happy'>Hi</emotion> there.</speak>"},
+        )
         wav = await call("POST", "/v1/synthesize", 200, json={"input": SPEECH, "format": "wav"})
         audio, rate = soundfile.read(io.BytesIO(wav))
         assert len(audio) / rate > 2.0
@@ -167,15 +183,23 @@ async def _drive(base: str, wyoming_port: int) -> set[tuple[str, str]]:
         await call("GET", "/v1/references/{id}", 200, {"id": reference})
         await call("DELETE", "/v1/references/{id}", 200, {"id": reference})
         await call("GET", "/v1/ivr/prompt", 200, params={"text": "Goodbye.", "format": "wav"})
-        await call("GET", "/v1/ivr/prompt.{ext}", 200, {"ext": "wav"}, params={"text": "Goodbye.", "emotion": "calm"})
-        await call("POST", "/v1/ivr/calls/{call}/say", 202, {"call": "CA-offline"}, json={"text": "Please hold."})
+        await call(
+            "GET", "/v1/ivr/prompt.{ext}", 200, {"ext": "wav"}, params={"text": "Goodbye.", "emotion": "calm"}
+        )
+        await call(
+            "POST", "/v1/ivr/calls/{call}/say", 202, {"call": "CA-offline"}, json={"text": "Please hold."}
+        )
         await call("GET", "/v1/ivr/calls/{call}", 200, {"call": "CA-offline"})
         await call("DELETE", "/v1/ivr/calls/{call}", 200, {"call": "CA-offline"})
         driven.add(("GET", "/v1/ivr/twilio"))
         async with http.ws_connect("/v1/ivr/twilio") as ws:
             await ws.send_json({"event": "connected", "protocol": "Call", "version": "1.0.0"})
-            start = {"callSid": "CA-twilio", "streamSid": "MZ-twilio", "customParameters": {"text": "Hi."},
-                     "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}
+            start = {
+                "callSid": "CA-twilio",
+                "streamSid": "MZ-twilio",
+                "customParameters": {"text": "Hi."},
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            }
             await ws.send_json({"event": "start", "streamSid": "MZ-twilio", "start": start})
             message = await ws.receive_json(timeout=30)
             assert message["event"] == "media", message
@@ -205,7 +229,9 @@ def _wait_healthy(base: str, server: subprocess.Popen) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise AssertionError(f"emotts serve exited with {server.returncode}: {server.stderr.read()[-2000:]}")
+            raise AssertionError(
+                f"emotts serve exited with {server.returncode}: {server.stderr.read()[-2000:]}"
+            )
         if asyncio.run(probe()):
             return
         time.sleep(0.2)
@@ -237,11 +263,27 @@ def test_serve_sends_no_packet_past_loopback_and_writes_no_microsoft_cache(tmp_p
     http_port, wyoming_port = _free_port(), _free_port()
     base = f"http://127.0.0.1:{http_port}"
     command = [
-        STRACE, "-f", "-tt", "-e", "trace=" + ",".join(SENDING_CALLS), "-o", str(trace),
-        *_emotts(), "serve", "--port", str(http_port), "--wyoming", f"tcp://127.0.0.1:{wyoming_port}",
+        STRACE,
+        "-f",
+        "-tt",
+        "-e",
+        "trace=" + ",".join(SENDING_CALLS),
+        "-o",
+        str(trace),
+        *_emotts(),
+        "serve",
+        "--port",
+        str(http_port),
+        "--wyoming",
+        f"tcp://127.0.0.1:{wyoming_port}",
     ]
     server = subprocess.Popen(
-        command, env=_bare_environment(home), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        command,
+        env=_bare_environment(home),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         _wait_healthy(base, server)
@@ -249,7 +291,9 @@ def test_serve_sends_no_packet_past_loopback_and_writes_no_microsoft_cache(tmp_p
         driven = asyncio.run(asyncio.wait_for(_drive(base, wyoming_port), 120))
         assert driven == _served_routes(), "drive every route of the server once"
         time.sleep(max(0.0, healthy + WATCH_S - time.monotonic()))
-        assert server.poll() is None, f"emotts serve exited with {server.returncode}: {server.stderr.read()[-2000:]}"
+        assert server.poll() is None, (
+            f"emotts serve exited with {server.returncode}: {server.stderr.read()[-2000:]}"
+        )
     finally:
         _stop(server)
     log = trace.read_text(errors="replace")
@@ -264,7 +308,10 @@ def test_serve_sends_no_packet_past_loopback_and_writes_no_microsoft_cache(tmp_p
 def _python(code: str, home: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", code],
-        env={**_bare_environment(home), **env}, capture_output=True, text=True, timeout=120,
+        env={**_bare_environment(home), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

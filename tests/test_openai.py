@@ -18,7 +18,6 @@ import threading
 import numpy as np
 import openai
 import pytest
-from conftest import gate_after_first_chunk
 import soundfile
 from aiohttp import web
 
@@ -26,6 +25,8 @@ from emotts_plugin import load_config
 from emotts_plugin.adapters.http import create_app
 from emotts_plugin.adapters.openai_api import MODELS, VOICE_ALIASES
 from emotts_plugin.synthesizer import Synthesizer
+
+from conftest import gate_after_first_chunk
 
 HELLO = "Hello there."
 TWO = "We looked everywhere for the keys. In the end they were in the car."
@@ -77,7 +78,9 @@ def speak(client, **params) -> bytes:
 
 def decode(data: bytes, fmt: str) -> tuple[np.ndarray, int]:
     if fmt == "pcm":
-        audio, rate = soundfile.read(io.BytesIO(data), format="RAW", subtype="PCM_16", samplerate=24000, channels=1, endian="LITTLE")
+        audio, rate = soundfile.read(
+            io.BytesIO(data), format="RAW", subtype="PCM_16", samplerate=24000, channels=1, endian="LITTLE"
+        )
     else:
         audio, rate = soundfile.read(io.BytesIO(data))
     return audio.astype(np.float32), rate
@@ -140,11 +143,15 @@ def test_aac_is_a_clear_400_without_an_encoder_or_adts_with_one(client):
 # -- streaming ------------------------------------------------------------------------------
 
 
-def test_streaming_response_delivers_the_first_sentence_before_the_rest_is_rendered(client, synth, monkeypatch):
+def test_streaming_response_delivers_the_first_sentence_before_the_rest_is_rendered(
+    client, synth, monkeypatch
+):
     whole = speak(client, input=THREE, response_format="pcm")
     released, seen = gate_after_first_chunk(monkeypatch, synth)
     received = []
-    with client.audio.speech.with_streaming_response.create(model="tts-1", voice="nova", input=THREE, response_format="pcm") as response:
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="nova", input=THREE, response_format="pcm"
+    ) as response:
         assert response.headers["content-type"].startswith("audio/pcm")
         for piece in response.iter_bytes():
             received.append(piece)
@@ -155,17 +162,23 @@ def test_streaming_response_delivers_the_first_sentence_before_the_rest_is_rende
 
 def test_streamed_wav_and_mp3_decode(client):
     for fmt in ("wav", "mp3"):
-        with client.audio.speech.with_streaming_response.create(model="tts-1", voice="echo", input=TWO, response_format=fmt) as response:
+        with client.audio.speech.with_streaming_response.create(
+            model="tts-1", voice="echo", input=TWO, response_format=fmt
+        ) as response:
             data = response.read()
         audio, rate = decode(data, fmt)
-        assert rate == 24000 and len(audio) / rate == pytest.approx(seconds(speak(client, input=TWO, response_format="pcm")), abs=0.08)
+        assert rate == 24000 and len(audio) / rate == pytest.approx(
+            seconds(speak(client, input=TWO, response_format="pcm")), abs=0.08
+        )
 
 
 def sse_events(client, **params) -> list[dict]:
     params = {"model": "gpt-4o-mini-tts", "voice": "sage", "input": TWO, "stream_format": "sse"} | params
     with client.audio.speech.with_streaming_response.create(**params) as response:
         assert response.headers["content-type"] == "text/event-stream"
-        return [json.loads(line[len("data: "):]) for line in response.iter_lines() if line.startswith("data: ")]
+        return [
+            json.loads(line[len("data: ") :]) for line in response.iter_lines() if line.startswith("data: ")
+        ]
 
 
 @pytest.mark.parametrize("fmt", ["pcm", "mp3"])
@@ -194,7 +207,14 @@ def test_sse_reports_a_failure_after_the_start_as_an_error_event(client, synth, 
     monkeypatch.setattr(synth, "render_plan", failing)
     *deltas, last = sse_events(client, response_format="pcm")
     assert [e["type"] for e in deltas] == ["speech.audio.delta"]
-    assert last == {"type": "error", "error": {"message": "internal error (see the server log)", "type": "server_error", "code": "RuntimeError"}}
+    assert last == {
+        "type": "error",
+        "error": {
+            "message": "internal error (see the server log)",
+            "type": "server_error",
+            "code": "RuntimeError",
+        },
+    }
 
 
 # -- voices, models, emotion ------------------------------------------------------------------
@@ -223,15 +243,31 @@ def test_voice_and_model_lists_for_chat_uis(client):
 
 def test_instructions_extra_fields_and_tags_carry_emotion(client):
     neutral = seconds(speak(client, input=TWO, response_format="pcm"))
-    by_instructions = seconds(speak(client, input=TWO, response_format="pcm", instructions="Speak very sadly, as if heartbroken."))
-    by_field = seconds(speak(client, input=TWO, response_format="pcm", extra_body={"emotion": "sad", "intensity": 1.0}))
+    by_instructions = seconds(
+        speak(client, input=TWO, response_format="pcm", instructions="Speak very sadly, as if heartbroken.")
+    )
+    by_field = seconds(
+        speak(client, input=TWO, response_format="pcm", extra_body={"emotion": "sad", "intensity": 1.0})
+    )
     by_tag = seconds(speak(client, input=f'<emotion name="sad">{TWO}</emotion>', response_format="pcm"))
     by_cue = seconds(speak(client, input=f"[sad] {TWO}", response_format="pcm"))
     for slower in (by_instructions, by_field, by_tag, by_cue):
         assert slower > 1.08 * neutral
-    softened = seconds(speak(client, input=TWO, response_format="pcm", instructions="very sad", extra_body={"intensity": 0.3}))
+    softened = seconds(
+        speak(
+            client, input=TWO, response_format="pcm", instructions="very sad", extra_body={"intensity": 0.3}
+        )
+    )
     assert neutral < softened < by_field
-    overridden = seconds(speak(client, input=TWO, response_format="pcm", instructions="very sad", extra_body={"emotion": "neutral"}))
+    overridden = seconds(
+        speak(
+            client,
+            input=TWO,
+            response_format="pcm",
+            instructions="very sad",
+            extra_body={"emotion": "neutral"},
+        )
+    )
     assert overridden == pytest.approx(neutral, abs=0.01)
     calm = speak(client, input=TWO, response_format="pcm", instructions="nothing emotional here, read it out")
     assert seconds(calm) == pytest.approx(neutral, abs=0.01)
@@ -242,7 +278,9 @@ def test_speed_scales_plain_text_and_ssml(client):
     assert seconds(speak(client, input=TWO, response_format="pcm", speed=2.0)) < 0.7 * normal
     assert seconds(speak(client, input=TWO, response_format="pcm", speed=0.5)) > 1.4 * normal
     ssml = f'<speak><emotion name="happy">{TWO}</emotion></speak>'
-    assert seconds(speak(client, input=ssml, response_format="pcm", speed=1.5)) < 0.85 * seconds(speak(client, input=ssml, response_format="pcm"))
+    assert seconds(speak(client, input=ssml, response_format="pcm", speed=1.5)) < 0.85 * seconds(
+        speak(client, input=ssml, response_format="pcm")
+    )
 
 
 # -- errors ---------------------------------------------------------------------------------

@@ -30,19 +30,31 @@ def test_sentences_split_and_keep_every_character():
 
 def test_an_abbreviation_inside_a_segment_is_no_seam(parse):
     utts = _utts(parse, "Dr. Smith is here. He left at 3 p.m. today.")
-    assert [[p.text for p in u.pieces] for u in utts] == [["Dr. Smith is here."], ["He left at 3 p.m. today."]]
+    assert [[p.text for p in u.pieces] for u in utts] == [
+        ["Dr. Smith is here."],
+        ["He left at 3 p.m. today."],
+    ]
 
 
 def test_segments_in_one_sentence_are_one_utterance(parse):
-    utts = _utts(parse, 'I am <emotion name="sad">so sorry</emotion> about that. <emotion name="happy">But here is good news!</emotion>')
-    assert [[p.text for p in u.pieces] for u in utts] == [["I am", "so sorry", "about that."], ["But here is good news!"]]
+    utts = _utts(
+        parse,
+        'I am <emotion name="sad">so sorry</emotion> about that. <emotion name="happy">But here is good news!</emotion>',
+    )
+    assert [[p.text for p in u.pieces] for u in utts] == [
+        ["I am", "so sorry", "about that."],
+        ["But here is good news!"],
+    ]
     assert utts[0].silence_after_ms == pytest.approx(200 * 1.0)
     assert utts[1].silence_after_ms == 0.0
     assert utts[0].pieces[1].targets.pitch_st == -2.5
 
 
 def test_breaks_voice_changes_and_marks_are_seams(parse):
-    utts = _utts(parse, '<break time="100ms"/>Hello <mark name="m"/>there<break time="700ms"/>and <voice name="amy">more</voice>')
+    utts = _utts(
+        parse,
+        '<break time="100ms"/>Hello <mark name="m"/>there<break time="700ms"/>and <voice name="amy">more</voice>',
+    )
     assert [[p.text for p in u.pieces] for u in utts] == [["Hello", "there"], ["and"], ["more"]]
     assert utts[0].silence_before_ms == 100 and utts[0].silence_after_ms == 700
     assert utts[0].pieces[1].marks == ("m",)

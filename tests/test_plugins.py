@@ -16,7 +16,6 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-import pluggy
 import pytest
 
 from emotts_plugin import Runtime, hookimpl, hookspecs, load_config
@@ -180,7 +179,7 @@ def test_preprocess_and_transform_hooks_chain():
             return dataclasses.replace(plan, segments=plan.segments[:1])
 
     runtime = Runtime(load_config([]), plugins=[Shout(), Exclaim()])
-    plan = runtime.parse('hello <break/> world')
+    plan = runtime.parse("hello <break/> world")
     assert [s.text for s in plan.segments] == ["HELLO"]
     assert runtime.parse("hello").text == "HELLO!"
 
@@ -251,7 +250,10 @@ def test_chained_hooks_run_wrappers_and_are_seen_by_monitoring():
     assert runtime.parse("hi").text == "[[hi one] two]"
     assert order == ["wrapper got 'hi'", "first", "wrapper got '[hi one]'", "second"]
     assert seen == [
-        ({first, brackets}, "hi"), ["[hi one]"], ({second, brackets}, "[hi one]"), ["[[hi one] two]"]
+        ({first, brackets}, "hi"),
+        ["[hi one]"],
+        ({second, brackets}, "[hi one]"),
+        ["[[hi one] two]"],
     ]
 
 
@@ -286,8 +288,10 @@ def test_trace_plugins_prints_each_hook_call(tmp_path):
     calls = [line for line in lines if "(" in line.split(" ", 3)[2]]
     assert any(line.startswith("emotts trace: emotts_register_presets() by sarcasm_plugin") for line in calls)
     assert any(line.startswith("emotts trace: emotts_preprocess_text(text='Oh <sarcasm") for line in calls)
-    assert any(line.startswith("emotts trace: emotts_register_tag_handlers -> [{'sarcasm': <function sarcasm")
-               for line in lines), lines
+    assert any(
+        line.startswith("emotts trace: emotts_register_tag_handlers -> [{'sarcasm': <function sarcasm")
+        for line in lines
+    ), lines
     untraced = _run_parse(tmp_path, "-p", "sarcasm_plugin", **quiet)
     assert "emotts trace" not in untraced.stderr and untraced.stdout == done.stdout
 
@@ -389,7 +393,10 @@ def test_serve_runs_a_server_a_plugin_registers(tmp_path):
     echo, http = _free_port(), _free_port()
     server = subprocess.Popen(
         [EMOTTS, "serve", "--port", str(http), "-p", "echo_plugin"],
-        env=_echo_environment(tmp_path, echo), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=_echo_environment(tmp_path, echo),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert _ask(echo, server, b"hello\n") == b"joe: hello\n"  # the shared synthesizer's voice
@@ -417,7 +424,10 @@ def test_serve_checks_a_plugin_server_s_address_before_loading(tmp_path):
         port = taken.getsockname()[1]
         done = subprocess.run(
             [EMOTTS, "serve", "--no-http", "-p", "echo_plugin"],
-            env=_echo_environment(tmp_path, port), capture_output=True, text=True, timeout=60,
+            env=_echo_environment(tmp_path, port),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert done.returncode == 2
     what = f"Echo port 127.0.0.1:{port} (ECHO_PLUGIN_PORT, ECHO_PLUGIN_PORT)"

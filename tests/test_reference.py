@@ -33,7 +33,9 @@ from emotts_plugin.reference import (
 from emotts_plugin.synthesizer import Synthesizer
 
 # Not the text benchmarks/reference.py fits the gains on.
-ENGLISH = "The package was left at the front door this morning. Please check the porch when you get home tonight."
+ENGLISH = (
+    "The package was left at the front door this morning. Please check the porch when you get home tonight."
+)
 JAPANESE = "お電話ありがとうございます。ただいま電話が大変混み合っております。このままお待ちください。"
 ALLISON = sorted(glob.glob("/usr/share/asterisk/sounds/en_US_f_Allison/*.wav"))
 #: The engine's tolerances (tests/test_engine.py): F0 level ±1 st, range ±25 %, duration ±10 %.
@@ -81,7 +83,12 @@ def speech(renders):
 
 @pytest.mark.parametrize(
     "fmt, subtype, ext",
-    [("WAV", "PCM_16", "wav"), ("FLAC", "PCM_16", "flac"), ("OGG", "VORBIS", "ogg"), ("MP3", "MPEG_LAYER_III", "mp3")],
+    [
+        ("WAV", "PCM_16", "wav"),
+        ("FLAC", "PCM_16", "flac"),
+        ("OGG", "VORBIS", "ogg"),
+        ("MP3", "MPEG_LAYER_III", "mp3"),
+    ],
 )
 def test_accepts_wav_flac_ogg_and_mp3(tmp_path, speech, synth, fmt, subtype, ext):
     audio, rate = speech
@@ -109,13 +116,19 @@ def bad_files(tmp_path, speech):
     rng = np.random.default_rng(7)
     files = {
         "empty": b"",
-        "short": wav_bytes(audio[int(0.5 * rate):int(0.8 * rate)], rate),
+        "short": wav_bytes(audio[int(0.5 * rate) : int(0.8 * rate)], rate),
         "noise": wav_bytes((0.2 * rng.standard_normal(4 * 16000)).astype(np.float32), 16000),
         "text": "RIFF? no: these are the minutes of Tuesday's meeting.\n".encode() * 20,
-        "long": wav_bytes(np.tile(audio, int(600 * rate / len(audio)) + 1)[: 600 * 8000].astype(np.float32), 8000),
+        "long": wav_bytes(
+            np.tile(audio, int(600 * rate / len(audio)) + 1)[: 600 * 8000].astype(np.float32), 8000
+        ),
         "rate": wav_bytes(np.zeros(192000 * 3, np.float32), 192000),
         "silent": wav_bytes(np.zeros(rate * 3, np.float32), rate),
-        "clipped": wav_bytes(np.sign(np.sin(2 * np.pi * 150 * np.arange(rate * 3) / rate)).astype(np.float32), rate, subtype="PCM_16"),
+        "clipped": wav_bytes(
+            np.sign(np.sin(2 * np.pi * 150 * np.arange(rate * 3) / rate)).astype(np.float32),
+            rate,
+            subtype="PCM_16",
+        ),
     }
     return files
 
@@ -150,7 +163,9 @@ def test_round_trip_names_its_own_label(synth, renders, voice):
     labels = synth.runtime.space.labels
     named = {}
     for label in labels:
-        named[label] = list(analyze(as_reference(renders(voice, ENGLISH, label)), synth.runtime.space).nearest)
+        named[label] = list(
+            analyze(as_reference(renders(voice, ENGLISH, label)), synth.runtime.space).nearest
+        )
     hits = [label for label in labels if label in named[label][:2]]
     misses = {label: named[label][:2] for label in labels if label not in hits}
     print(f"{voice}: {len(hits)}/{len(labels)} in the top two; misses {misses}")
@@ -163,7 +178,9 @@ def test_round_trip_names_its_own_label(synth, renders, voice):
 def transfer_checks(synth, renders, source_voice, source_text, target_voice, target_text, *, rate: bool):
     """Per reference: the reference's measured deltas vs the transferred output's (against the target's neutral)."""
     norms = load_norms()
-    neutral = measure(renders(target_voice, target_text).audio, renders(target_voice, target_text).sample_rate)
+    neutral = measure(
+        renders(target_voice, target_text).audio, renders(target_voice, target_text).sample_rate
+    )
     own = {name: getattr(neutral, name) for name in norms.registers["low"]}
     rows = []
     for emotion in TRANSFER_REFERENCES:
@@ -173,15 +190,30 @@ def transfer_checks(synth, renders, source_voice, source_text, target_voice, tar
         got = measured_deltas(measure(out.audio, out.sample_rate), own)
         row = {
             "emotion": emotion,
-            "pitch": (wanted["pitch_st"], got["pitch_st"], abs(wanted["pitch_st"] - got["pitch_st"]) <= PITCH_TOL_ST),
-            "range": (math.exp(wanted["range"]), math.exp(got["range"]), abs(got["range"] - wanted["range"]) <= math.log(1 + RANGE_TOL)),
+            "pitch": (
+                wanted["pitch_st"],
+                got["pitch_st"],
+                abs(wanted["pitch_st"] - got["pitch_st"]) <= PITCH_TOL_ST,
+            ),
+            "range": (
+                math.exp(wanted["range"]),
+                math.exp(got["range"]),
+                abs(got["range"] - wanted["range"]) <= math.log(1 + RANGE_TOL),
+            ),
         }
         if rate:
-            row["rate"] = (math.exp(wanted["rate"]), math.exp(got["rate"]), abs(got["rate"] - wanted["rate"]) <= math.log(1 + RATE_TOL))
+            row["rate"] = (
+                math.exp(wanted["rate"]),
+                math.exp(got["rate"]),
+                abs(got["rate"] - wanted["rate"]) <= math.log(1 + RATE_TOL),
+            )
         rows.append(row)
     checks = [row[key][2] for row in rows for key in row if key != "emotion"]
     table = "; ".join(
-        f"{row['emotion']}: " + ", ".join(f"{k} {row[k][0]:+.2f}/{row[k][1]:+.2f}{'' if row[k][2] else '!'}" for k in row if k != "emotion")
+        f"{row['emotion']}: "
+        + ", ".join(
+            f"{k} {row[k][0]:+.2f}/{row[k][1]:+.2f}{'' if row[k][2] else '!'}" for k in row if k != "emotion"
+        )
         for row in rows
     )
     return checks, table
@@ -213,7 +245,9 @@ def test_blend_weight_moves_segments_part_of_the_way(synth):
     for before, mid, after in zip(plan.segments, half.segments, whole.segments):
         assert after.targets.pitch_st == pytest.approx(reference.pitch_st)
         assert mid.targets.pitch_st == pytest.approx((before.targets.pitch_st + after.targets.pitch_st) / 2)
-        assert math.log(mid.targets.rate) == pytest.approx((math.log(before.targets.rate) + math.log(after.targets.rate)) / 2)
+        assert math.log(mid.targets.rate) == pytest.approx(
+            (math.log(before.targets.rate) + math.log(after.targets.rate)) / 2
+        )
     with pytest.raises(ValueError, match="reference weight must be a number within 0..1"):
         blend(plan, space, reference, 1.5)
 
@@ -244,10 +278,12 @@ def test_asterisk_prompts_are_analysed_and_stable(synth):
     ranges = [math.log(r.vector.range) for r in results]
     tops = [next(iter(r.nearest)) for r in results]
     common = max(set(tops), key=tops.count)
-    summary = (f"pitch {statistics.mean(pitch):+.2f}±{statistics.stdev(pitch):.2f} st, "
-               f"rate ×{math.exp(statistics.mean(rate)):.2f} (sd {statistics.stdev(rate):.3f} log), "
-               f"range ×{math.exp(statistics.mean(ranges)):.2f} (sd {statistics.stdev(ranges):.3f} log), "
-               f"nearest {common} in {tops.count(common)}/20")
+    summary = (
+        f"pitch {statistics.mean(pitch):+.2f}±{statistics.stdev(pitch):.2f} st, "
+        f"rate ×{math.exp(statistics.mean(rate)):.2f} (sd {statistics.stdev(rate):.3f} log), "
+        f"range ×{math.exp(statistics.mean(ranges)):.2f} (sd {statistics.stdev(ranges):.3f} log), "
+        f"nearest {common} in {tops.count(common)}/20"
+    )
     print(f"Allison, 20 prompts: {summary}")
     assert statistics.stdev(pitch) < 1.0, summary  # one speaker, one manner: the same point, give or take
     assert statistics.stdev(rate) < 0.2 and statistics.stdev(ranges) < 0.25, summary
@@ -258,7 +294,9 @@ def test_asterisk_prompts_are_analysed_and_stable(synth):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "emotts_plugin.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "emotts_plugin.cli", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cli_analyze_json_and_say_with_reference(tmp_path, renders):
@@ -268,10 +306,32 @@ def test_cli_analyze_json_and_say_with_reference(tmp_path, renders):
     done = run_cli("analyze", str(ref), "--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
-    assert set(data["vector"]) == {"pitch_st", "range", "rate", "volume_db", "tilt_db", "breathiness", "contour", "pause", "jitter"}
-    assert abs(sum(data["nearest"].values()) - 1.0) < 1e-3 and {"sad", "melancholic", "gentle", "calm"} & set(list(data["nearest"])[:2])
-    assert {"f0_median_hz", "f0_range_st", "syllable_rate", "pause_ratio", "loudness_sd_db", "tilt_db_per_octave",
-            "hnr_db", "jitter_percent", "f0_slope_st_per_s", "final_movement_st"} <= set(data["measurements"])
+    assert set(data["vector"]) == {
+        "pitch_st",
+        "range",
+        "rate",
+        "volume_db",
+        "tilt_db",
+        "breathiness",
+        "contour",
+        "pause",
+        "jitter",
+    }
+    assert abs(sum(data["nearest"].values()) - 1.0) < 1e-3 and {"sad", "melancholic", "gentle", "calm"} & set(
+        list(data["nearest"])[:2]
+    )
+    assert {
+        "f0_median_hz",
+        "f0_range_st",
+        "syllable_rate",
+        "pause_ratio",
+        "loudness_sd_db",
+        "tilt_db_per_octave",
+        "hnr_db",
+        "jitter_percent",
+        "f0_slope_st_per_s",
+        "final_movement_st",
+    } <= set(data["measurements"])
 
     out = tmp_path / "out.wav"
     plain = tmp_path / "plain.wav"
@@ -283,7 +343,9 @@ def test_cli_analyze_json_and_say_with_reference(tmp_path, renders):
     b, _ = soundfile.read(plain, dtype="float32")
     from emotts_plugin.models.measure import f0_stats
 
-    assert f0_stats(a, rate).median_st < f0_stats(b, rate).median_st - 0.8  # spoken in the sad reference's lower manner
+    assert (
+        f0_stats(a, rate).median_st < f0_stats(b, rate).median_st - 0.8
+    )  # spoken in the sad reference's lower manner
 
     bad = tmp_path / "notes.wav"
     bad.write_text("not audio")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 
-import numpy as np
 import pytest
 import pytest_asyncio
 import soundfile
@@ -13,7 +12,7 @@ from aiohttp import FormData
 
 from emotts_plugin import load_config
 from emotts_plugin.adapters.http import create_app
-from emotts_plugin.adapters.references import REFERENCES, MAX_UPLOAD_BYTES
+from emotts_plugin.adapters.references import MAX_UPLOAD_BYTES, REFERENCES
 from emotts_plugin.models.measure import f0_stats
 from emotts_plugin.synthesizer import Synthesizer
 
@@ -65,7 +64,9 @@ async def test_upload_answers_an_id_and_the_analysis(client, sad_wav):
 
 
 async def test_raw_audio_upload_and_delete(client, sad_wav):
-    response = await client.post("/v1/references?name=raw.wav", data=sad_wav, headers={"Content-Type": "audio/wav"})
+    response = await client.post(
+        "/v1/references?name=raw.wav", data=sad_wav, headers={"Content-Type": "audio/wav"}
+    )
     assert response.status == 201
     ref_id = (await response.json())["id"]
     assert (await client.delete(f"/v1/references/{ref_id}")).status == 200
@@ -120,7 +121,9 @@ async def test_upload_limits_and_request_errors(client, sad_wav):
     unknown = await client.post("/v1/synthesize", json={"input": "Hi.", "reference": "0123456789abcdef"})
     assert unknown.status == 404 and (await unknown.json())["error"]["reason"] == "unknown_reference"
     ref_id = (await upload(client, sad_wav))["id"]
-    bad_weight = await client.post("/v1/synthesize", json={"input": "Hi.", "reference": ref_id, "reference_weight": 3})
+    bad_weight = await client.post(
+        "/v1/synthesize", json={"input": "Hi.", "reference": ref_id, "reference_weight": 3}
+    )
     assert bad_weight.status == 400 and "reference_weight" in (await bad_weight.json())["error"]["message"]
     alone = await client.post("/v1/synthesize", json={"input": "Hi.", "reference_weight": 0.5})
     assert alone.status == 400 and "needs 'reference'" in (await alone.json())["error"]["message"]

@@ -1,4 +1,5 @@
 """Tests for the SSML <say-as> English normaliser (emotts_plugin.ssml.sayas)."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,20 +31,16 @@ GOLDEN = [
     ("ABC", "characters", None, "A B C"),
     ("A1", "characters", None, "A one"),
     ("abc", "characters", None, "A B C"),
-    ("a-b@c.d#e&f/g_h+i", "spell-out", None,
-     "A dash B at C dot D hash E and F slash G underscore H plus I"),
+    ("a-b@c.d#e&f/g_h+i", "spell-out", None, "A dash B at C dot D hash E and F slash G underscore H plus I"),
     ("R2 D2", "verbatim", None, "R two D two"),
     ("[", "characters", None, "left square bracket"),
     ("1234", "digits", None, "one two three four"),
     ("12-34 5", "digits", None, "one two three four five"),
     ("A1b", "digits", None, "A one B"),
-    ("+1-555-010-4477", "telephone", None,
-     "plus one, five five five, zero one zero, four four seven seven"),
+    ("+1-555-010-4477", "telephone", None, "plus one, five five five, zero one zero, four four seven seven"),
     ("(555) 010-4477", "telephone", None, "five five five, zero one zero, four four seven seven"),
-    ("555-0100 x123", "telephone", None,
-     "five five five, zero one zero zero, extension one two three"),
-    ("555.0100 ext. 12", "telephone", None,
-     "five five five, zero one zero zero, extension one two"),
+    ("555-0100 x123", "telephone", None, "five five five, zero one zero zero, extension one two three"),
+    ("555.0100 ext. 12", "telephone", None, "five five five, zero one zero zero, extension one two"),
     ("5550100", "telephone", None, "five five five zero one zero zero"),
     ("1-800-FLOWERS", "telephone", None, "one, eight zero zero, F L O W E R S"),
     ("03/05/2024", "date", None, "March fifth, twenty twenty-four"),
@@ -121,8 +118,12 @@ ERRORS = [
     ("1" + "0" * 21, "cardinal", None, "too large"),
     ("---", "digits", None, "as digits"),
     ("call me", "telephone", None, "telephone number"),
-    ("99/99/2024", "date", None,
-     "say-as interpret-as=\"date\": cannot read '99/99/2024' as a date (format mdy)"),
+    (
+        "99/99/2024",
+        "date",
+        None,
+        "say-as interpret-as=\"date\": cannot read '99/99/2024' as a date (format mdy)",
+    ),
     ("02/29/2023", "date", None, "as a date"),
     ("31/04/2024", "date", "dmy", "(format dmy)"),
     ("2024-03-05", "date", "md", "(format md)"),
@@ -159,18 +160,43 @@ def test_unsupported_interpret_as(interpret_as: str) -> None:
 
 
 def test_supported_lists_every_required_type() -> None:
-    required = {"cardinal", "number", "ordinal", "characters", "spell-out", "verbatim",
-                "digits", "telephone", "date", "time"}
+    required = {
+        "cardinal",
+        "number",
+        "ordinal",
+        "characters",
+        "spell-out",
+        "verbatim",
+        "digits",
+        "telephone",
+        "date",
+        "time",
+    }
     assert isinstance(sayas.SUPPORTED, frozenset)
     assert required <= sayas.SUPPORTED
 
 
-@pytest.mark.parametrize(("n", "expected"), [
-    (0, "zeroth"), (1, "first"), (2, "second"), (5, "fifth"), (8, "eighth"), (9, "ninth"),
-    (11, "eleventh"), (12, "twelfth"), (20, "twentieth"), (21, "twenty-first"),
-    (42, "forty-second"), (100, "one hundredth"), (103, "one hundred third"),
-    (1000, "one thousandth"), (1_000_000, "one millionth"), (-1, "minus first"),
-])
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [
+        (0, "zeroth"),
+        (1, "first"),
+        (2, "second"),
+        (5, "fifth"),
+        (8, "eighth"),
+        (9, "ninth"),
+        (11, "eleventh"),
+        (12, "twelfth"),
+        (20, "twentieth"),
+        (21, "twenty-first"),
+        (42, "forty-second"),
+        (100, "one hundredth"),
+        (103, "one hundred third"),
+        (1000, "one thousandth"),
+        (1_000_000, "one millionth"),
+        (-1, "minus first"),
+    ],
+)
 def test_ordinal_words(n: int, expected: str) -> None:
     assert sayas.ordinal_words(n) == expected
 
@@ -184,11 +210,19 @@ def test_cardinal_words_negative_and_limits() -> None:
         sayas.cardinal_words(1.5)  # type: ignore[arg-type]
 
 
-_SMALL = {word: value for value, word in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen".split())}
-_SMALL.update({word: 10 * tens for tens, word in enumerate(
-    "twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)})
+_SMALL = {
+    word: value
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen".split()
+    )
+}
+_SMALL.update(
+    {
+        word: 10 * tens
+        for tens, word in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)
+    }
+)
 _SCALE = {"thousand": 10**3, "million": 10**6, "billion": 10**9}
 
 

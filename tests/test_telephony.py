@@ -21,8 +21,12 @@ from emotts_plugin.adapters.telephony import Prompt, TelephoneFormat
 from emotts_plugin.models.measure import level_db
 
 ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
-ASTERISK_PROMPTS = sorted(p for p in ASTERISK_SOUNDS.glob("*.wav") if "beep" not in p.name and "tone" not in p.name)
-needs_asterisk = pytest.mark.skipif(len(ASTERISK_PROMPTS) < 20, reason="asterisk-core-sounds-en-wav is not installed")
+ASTERISK_PROMPTS = sorted(
+    p for p in ASTERISK_SOUNDS.glob("*.wav") if "beep" not in p.name and "tone" not in p.name
+)
+needs_asterisk = pytest.mark.skipif(
+    len(ASTERISK_PROMPTS) < 20, reason="asterisk-core-sounds-en-wav is not installed"
+)
 needs_sox = pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed")
 
 NEUTRAL = "Thank you for calling. Please hold while we connect you."
@@ -56,11 +60,19 @@ def int16(data: bytes) -> np.ndarray:
 @pytest.mark.parametrize(("name", "extension", "rate", "width", "content_type"), FORMATS)
 def test_format_table(name, extension, rate, width, content_type):
     fmt = TelephoneFormat.parse(name)
-    assert (fmt.extension, fmt.sample_rate, fmt.bytes_per_sample, fmt.content_type) == (extension, rate, width, content_type)
+    assert (fmt.extension, fmt.sample_rate, fmt.bytes_per_sample, fmt.content_type) == (
+        extension,
+        rate,
+        width,
+        content_type,
+    )
 
 
 def test_unknown_format_names_the_allowed_ones():
-    with pytest.raises(ValueError, match=r"unknown telephone format 'gsm'; use one of sln, sln16, ulaw, alaw, wav, wav-ulaw, wav-alaw"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown telephone format 'gsm'; use one of sln, sln16, ulaw, alaw, wav, wav-ulaw, wav-alaw",
+    ):
         TelephoneFormat.parse("gsm")
 
 
@@ -92,7 +104,25 @@ def test_sln_decodes_with_sox_as_signed_16_bit_little_endian(neutral_sln, tmp_pa
     path = tmp_path / "prompt.sln"
     path.write_bytes(neutral_sln)
     done = subprocess.run(
-        ["sox", "-t", "raw", "-e", "signed-integer", "-b", "16", "-L", "-r", "8000", "-c", "1", str(path), "-t", "s16", "-L", "-"],
+        [
+            "sox",
+            "-t",
+            "raw",
+            "-e",
+            "signed-integer",
+            "-b",
+            "16",
+            "-L",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            str(path),
+            "-t",
+            "s16",
+            "-L",
+            "-",
+        ],
         capture_output=True,
         check=True,
     )
@@ -137,7 +167,9 @@ def test_prompt_key_follows_what_is_heard(synth):
     key = telephony.prompt_key(synth, base, "wav")
     assert len(key) == 64
     assert telephony.prompt_key(synth, base, "wav") == key
-    assert telephony.prompt_key(synth, dataclasses.replace(base, emotion="cheerful"), "wav") == key  # an alias of happy
+    assert (
+        telephony.prompt_key(synth, dataclasses.replace(base, emotion="cheerful"), "wav") == key
+    )  # an alias of happy
     assert telephony.prompt_key(synth, dataclasses.replace(base, text="See you."), "wav") != key
     assert telephony.prompt_key(synth, dataclasses.replace(base, intensity=0.6), "wav") != key
     assert telephony.prompt_key(synth, dataclasses.replace(base, emotion="sad"), "wav") != key

@@ -64,7 +64,20 @@ async def test_page_and_assets_are_served_with_nothing_external(client):
     assert page.status == 200
     assert page.content_type == "text/html"
     html = await page.text()
-    for element_id in ("text", "voice", "emotion", "intensity", "transition", "generate", "player", "download", "plan", "plot", "warnings", "error"):
+    for element_id in (
+        "text",
+        "voice",
+        "emotion",
+        "intensity",
+        "transition",
+        "generate",
+        "player",
+        "download",
+        "plan",
+        "plot",
+        "warnings",
+        "error",
+    ):
         assert f'id="{element_id}"' in html, element_id
     assert '<label for="emotion">' in html
     for name, content_type in (("app.js", "text/javascript"), ("style.css", "text/css")):
@@ -72,12 +85,16 @@ async def test_page_and_assets_are_served_with_nothing_external(client):
         assert asset.status == 200, name
         assert asset.content_type == content_type
         assert f"/static/{name}" in html
-        assert not re.search(r"https?://|//cdn|@import", await asset.text()), f"{name} loads something from elsewhere"
+        assert not re.search(r"https?://|//cdn|@import", await asset.text()), (
+            f"{name} loads something from elsewhere"
+        )
     assert not re.search(r"https?://", html)
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("path", ["/static/missing.js", "/static/.hidden.js", "/static/..%2Fwebui.py", "/static/webui.py"])
+@pytest.mark.parametrize(
+    "path", ["/static/missing.js", "/static/.hidden.js", "/static/..%2Fwebui.py", "/static/webui.py"]
+)
 async def test_static_refuses_other_files(client, path):
     response = await client.get(path)
     assert response.status == 404
@@ -112,7 +129,8 @@ def test_labels_from_plugins_get_a_stable_colour():
 @pytest.mark.asyncio
 async def test_render_answers_audio_plan_spans_pitch_and_loudness(client):
     response = await client.post(
-        "/v1/webui/render", json={"input": EXAMPLE_TEXT, "voice": "joe", "emotion": None, "intensity": 1.0, "transition_ms": 200}
+        "/v1/webui/render",
+        json={"input": EXAMPLE_TEXT, "voice": "joe", "emotion": None, "intensity": 1.0, "transition_ms": 200},
     )
     assert response.status == 200, await response.text()
     body = await response.json()
@@ -147,7 +165,9 @@ async def test_render_answers_audio_plan_spans_pitch_and_loudness(client):
 
 @pytest.mark.asyncio
 async def test_render_applies_the_emotion_override_and_intensity(client):
-    response = await client.post("/v1/webui/render", json={"input": NEW_TEXT, "emotion": "sad", "intensity": 0.5, "transition_ms": 0})
+    response = await client.post(
+        "/v1/webui/render", json={"input": NEW_TEXT, "emotion": "sad", "intensity": 0.5, "transition_ms": 0}
+    )
     assert response.status == 200, await response.text()
     body = await response.json()
     assert [segment["emotion"] for segment in body["plan"]["segments"]] == [{"sad": 0.5}, {"happy": 1.0}]
@@ -180,7 +200,9 @@ async def test_bad_render_requests_are_400_with_a_clear_message(client, body, wo
 
 @pytest.mark.asyncio
 async def test_render_refuses_a_body_that_is_not_json(client):
-    response = await client.post("/v1/webui/render", data=b"input=hello", headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/webui/render", data=b"input=hello", headers={"Content-Type": "application/json"}
+    )
     assert response.status == 400
     assert "not valid JSON" in (await response.json())["error"]["message"]
 
@@ -251,7 +273,11 @@ def page_at(browser, live_server):
         page.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
         page.on(
             "request",
-            lambda req: None if req.url.startswith((live_server, "blob:", "data:")) else problems.append(f"outside request: {req.url}"),
+            lambda req: (
+                None
+                if req.url.startswith((live_server, "blob:", "data:"))
+                else problems.append(f"outside request: {req.url}")
+            ),
         )
         page.goto(live_server + "/")
         page.wait_for_selector("body[data-ready=true]", timeout=10_000)
@@ -302,8 +328,10 @@ def test_browser_types_picks_an_emotion_generates_and_sees_audio_plan_and_plot(p
     page = page_at(1280, 800)
     assert '<emotion name="gentle"' in page.input_value("#text")
     assert page.get_attribute("#plot", "data-drawn") is None  # nothing drawn yet
-    blank = page.evaluate("(() => { const c = document.querySelector('#plot'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
-                          " return d.filter((v, i) => i % 4 < 3 && v < 240).length; })()")
+    blank = page.evaluate(
+        "(() => { const c = document.querySelector('#plot'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " return d.filter((v, i) => i % 4 < 3 && v < 240).length; })()"
+    )
     assert blank == 0
     assert page.get_attribute("#download", "aria-disabled") == "true"
 
@@ -330,12 +358,17 @@ def test_browser_types_picks_an_emotion_generates_and_sees_audio_plan_and_plot(p
     )
     assert header == "RIFFWAVE"
 
-    rows = page.eval_on_selector_all("#plan tbody tr", "rows => rows.map(r => [r.dataset.emotion, r.cells[2].textContent, r.cells[3].textContent])")
+    rows = page.eval_on_selector_all(
+        "#plan tbody tr",
+        "rows => rows.map(r => [r.dataset.emotion, r.cells[2].textContent, r.cells[3].textContent])",
+    )
     assert len(rows) >= 2
     assert rows[0][0] == "sad" and "Hello there." in rows[0][1] and "sad 0.50" in rows[0][2]
     assert rows[1][0] == "happy" and "wonderful news" in rows[1][1]
 
-    legend = page.eval_on_selector_all("#legend li[data-emotion]", "items => items.map(i => i.dataset.emotion)")
+    legend = page.eval_on_selector_all(
+        "#legend li[data-emotion]", "items => items.map(i => i.dataset.emotion)"
+    )
     assert legend == ["sad", "happy"]
     assert page.get_attribute("#plot", "data-drawn") == "true"
     assert int(page.get_attribute("#plot", "data-points")) > 50
@@ -398,15 +431,20 @@ def test_browser_uploads_a_reference_and_speaks_in_its_manner(page_at, synth, tm
     page.select_option("#emotion", "")
     assert page.is_disabled("#reference-weight")
     page.set_input_files("#reference-file", str(recording))
-    page.wait_for_function("document.querySelector('#reference-info').textContent.includes('sounds')", timeout=30_000)
+    page.wait_for_function(
+        "document.querySelector('#reference-info').textContent.includes('sounds')", timeout=30_000
+    )
     info = page.text_content("#reference-info")
     assert "agent.wav" in info and any(label in info for label in ("sad", "melancholic", "gentle", "calm"))
     assert page.is_enabled("#reference-weight") and page.is_enabled("#reference-clear")
     _generate_and_wait(page)
     pitch = page.eval_on_selector_all(
-        "#plan tbody tr[data-emotion] td.num", "cells => cells.map(c => c.textContent).find(t => t.endsWith(' st'))"
+        "#plan tbody tr[data-emotion] td.num",
+        "cells => cells.map(c => c.textContent).find(t => t.endsWith(' st'))",
     )
-    assert pitch.startswith("\u2212"), pitch  # (a minus sign) the plan's pitch target took the sad reference's lower level
+    assert pitch.startswith("\u2212"), (
+        pitch
+    )  # (a minus sign) the plan's pitch target took the sad reference's lower level
 
     page.click("#reference-clear")
     assert page.is_disabled("#reference-weight")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
 import contextlib
 import dataclasses
 import socket
 import threading
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -15,7 +15,14 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.error import Error
 from wyoming.info import Describe, Info
-from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped, SynthesizeVoice
+from wyoming.tts import (
+    Synthesize,
+    SynthesizeChunk,
+    SynthesizeStart,
+    SynthesizeStop,
+    SynthesizeStopped,
+    SynthesizeVoice,
+)
 
 from emotts_plugin import __version__
 from emotts_plugin.adapters.wyoming import run_wyoming
@@ -62,7 +69,11 @@ def port(synth):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
-    with _serving(f"tcp://127.0.0.1:{free}", synth, lambda: socket.create_connection(("127.0.0.1", free), timeout=0.2).close()):
+    with _serving(
+        f"tcp://127.0.0.1:{free}",
+        synth,
+        lambda: socket.create_connection(("127.0.0.1", free), timeout=0.2).close(),
+    ):
         yield free
 
 
@@ -103,7 +114,9 @@ def _cycles(events):
 
 async def _synthesize(port, text, voice=None, speaker=None):
     async with AsyncTcpClient("127.0.0.1", port) as client:
-        await client.write_event(Synthesize(text=text, voice=SynthesizeVoice(name=voice, speaker=speaker)).event())
+        await client.write_event(
+            Synthesize(text=text, voice=SynthesizeVoice(name=voice, speaker=speaker)).event()
+        )
         return await _until(client, "audio-stop", "error")
 
 
@@ -152,11 +165,15 @@ def test_stream_split_mid_word_and_mid_tag_gives_one_cycle_per_sentence(port):
 
     async def go():
         async with AsyncTcpClient("127.0.0.1", port) as client:
-            await client.write_event(SynthesizeStart(voice=SynthesizeVoice(name="joe", speaker="calm")).event())
+            await client.write_event(
+                SynthesizeStart(voice=SynthesizeVoice(name="joe", speaker="calm")).event()
+            )
             for delta in deltas:
                 await client.write_event(SynthesizeChunk(text=delta).event())
             # Home Assistant's compatibility copy: must not be spoken twice.
-            await client.write_event(Synthesize(text="".join(deltas), voice=SynthesizeVoice(name="joe")).event())
+            await client.write_event(
+                Synthesize(text="".join(deltas), voice=SynthesizeVoice(name="joe")).event()
+            )
             await client.write_event(SynthesizeStop().event())
             return await _until(client, "synthesize-stopped", "error")
 
@@ -176,9 +193,13 @@ def test_stream_split_mid_word_and_mid_tag_gives_one_cycle_per_sentence(port):
 def test_unknown_voice_or_speaker_is_an_error_event_then_the_close(port, voice, speaker, code):
     async def go():
         async with AsyncTcpClient("127.0.0.1", port) as client:
-            await client.write_event(Synthesize(text="Hello.", voice=SynthesizeVoice(name=voice, speaker=speaker)).event())
+            await client.write_event(
+                Synthesize(text="Hello.", voice=SynthesizeVoice(name=voice, speaker=speaker)).event()
+            )
             first = await _until(client, "error", "audio-stop")
-            after = await client.read_event()  # the server hangs up: a client waiting for audio is not left waiting
+            after = (
+                await client.read_event()
+            )  # the server hangs up: a client waiting for audio is not left waiting
         async with AsyncTcpClient("127.0.0.1", port) as client:
             await client.write_event(Describe().event())
             second = await _until(client, "info")
@@ -209,7 +230,9 @@ def test_client_leaving_mid_stream_does_not_hurt_the_next(port):
     async def leave():
         async with AsyncTcpClient("127.0.0.1", port) as client:
             await client.write_event(SynthesizeStart(voice=SynthesizeVoice(name="joe")).event())
-            await client.write_event(SynthesizeChunk(text="One long sentence to speak. Another one follows. And a third").event())
+            await client.write_event(
+                SynthesizeChunk(text="One long sentence to speak. Another one follows. And a third").event()
+            )
             await client.read_event()  # audio has started; now vanish
 
     run(leave())
@@ -230,9 +253,15 @@ def test_serve_command_runs_wyoming_alone(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     emotts = str(Path(sys.executable).with_name("emotts"))
-    assert subprocess.run([emotts, "serve", "--no-http"], capture_output=True, text=True, timeout=60).returncode == 2
-    server = subprocess.Popen([emotts, "serve", "--no-http", "--wyoming", f"tcp://127.0.0.1:{port}"], stderr=subprocess.PIPE)
+    assert (
+        subprocess.run([emotts, "serve", "--no-http"], capture_output=True, text=True, timeout=60).returncode
+        == 2
+    )
+    server = subprocess.Popen(
+        [emotts, "serve", "--no-http", "--wyoming", f"tcp://127.0.0.1:{port}"], stderr=subprocess.PIPE
+    )
     try:
+
         async def describe():
             for _ in range(100):
                 try:
@@ -262,7 +291,9 @@ def test_unix_socket_server(synth, tmp_path):
 
     async def speak():
         async with AsyncClient.from_uri(f"unix://{path}") as client:
-            await client.write_event(Synthesize(text="Hello over a unix socket.", voice=SynthesizeVoice(speaker="calm")).event())
+            await client.write_event(
+                Synthesize(text="Hello over a unix socket.", voice=SynthesizeVoice(speaker="calm")).event()
+            )
             return await _until(client, "audio-stop", "error")
 
     with _serving(f"unix://{path}", synth, ready):
@@ -283,8 +314,17 @@ def test_unix_socket_server(synth, tmp_path):
         b"\x89PNG\r\n\x1a\n" + bytes(range(256)),
         b'{"type": ' + b"[" * 5000 + b"\n",
     ],
-    ids=["unknown-type", "text-not-string", "data-not-object", "huge-data-length", "cut-mid-event",
-         "chunk-before-start", "stop-alone", "binary", "deep-json"],
+    ids=[
+        "unknown-type",
+        "text-not-string",
+        "data-not-object",
+        "huge-data-length",
+        "cut-mid-event",
+        "chunk-before-start",
+        "stop-alone",
+        "binary",
+        "deep-json",
+    ],
 )
 def test_malformed_events_end_only_that_client(port, raw):
     async def send():
