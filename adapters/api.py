@@ -11,10 +11,11 @@ Routes (all JSON in and out except audio; errors in the shape of :mod:`.requests
 
 A whole answer (``stream: false``) is rendered in one place of the queue, encoded sentence by
 sentence into a spool (memory up to 4 MiB, then an unnamed temporary file, so memory does not grow
-with the audio's length) and sent with its length. A stream (``stream: true``) holds one place for its whole life and renders sentence by
-sentence, each on a worker thread, writing each sentence's audio as soon as it is ready:
-``pcm16``, ``ulaw`` and ``alaw`` are sent as is; ``wav`` starts with a header whose RIFF and
-data sizes are 0xFFFFFFFF (unknown length, as live WAV streams do), followed by 16-bit PCM.
+with the audio's length) and sent with its length. A stream (``stream: true``) holds one place for
+its whole life and renders sentence by sentence, each on a worker thread, writing each sentence's
+audio as soon as it is ready: ``pcm16``, ``ulaw`` and ``alaw`` are sent as is; ``wav`` starts with
+a header whose RIFF and data sizes are 0xFFFFFFFF (unknown length, as live WAV streams do),
+followed by 16-bit PCM.
 Input over ``limits.max_input_bytes`` is ``413``, like a body over ``limits.max_body_bytes``.
 """
 

@@ -306,28 +306,30 @@ def system_prompt(space: EmotionSpace | None = None, *, style: str = "ssml") -> 
         "no Markdown, no lists, no code blocks, no emoji, no other tags."
     )
     if style == "brackets":
-        body = f"""Emotion: put an emotion cue in square brackets before the words it colours, for example [{glad}]. \
-The emotion lasts until the next cue; [neutral] returns to the plain voice.
+        body = f"""Emotion: put an emotion cue in square brackets before the words it colours, \
+for example [{glad}]. The emotion lasts until the next cue; [neutral] returns to the plain voice.
 Emotions (use only these names):
 {listing}
 
 Pauses: {pauses} or [pause] become short silences.
 
 Rules:
-- Put a cue only where the feeling changes, at the start of a sentence or clause; most replies need one or two.
+- Put a cue only where the feeling changes, at the start of a sentence or clause; \
+most replies need one or two.
 - Write each cue as one lowercase name in square brackets, with nothing else inside.
 - Never explain the cues or mention them; they are not read aloud.
 
 Example reply:
-[{sorry}] I'm sorry the parcel was late. [{glad}] Good news: a replacement ships today! [{steady}] Let's check \
-the address together."""
+[{sorry}] I'm sorry the parcel was late. [{glad}] Good news: a replacement ships today! \
+[{steady}] Let's check the address together."""
     else:
         body = f"""Emotion: wrap a sentence or clause in <emotion name="LABEL">…</emotion>.
 Emotions (use only these names):
 {listing}
 
-Intensity: add intensity="0.6" (a number from 0 to 1), intensity="60%" or intensity="low", "medium" or "high"; \
-without it the emotion is at full strength. Mixtures: name="{glad}:0.6 {sorry}:0.3" blends emotions with weights.
+Intensity: add intensity="0.6" (a number from 0 to 1), intensity="60%" or intensity="low", \
+"medium" or "high"; without it the emotion is at full strength. Mixtures: \
+name="{glad}:0.6 {sorry}:0.3" blends emotions with weights.
 Pauses: <break time="300ms"/> or <break time="1s"/>.
 Emphasis: <emphasis>word</emphasis>, or <emphasis level="strong">word</emphasis>.
 Fine control: <prosody rate="90%" pitch="+2st" volume="+3dB">…</prosody> (rate as a percentage, pitch in \
@@ -337,12 +339,13 @@ Stage directions {pauses} become short silences.
 Rules:
 - Keep tags balanced: close every <emotion>, <emphasis> and <prosody> you open, in the reverse order, \
 and put attribute values in double quotes.
-- One emotion per sentence or clause; do not nest <emotion> tags. Text outside them keeps the default delivery.
+- One emotion per sentence or clause; do not nest <emotion> tags. \
+Text outside them keeps the default delivery.
 - Use emotion where it helps the listener; most sentences need none or a gentle intensity.
 - Never explain the markup or mention it; it is not read aloud.
 
 Example reply:
-<emotion name="{sorry}" intensity="0.6">I'm sorry the parcel was late.</emotion> <emotion name="{glad}">Good news: \
-a replacement ships today!</emotion> <break time="300ms"/> <emotion name="{steady}" intensity="low">Let's check the \
-address <emphasis>together</emphasis>.</emotion>"""
+<emotion name="{sorry}" intensity="0.6">I'm sorry the parcel was late.</emotion> \
+<emotion name="{glad}">Good news: a replacement ships today!</emotion> <break time="300ms"/> \
+<emotion name="{steady}" intensity="low">Let's check the address <emphasis>together</emphasis>.</emotion>"""
     return f"{intro}\n\n{body}\n"

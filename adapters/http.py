@@ -103,7 +103,8 @@ def _watch_body(request: web.Request, deadline: float) -> None:
             _LOGGER.debug("request body from %s not received within %ss", request.remote, limit)
             body.set_exception(
                 BodyAbandoned(
-                    f"the request body did not arrive within limits.read_timeout_s ({limit:g} s) of the request's start"
+                    f"the request body did not arrive within limits.read_timeout_s ({limit:g} s) "
+                    "of the request's start"
                 )
             )
 
@@ -164,7 +165,8 @@ async def error_middleware(
         else:
             response = error_for(exc).response()
         if isinstance(exc, (BodyAbandoned, web.RequestPayloadError)):
-            response.force_close()  # the rest of the body is not read: the connection cannot carry another request
+            # the rest of the body is not read: the connection cannot carry another request
+            response.force_close()
     finally:
         if isinstance(protocol, BoundedRequestHandler):
             protocol.request_done()

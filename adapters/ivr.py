@@ -151,7 +151,8 @@ class QueuedPrompt:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     """Set to stop it (barge-in)."""
     held: int = 0
-    """Bytes of :attr:`budget` it holds: its text while it waits, and rendered audio not yet sent while it plays."""
+    """Bytes of :attr:`budget` it holds: its text while it waits, and rendered audio not yet sent while it
+    plays."""
 
     def hold(self, size: int) -> None:
         self.held += size
@@ -673,7 +674,8 @@ def _twilio_start(message: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
 
 
 async def twilio_stream(request: web.Request) -> web.WebSocketResponse:
-    """A Twilio Media Stream: ``connected``, ``start``, ``media``, ``dtmf``, ``mark``, ``stop`` in; media, marks and ``clear`` out.
+    """A Twilio Media Stream: ``connected``, ``start``, ``media``, ``dtmf``, ``mark``, ``stop`` in; media,
+    marks and ``clear`` out.
 
     ``customParameters`` of ``start`` may carry ``text`` (and ``emotion``, ``intensity``,
     ``voice``): the greeting, queued first. A message that breaks the protocol closes this

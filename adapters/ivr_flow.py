@@ -254,7 +254,10 @@ class _FlowReader:
             elif key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                message = f"{where}unknown key {key!r} (value {_describe(value_node)}); allowed keys: {allowed_text}{hint}"
+                message = (
+                    f"{where}unknown key {key!r} (value {_describe(value_node)}); "
+                    f"allowed keys: {allowed_text}{hint}"
+                )
                 problems.append((message, key_node))
             else:
                 entries[key] = value_node
@@ -404,7 +407,8 @@ class _FlowReader:
         return value
 
     def setting(self, key: str, node: yaml.Node) -> tuple[Any, str | None]:
-        """The value of ``emotion``, ``intensity`` or ``voice`` at ``node``, or a message saying what is wrong."""
+        """The value of ``emotion``, ``intensity`` or ``voice`` at ``node``, or a message saying what is
+        wrong."""
         value = self.scalar(node)
         if key == "intensity":
             number = isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -64,10 +64,12 @@ class ReferenceStore:
         return ref_id
 
     def get(self, ref_id: str) -> Analysis:
-        """The analysis stored as ``ref_id``; :class:`ReferenceAudioError` (``unknown_reference``) when there is none."""
+        """The analysis stored as ``ref_id``; :class:`ReferenceAudioError` (``unknown_reference``) when there
+        is none."""
         if ref_id not in self._items:
             raise ReferenceAudioError(
-                f"no reference {ref_id!r}: upload it with POST /v1/references (at most {self.limit} are kept)",
+                f"no reference {ref_id!r}: upload it with POST /v1/references "
+                f"(at most {self.limit} are kept)",
                 reason="unknown_reference",
                 source=ref_id,
             )
@@ -183,7 +185,8 @@ async def _read_upload(request: web.Request) -> tuple[bytes, str]:
         return await _read_limited(request.content, MAX_UPLOAD_BYTES), request.query.get("name", "upload")
     raise ApiError(
         415,
-        f"send the recording as multipart/form-data or with an audio/* content type, not {request.content_type!r}",
+        "send the recording as multipart/form-data or with an audio/* content type, "
+        f"not {request.content_type!r}",
         code="UnsupportedMediaType",
     )
 

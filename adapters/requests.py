@@ -158,7 +158,8 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     except LookupError:
         raise ApiError(
             400,
-            f"the Content-Type names charset {charset[:40]!r}, which is not a text encoding; send JSON as UTF-8",
+            f"the Content-Type names charset {charset[:40]!r}, which is not a text encoding; "
+            "send JSON as UTF-8",
             code="UnsupportedCharset",
         ) from None
     except UnicodeError as exc:

@@ -104,7 +104,8 @@ _LAYOUT = {
 
 
 def prepare(audio: np.ndarray, sample_rate: int, target_rate: int = 8000) -> np.ndarray:
-    """Engine audio (shape ``(n,)``) → float32 ``(m,)`` at ``target_rate``, at telephone level, peaks ≤ −1 dBFS.
+    """Engine audio (shape ``(n,)``) → float32 ``(m,)`` at ``target_rate``, at telephone level,
+    peaks ≤ −1 dBFS.
 
     :raises ValueError: bad shape or rate.
     """
@@ -147,7 +148,8 @@ class Prompt:
     text: str
     """Plain text or markup (SSML, vendor dialects, chat cues)."""
     emotion: str | None = None
-    """Emotion (label, alias or mixture) of text outside emotion tags; the configured default when ``None``."""
+    """Emotion (label, alias or mixture) of text outside emotion tags; the configured default when
+    ``None``."""
     intensity: float | None = None
     """Intensity 0..1 of ``emotion``."""
     voice: str | None = None

@@ -10,8 +10,8 @@ markup, always read leniently); ``synthesize-start`` / ``synthesize-chunk`` /
 Audio is 16-bit mono PCM; rendering runs on a render queue's threads (the HTTP server's
 when both run in one process) so the event loop never blocks. Errors go back as Wyoming
 ``error`` events whose ``code`` is the exception class name (or the limit's, see
-:class:`~emotts_plugin.errors.WyomingRequestError`), and the server then closes the connection, as a client waiting for
-audio would otherwise wait on.
+:class:`~emotts_plugin.errors.WyomingRequestError`), and the server then closes the connection, as
+a client waiting for audio would otherwise wait on.
 
 Every connection is bounded by ``limits``: ``max_body_bytes`` per event (refused from its
 header, before its bytes are read), ``read_timeout_s`` for an event's bytes once it has begun,
@@ -96,7 +96,8 @@ async def read_event(reader: asyncio.StreamReader, limits: Limits) -> Event | No
     client can be told) instead of looking like a clean end of input. An event larger than
     ``limits.max_body_bytes`` (header line, data and payload together) is refused from its header,
     before its data or payload is read; one whose rest does not arrive within
-    ``limits.read_timeout_s`` of its first byte is refused too (:class:`WyomingRequestError` with the limit's ``code``).
+    ``limits.read_timeout_s`` of its first byte is refused too (:class:`WyomingRequestError` with the
+    limit's ``code``).
     """
     try:
         async with asyncio.timeout(limits.idle_timeout_s):
@@ -134,7 +135,8 @@ async def _read_rest(first: bytes, reader: asyncio.StreamReader, limits: Limits)
     size = len(line) + data_length + payload_length
     if size > limits.max_body_bytes:
         raise WyomingRequestError(
-            f"event of {size:,} bytes (header {len(line):,}, data {data_length:,}, payload {payload_length:,}) "
+            f"event of {size:,} bytes (header {len(line):,}, data {data_length:,}, "
+            f"payload {payload_length:,}) "
             f"is over limits.max_body_bytes ({limits.max_body_bytes:,} bytes)",
             code="EventTooLarge",
         )

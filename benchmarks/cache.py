@@ -63,7 +63,8 @@ async def flow_pass(base: str, synth: Synthesizer, prompts, label: str) -> int:
     rendered = after["misses"] - before["misses"]
     print(
         f"  {label:10s} {len(prompts)} prompts: rendered {rendered} sentences, "
-        f"hits memory {after['hits_memory'] - before['hits_memory']}, disk {after['hits_disk'] - before['hits_disk']}; "
+        f"hits memory {after['hits_memory'] - before['hits_memory']}, "
+        f"disk {after['hits_disk'] - before['hits_disk']}; "
         f"{seconds * 1000 / len(prompts):.1f} ms per prompt"
     )
     return rendered

@@ -83,8 +83,10 @@ def report(results: dict[str, tuple]) -> float:
     worst = 0.0
     for label, (target, got) in results.items():
         print(
-            f"  {label:12s} pitch {got.pitch_st:+5.2f}/{target.pitch_st:+4.1f}  range {got.range:4.2f}/{target.range:4.2f}  "
-            f"dur {got.duration:4.2f}/{1 / target.rate:4.2f}  level {got.volume_db:+5.1f}/{target.volume_db:+4.0f}"
+            f"  {label:12s} pitch {got.pitch_st:+5.2f}/{target.pitch_st:+4.1f}  "
+            f"range {got.range:4.2f}/{target.range:4.2f}  "
+            f"dur {got.duration:4.2f}/{1 / target.rate:4.2f}  "
+            f"level {got.volume_db:+5.1f}/{target.volume_db:+4.0f}"
         )
         if label not in NO_F0:
             worst = max(worst, abs(got.pitch_st - target.pitch_st))

@@ -322,7 +322,8 @@ def main() -> int:
     hypothesis_s = time.perf_counter() - started
     total = args.inputs + drawn
     print(
-        f"grammar: {args.inputs} inputs in {grammar_s:.1f} s ({args.inputs / grammar_s:.0f}/s, each parsed lenient and strict)"
+        f"grammar: {args.inputs} inputs in {grammar_s:.1f} s "
+        f"({args.inputs / grammar_s:.0f}/s, each parsed lenient and strict)"
     )
     print(f"hypothesis: {drawn} inputs in {hypothesis_s:.1f} s")
     print(f"total {total} inputs; outcomes:")

@@ -12,7 +12,8 @@ not cache hits — except the IVR prompts, which repeat as a phone menu's do, an
 ``--repeat-content`` the paragraphs, streams and OpenAI requests, which then come mostly from
 the cache. Prints requests and errors per kind, p50/p95 time to first byte and total, the short
 requests' latency idle vs under load, and audio seconds per wall second. Goals: zero errors;
-the p95 of every short request under load (probe and clients) within 3× the idle median. Exit status 1 when a goal is missed.
+the p95 of every short request under load (probe and clients) within 3× the idle median.
+Exit status 1 when a goal is missed.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def paragraph(rng: random.Random, fresh: bool) -> str:
         return PARAGRAPH
     a, b, c, d = (rng.randint(1, 10**6) for _ in range(4))
     return (
-        f"Thanks for waiting, caller {a}. I looked at order {b}, and the parcel left our warehouse this morning. "
+        f"Thanks for waiting, caller {a}. "
+        f"I looked at order {b}, and the parcel left our warehouse this morning. "
         f"It should reach you by route {c}, and you will get a text message when the driver is near. "
         f"Your reference is {d}."
     )
@@ -186,8 +188,9 @@ async def main(clients: int, seconds: float, fresh: bool) -> int:
             ttfb = [r[0] * 1000 for r in good]
             total = [r[1] * 1000 for r in good]
             print(
-                f"  {kind:9s} {len(rows):4d} requests, {len(bad)} errors; TTFB p50 {np.percentile(ttfb, 50):6.0f} ms, "
-                f"p95 {np.percentile(ttfb, 95):6.0f} ms; total p50 {np.percentile(total, 50):6.0f} ms, p95 {np.percentile(total, 95):6.0f} ms"
+                f"  {kind:9s} {len(rows):4d} requests, {len(bad)} errors; "
+                f"TTFB p50 {np.percentile(ttfb, 50):6.0f} ms, p95 {np.percentile(ttfb, 95):6.0f} ms; "
+                f"total p50 {np.percentile(total, 50):6.0f} ms, p95 {np.percentile(total, 95):6.0f} ms"
             )
     audio = next(
         (
@@ -205,11 +208,13 @@ async def main(clients: int, seconds: float, fresh: bool) -> int:
     shorts_ms = probe_ms + [r[1] * 1000 for r in results["short"] if r[2] == 200]
     ratio = np.percentile(shorts_ms, 95) / idle_ms
     print(
-        f"every short request (probe and clients, {len(shorts_ms)}): under load median {statistics.median(shorts_ms):.0f} ms, "
+        f"every short request (probe and clients, {len(shorts_ms)}): "
+        f"under load median {statistics.median(shorts_ms):.0f} ms, "
         f"p95 {np.percentile(shorts_ms, 95):.0f} ms = {ratio:.1f}× idle median"
     )
     print(
-        f"errors: {dict(errors) or 0}; audio rendered {audio:.0f} s in {wall:.0f} s of wall time ({audio / wall:.1f}× real time)"
+        f"errors: {dict(errors) or 0}; audio rendered {audio:.0f} s in {wall:.0f} s of wall time "
+        f"({audio / wall:.1f}× real time)"
     )
     missed = []
     if errors:

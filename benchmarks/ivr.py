@@ -112,8 +112,10 @@ async def main(calls: list[int], requests: int) -> None:
                     assert response.status == 304
                 revalidations.append((time.perf_counter() - started) * 1000)
         print(
-            f"GET /v1/ivr/prompt.wav ({requests} prompts): render median {statistics.median(renders):.0f} ms, "
-            f"304 revalidation median {statistics.median(revalidations):.1f} ms (max {max(revalidations):.1f})"
+            f"GET /v1/ivr/prompt.wav ({requests} prompts): "
+            f"render median {statistics.median(renders):.0f} ms, "
+            f"304 revalidation median {statistics.median(revalidations):.1f} ms "
+            f"(max {max(revalidations):.1f})"
         )
     finally:
         await runner.cleanup()

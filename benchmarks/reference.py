@@ -43,7 +43,10 @@ from emotts_plugin.reference import (
 )
 from emotts_plugin.synthesizer import Synthesizer
 
-TEXT = "Thank you for calling. Your call is important to us, so please stay on the line. An agent will be with you in a moment."
+TEXT = (
+    "Thank you for calling. Your call is important to us, so please stay on the line. "
+    "An agent will be with you in a moment."
+)
 ALLISON = "/usr/share/asterisk/sounds/en_US_f_Allison/*.wav"
 OUT = Path(__file__).resolve().parents[1] / "models" / "reference.yaml"
 MEASURED = sorted({name for name, _, _ in _DELTAS} | {"voiced_fraction"})
@@ -78,7 +81,8 @@ def main() -> None:
             result = synth.synthesize(TEXT, voice=voice, emotion=label)
             measured[voice][label] = measure(result.audio, result.sample_rate)
     print(
-        f"rendered and measured {len(voices)} × {len(labels)} presets in {time.perf_counter() - started:.0f} s"
+        f"rendered and measured {len(voices)} × {len(labels)} presets "
+        f"in {time.perf_counter() - started:.0f} s"
     )
 
     low = {name: float(np.mean([getattr(measured[v]["neutral"], name) for v in voices])) for name in MEASURED}
@@ -102,7 +106,8 @@ def main() -> None:
     volume_per_tilt = float(np.dot(tilts, volumes) / np.dot(tilts, tilts))
     norms = Norms(registers={"low": low, "high": high}, gains=gains, volume_per_tilt=volume_per_tilt)
     print(
-        f"  volume_per_tilt {volume_per_tilt:.3f}; low register F0 {low['f0_median_hz']:.1f} Hz, high {high['f0_median_hz']:.1f} Hz"
+        f"  volume_per_tilt {volume_per_tilt:.3f}; "
+        f"low register F0 {low['f0_median_hz']:.1f} Hz, high {high['f0_median_hz']:.1f} Hz"
     )
 
     for voice in voices:
@@ -114,10 +119,12 @@ def main() -> None:
             hits.append(label in top)
             named = ", ".join(f"{name} {weight:.2f}" for name, weight in nearest.items())
             print(
-                f"  {voice:8s} {label:12s} {'ok ' if label in top else 'MISS'} {register}{' whisper' if whispered else ''}: {named}"
+                f"  {voice:8s} {label:12s} {'ok ' if label in top else 'MISS'} "
+                f"{register}{' whisper' if whispered else ''}: {named}"
             )
         print(
-            f"{voice}: {sum(hits)}/{len(hits)} presets name their own label in the top two ({sum(hits) / len(hits):.0%})"
+            f"{voice}: {sum(hits)}/{len(hits)} presets name their own label in the top two "
+            f"({sum(hits) / len(hits):.0%})"
         )
     if args.write:
         header = "# Reference-analysis norms and gains, fitted by benchmarks/reference.py --write.\n"

@@ -147,7 +147,8 @@ def engine_rtf(batches: list[int], repeat: int, threads: int) -> None:
                 audio_s = sum(len(r.audio) / r.sample_rate for r in out)
             wall = statistics.median(times)
             print(
-                f"batch {size:2d}  {name:30s} RTF {wall / audio_s:.3f}  all ready in {wall * 1000:6.0f} ms ({audio_s:.1f} s of audio)"
+                f"batch {size:2d}  {name:30s} RTF {wall / audio_s:.3f}  "
+                f"all ready in {wall * 1000:6.0f} ms ({audio_s:.1f} s of audio)"
             )
 
 
@@ -212,7 +213,8 @@ def main() -> None:
             f"worst emotional RTF: {worst:.2f} x plain (target <= 1.6): {'PASS' if worst <= 1.6 else 'FAIL'}"
         )
         print(
-            f"first audio of a 3-sentence reply: {first * 1000:.0f} ms (target <= 400 ms): {'PASS' if first <= 0.4 else 'FAIL'}"
+            f"first audio of a 3-sentence reply: {first * 1000:.0f} ms (target <= 400 ms): "
+            f"{'PASS' if first <= 0.4 else 'FAIL'}"
         )
     peak_mb = peak_rss_mb()
     print(

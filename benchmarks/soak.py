@@ -172,7 +172,10 @@ async def hostile_request(session, base: str, http_port: int, wyoming_port: int,
             await response.read()
             return f"{response.status // 100}xx"
     if kind == "cut-body":
-        head = "POST /v1/synthesize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+        head = (
+            "POST /v1/synthesize HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+        )
         await _raw(http_port, head.encode() + b'{"input": "Hel', wait_s=0.05)
         return "cut"
     if kind == "slow-headers":
@@ -295,7 +298,8 @@ async def main(minutes: float, clients: int, hostile: int = 0) -> int:
         )
         p95 = np.percentile(latency[protocol], 95) * 1000 if latency[protocol] else float("nan")
         print(
-            f"  {protocol:8s} sent {sent[protocol]}, served {ok}, answers {dict(counts)}, 5xx {five}, lost {lost}, p95 {p95:.0f} ms"
+            f"  {protocol:8s} sent {sent[protocol]}, served {ok}, answers {dict(counts)}, "
+            f"5xx {five}, lost {lost}, p95 {p95:.0f} ms"
         )
         if five:
             failures.append(f"{protocol}: {five} 5xx")
@@ -303,7 +307,8 @@ async def main(minutes: float, clients: int, hostile: int = 0) -> int:
             failures.append(f"{protocol}: {lost} lost")
     if hostile:
         print(
-            f"  hostile  {sum(hostile_outcomes.values())} attempts by {hostile} clients: {dict(hostile_outcomes)}"
+            f"  hostile  {sum(hostile_outcomes.values())} attempts by {hostile} clients: "
+            f"{dict(hostile_outcomes)}"
         )
         if hostile_outcomes.get("5xx"):
             failures.append(f"hostile: {hostile_outcomes['5xx']} answered 5xx")
@@ -319,7 +324,8 @@ async def main(minutes: float, clients: int, hostile: int = 0) -> int:
     peak = max(mb for _, mb in samples)
     print(
         f"  RSS (mean of 5-second samples): start {rss['start']:.0f} MB, minute 2 {rss['minute 2']:.0f} MB, "
-        f"last minute {rss['last minute']:.0f} MB ({growth:+.1f} %); peak {peak:.0f} MB; idle after {rss['idle after']:.0f} MB"
+        f"last minute {rss['last minute']:.0f} MB ({growth:+.1f} %); peak {peak:.0f} MB; "
+        f"idle after {rss['idle after']:.0f} MB"
     )
     if growth >= 10:
         failures.append(f"RSS grew {growth:.1f} %")

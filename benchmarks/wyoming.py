@@ -83,7 +83,8 @@ async def main(runs: int) -> None:
                 "streamed (synthesize-chunk, word by word)" if streamed else "non-streamed (one synthesize)"
             )
             print(
-                f"{label:44s} first audio chunk {first * 1000:7.1f} ms   complete {total * 1000:7.1f} ms   (median of {runs})"
+                f"{label:44s} first audio chunk {first * 1000:7.1f} ms   "
+                f"complete {total * 1000:7.1f} ms   (median of {runs})"
             )
     finally:
         server.cancel()

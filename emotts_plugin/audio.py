@@ -115,7 +115,8 @@ class StreamEncoder:
     :param file: a writable (for WAV also seekable) binary file object, left open.
     :param sample_rate: samples per second of every chunk.
     :param container: libsndfile format (``WAV``, ``FLAC``, ``OGG``, ``MP3``, ``RAW``).
-    :param subtype: libsndfile subtype (``PCM_16``, ``VORBIS``, ``OPUS``, ``MPEG_LAYER_III``, ``ULAW``, ``ALAW``).
+    :param subtype: libsndfile subtype (``PCM_16``, ``VORBIS``, ``OPUS``, ``MPEG_LAYER_III``, ``ULAW``,
+        ``ALAW``).
     """
 
     def __init__(self, file, sample_rate: int, container: str, subtype: str) -> None:

@@ -71,7 +71,8 @@ def package_versions() -> dict[str, str]:
 
 
 def content_key(payload: Any) -> str:
-    """Hex SHA-256 of ``payload`` (JSON-able; objects by their ``repr``) with the schema and package versions."""
+    """Hex SHA-256 of ``payload`` (JSON-able; objects by their ``repr``) with the schema and package
+    versions."""
     text = json.dumps(
         {"schema": SCHEMA, "packages": package_versions(), "payload": payload}, sort_keys=True, default=repr
     )

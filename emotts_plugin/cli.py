@@ -133,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.add_argument(
         "--wyoming",
         metavar="URI",
-        help="also serve the Wyoming protocol (Home Assistant) on URI: tcp://0.0.0.0:10200, unix://PATH or stdio:// "
-        "(default: server.wyoming_uri; null runs none)",
+        help="also serve the Wyoming protocol (Home Assistant) on URI: tcp://0.0.0.0:10200, "
+        "unix://PATH or stdio:// (default: server.wyoming_uri; null runs none)",
     )
     p_serve.add_argument(
         "--audiosocket",
@@ -364,7 +364,8 @@ def cmd_voices(args: argparse.Namespace) -> int:
         return 0
     for voice in voices:
         print(
-            f"{voice.name:16s} {voice.backend:8s} {','.join(voice.languages):12s} {voice.sample_rate:6d} Hz  {voice.description}"
+            f"{voice.name:16s} {voice.backend:8s} {','.join(voice.languages):12s} "
+            f"{voice.sample_rate:6d} Hz  {voice.description}"
         )
     return 0
 
@@ -402,7 +403,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         split_wyoming_uri(args.wyoming, key="--wyoming")
     if args.no_http and args.audiosocket:
         raise ConfigError(
-            "--audiosocket runs inside the HTTP server (its calls are fed by POST /v1/ivr/calls); drop --no-http"
+            "--audiosocket runs inside the HTTP server (its calls are fed by POST /v1/ivr/calls); "
+            "drop --no-http"
         )
     runtime = _runtime(args)
     options = ServeOptions(host=args.host, port=args.port, wyoming_uri=args.wyoming, http=not args.no_http)

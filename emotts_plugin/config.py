@@ -67,7 +67,8 @@ class ServerConfig:
     """Where ``emotts serve`` runs the Wyoming server (``tcp://HOST:PORT``, ``unix://PATH`` or ``stdio://``);
     none runs no Wyoming server."""
     audiosocket: str | None = None
-    """``HOST:PORT`` of the AudioSocket server for Asterisk calls (``[::1]:9092`` for IPv6); none runs no server."""
+    """``HOST:PORT`` of the AudioSocket server for Asterisk calls (``[::1]:9092`` for IPv6); none runs no
+    server."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +225,8 @@ class Config:
 
 
 def split_host_port(value: str, *, key: str) -> tuple[str, int]:
-    """``HOST:PORT`` (IPv6 hosts in brackets) → ``(host, port)``; :class:`ConfigError` naming ``key`` otherwise."""
+    """``HOST:PORT`` (IPv6 hosts in brackets) → ``(host, port)``; :class:`ConfigError` naming ``key``
+    otherwise."""
     host, sep, port = value.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:

@@ -97,7 +97,10 @@ class Conflict:
         where = f"{end.server} {'socket' if end.path is not None else 'port'} {end} ({end.key}, {end.flag})"
         code = self.error.errno
         if code == errno.EACCES and end.path is None:
-            return f"{where} cannot be used: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+            return (
+                f"{where} cannot be used: permission denied "
+                "(ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+            )
         if code == errno.EADDRNOTAVAIL:
             return f"{where} cannot be used: {end.host} is not an address of this machine"
         if isinstance(self.error, socket.gaierror):
@@ -111,11 +114,15 @@ class Conflict:
             if replace:
                 return f"{where} is still held by another emotts server ({held}) after --replace"
             return (
-                f"{where} is taken by another emotts server ({held}); stop it, choose another with {end.flag}, "
+                f"{where} is taken by another emotts server ({held}); "
+                f"stop it, choose another with {end.flag}, "
                 "or run `emotts serve --replace` to take over"
             )
         if replace:
-            return f"{where} is taken by {held}, which is not an emotts server: --replace stops only emotts servers"
+            return (
+                f"{where} is taken by {held}, which is not an emotts server: "
+                "--replace stops only emotts servers"
+            )
         return f"{where} is taken by {held}, which is not an emotts server; choose another with {end.flag}"
 
 
@@ -240,7 +247,8 @@ def holder_of(pid: int) -> Holder | None:
 
 
 def is_emotts_server(argv: tuple[str, ...] | list[str]) -> bool:
-    """Whether a command line runs ``emotts serve`` (the console script, or ``python -m emotts_plugin.cli``)."""
+    """Whether a command line runs ``emotts serve`` (the console script, or
+    ``python -m emotts_plugin.cli``)."""
     for index, arg in enumerate(argv):
         if os.path.basename(arg) == "emotts":
             rest = list(argv[index + 1 :])

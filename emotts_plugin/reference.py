@@ -129,7 +129,8 @@ def load_reference(data: str | os.PathLike[str] | bytes, *, source: str | None =
                 raise _fail(
                     "too_long",
                     source,
-                    f"{frames / rate:.1f} s long; a reference holds {MIN_SPEECH_S:g}–{MAX_SPEECH_S:g} s of speech (cut a few sentences out)",
+                    f"{frames / rate:.1f} s long; a reference holds {MIN_SPEECH_S:g}–{MAX_SPEECH_S:g} s "
+                    "of speech (cut a few sentences out)",
                 )
             audio = handle.read(dtype="float32", always_2d=True)
     except soundfile.LibsndfileError as exc:
@@ -164,13 +165,15 @@ def load_reference(data: str | os.PathLike[str] | bytes, *, source: str | None =
         raise _fail(
             "too_short",
             source,
-            f"{seconds:.2f} s of sound once silence is trimmed; a reference needs {MIN_SPEECH_S:g}–{MAX_SPEECH_S:g} s",
+            f"{seconds:.2f} s of sound once silence is trimmed; "
+            f"a reference needs {MIN_SPEECH_S:g}–{MAX_SPEECH_S:g} s",
         )
     if seconds > MAX_SPEECH_S:
         raise _fail(
             "too_long",
             source,
-            f"{seconds:.1f} s of sound; a reference holds {MIN_SPEECH_S:g}–{MAX_SPEECH_S:g} s (cut a few sentences out)",
+            f"{seconds:.1f} s of sound; a reference holds {MIN_SPEECH_S:g}–{MAX_SPEECH_S:g} s "
+            "(cut a few sentences out)",
         )
     return ReferenceAudio(trimmed, int(rate), source, int(channels), (start, mono.size / rate - end))
 
@@ -398,7 +401,8 @@ _WHISPER = {
 
 @dataclass(frozen=True, slots=True)
 class Norms:
-    """What :func:`analyze` compares a recording with: neutral read speech per register, and the engine's gains."""
+    """What :func:`analyze` compares a recording with: neutral read speech per register, and the engine's
+    gains."""
 
     registers: Mapping[str, Mapping[str, float]]
     """``low`` / ``high`` → measurement name → its neutral value."""
@@ -434,7 +438,8 @@ def load_norms() -> Norms:
 
 
 def measured_deltas(measurements: Measurements, norm: Mapping[str, float]) -> dict[str, float]:
-    """Emotion dimension → how far ``measurements`` are from ``norm`` (semitones, log ratios or plain differences)."""
+    """Emotion dimension → how far ``measurements`` are from ``norm`` (semitones, log ratios or plain
+    differences)."""
     deltas = {}
     for name, dim, kind in _DELTAS:
         value, reference = getattr(measurements, name), norm[name]
@@ -510,7 +515,8 @@ def to_vector(measurements: Measurements, norms: Norms) -> tuple[EmotionVector, 
 def _with_label_dims(
     vector: EmotionVector, nearest: Mapping[str, float], space: EmotionSpace
 ) -> EmotionVector:
-    """``vector`` with the dimensions measurements cannot give (:data:`_FROM_LABELS`) mixed from ``nearest``."""
+    """``vector`` with the dimensions measurements cannot give (:data:`_FROM_LABELS`) mixed from
+    ``nearest``."""
     implied = {
         dim: sum(weight * getattr(space.preset(label).vector, dim) for label, weight in nearest.items())
         for dim in _FROM_LABELS

@@ -130,16 +130,17 @@ def check_budget(plan: Plan, limits: Limits) -> None:
     budget = audio_budget(plan)
     if budget.break_s > limits.max_break_s:
         raise LimitError(
-            f"the input asks for {budget.break_s:,.1f} s of breaks; at most {limits.max_break_s:g} s are allowed "
-            "(limits.max_break_s)",
+            f"the input asks for {budget.break_s:,.1f} s of breaks; "
+            f"at most {limits.max_break_s:g} s are allowed (limits.max_break_s)",
             limit="limits.max_break_s",
             value=budget.break_s,
             allowed=limits.max_break_s,
         )
     if budget.total_s > limits.max_audio_s:
         raise LimitError(
-            f"the input would make at least {budget.total_s:,.0f} s of audio ({budget.speech_s:,.0f} s of speech, "
-            f"{budget.break_s:,.1f} s of breaks); at most {limits.max_audio_s:g} s are allowed (limits.max_audio_s)",
+            f"the input would make at least {budget.total_s:,.0f} s of audio "
+            f"({budget.speech_s:,.0f} s of speech, {budget.break_s:,.1f} s of breaks); "
+            f"at most {limits.max_audio_s:g} s are allowed (limits.max_audio_s)",
             limit="limits.max_audio_s",
             value=budget.total_s,
             allowed=limits.max_audio_s,

@@ -179,7 +179,8 @@ class Controls:
         return all(np.all(getattr(self, name) == _NEUTRAL[name]) for name in names)
 
     def at(self, name: str, times: np.ndarray) -> np.ndarray:
-        """Dimension ``name`` at input ``times`` (seconds, any shape): linear between centres, held outside."""
+        """Dimension ``name`` at input ``times`` (seconds, any shape): linear between centres, held
+        outside."""
         centres = (np.arange(self.n_frames) + 0.5) * self.frame_s
         return np.interp(times, centres, getattr(self, name))
 
@@ -390,7 +391,8 @@ def _psola_script(
     stretch: bool,
     seed: int,
 ) -> str:
-    """Praat script run with (speech, its pitch, range curve, shift curve) selected; leaves the result selected.
+    """Praat script run with (speech, its pitch, range curve, shift curve) selected; leaves the result
+    selected.
 
     Overlap-add draws random numbers (for unvoiced stretches it lengthens); Praat's generator is
     seeded from ``seed`` first so the same input renders the same samples.
@@ -482,7 +484,8 @@ def _envelope(
     track: tuple[np.ndarray, np.ndarray],
     n_fft: int,
 ) -> np.ndarray:
-    """CheapTrick power envelope of the ``active`` frames → ``(active.size, n_fft // 2 + 1)``, with Praat's F0.
+    """CheapTrick power envelope of the ``active`` frames → ``(active.size, n_fft // 2 + 1)``, with
+    Praat's F0.
 
     The envelope moves slowly next to the 75 %-overlap frames, so CheapTrick
     runs on even frames only and an odd frame takes the mean of its neighbours.
@@ -561,7 +564,8 @@ def limiter(
     attack_ms: float = 5.0,
     release_ms: float = 80.0,
 ) -> np.ndarray:
-    """Look-ahead peak limiter: ``audio`` (shape ``(n,)``) → float32 ``(n,)`` peaking at or below ``ceiling_db``.
+    """Look-ahead peak limiter: ``audio`` (shape ``(n,)``) → float32 ``(n,)`` peaking at or below
+    ``ceiling_db``.
 
     Audio already under the ceiling is returned unchanged. Otherwise a phase
     rotator (all-pass filters around 300 Hz: the magnitude spectrum is

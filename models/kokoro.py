@@ -457,7 +457,8 @@ class KokoroBackend(VoiceBackend):
     :param output_gain_db: fixed gain on the model's output. Kokoro peaks at about 0 dBFS (RMS about
         -20 dBFS) and overshoots 1.0 on some sentences; the default -6 dB leaves the headroom the
         loudness stage needs (peaks near -6 dBFS, like Piper without normalisation).
-    :raises MissingExtraError: when the kokoro packages (or ``onnx``, needed once to edit the model) are missing.
+    :raises MissingExtraError: when the kokoro packages (or ``onnx``, needed once to edit the model) are
+        missing.
     :raises ConfigError: when a requested provider is not available in this onnxruntime.
     """
 
@@ -653,7 +654,8 @@ class KokoroBackend(VoiceBackend):
                 continue
             if not is_japanese(text) and voice not in _ENGLISH_VOICES and not warned_english:
                 warnings.append(
-                    f"kokoro voice {voice!r} speaks Japanese only; English text through it is hard to understand "
+                    f"kokoro voice {voice!r} speaks Japanese only; "
+                    "English text through it is hard to understand "
                     f"(use {', '.join(sorted(_ENGLISH_VOICES))})"
                 )
                 warned_english = True
@@ -770,8 +772,8 @@ def _resolve_providers(ort: Any, providers: Sequence[str] | None) -> list[str]:
                 "and CUDA/cuDNN libraries that match it."
             )
         raise ConfigError(
-            f"onnxruntime execution provider(s) {', '.join(missing)} requested for Kokoro, but this onnxruntime "
-            f"offers only {', '.join(available)}.{hint}",
+            f"onnxruntime execution provider(s) {', '.join(missing)} requested for Kokoro, "
+            f"but this onnxruntime offers only {', '.join(available)}.{hint}",
             key="providers",
         )
     if "CPUExecutionProvider" not in wanted:

@@ -30,7 +30,10 @@ _LOGGER = logging.getLogger(__name__)
 _PIECE_GAP = [" "]
 #: espeak language families written in Latin script (their voices cannot read other scripts).
 _LATIN_FAMILIES = frozenset(
-    "af ca cs cy da de en es et eu fi fr ga hr hu id is it lb lt lv ms nb nl no pl pt ro sk sl sq sv sw tr vi".split()
+    (
+        "af ca cs cy da de en es et eu fi fr ga hr hu id is it lb lt lv ms nb nl no pl pt "
+        "ro sk sl sq sv sw tr vi"
+    ).split()
 )
 _SYMBOL_CATEGORIES = frozenset({"So", "Sk", "Co", "Cn", "Cs"})
 

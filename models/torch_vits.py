@@ -68,7 +68,8 @@ def check_device(device: str) -> None:
     torch = import_torch()
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
-            f"device 'cuda' asked for, but this torch {torch.__version__} sees no CUDA device; use device: cpu",
+            f"device 'cuda' asked for, but this torch {torch.__version__} sees no CUDA device; "
+            "use device: cpu",
             key="device",
         )
 

@@ -76,7 +76,10 @@ ABBREVIATIONS = frozenset(
 )
 #: Abbreviations that end a sentence only when a capitalised word follows.
 SOFT_ABBREVIATIONS = frozenset(
-    "etc inc ltd co corp no nos vol pp p.m a.m u.s u.k u.n jan feb mar apr jun jul aug sep sept oct nov dec".split()
+    (
+        "etc inc ltd co corp no nos vol pp p.m a.m u.s u.k u.n "
+        "jan feb mar apr jun jul aug sep sept oct nov dec"
+    ).split()
 )
 _LIST_NUMBER = re.compile(r"(?:\A|\n)[ \t]*\d{1,3}\Z")
 _WORD_BEFORE = re.compile(r"[A-Za-z.]*\Z")

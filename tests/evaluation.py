@@ -102,7 +102,8 @@ def delivered(renders: Sequence[Measures], neutral: Sequence[Measures]) -> Deliv
     """Average of per-sentence deltas of ``renders`` against ``neutral`` (same sentences, same order)."""
     if len(renders) != len(neutral) or not renders:
         raise ValueError(
-            f"need the same non-zero number of renders and neutral renders, got {len(renders)} and {len(neutral)}"
+            "need the same non-zero number of renders and neutral renders, "
+            f"got {len(renders)} and {len(neutral)}"
         )
     pitch = [r.median_st - n.median_st for r, n in zip(renders, neutral)]
     spread = [

@@ -520,7 +520,10 @@ async def slow_body(port: int, head: bytes, body: bytes, interval_s: float) -> t
 
 @pytest.mark.asyncio
 async def test_slow_bodies_get_408_after_the_read_timeout(server):
-    head = b"POST /v1/plan HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n"
+    head = (
+        b"POST /v1/plan HTTP/1.1\r\nHost: test\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 400\r\n\r\n"
+    )
     body = b'{"input": "' + b"a" * 387 + b'"}'  # a byte every 0.05 s: 20 s for the whole
     results = await asyncio.gather(*(slow_body(server.port, head, body, 0.05) for _ in range(20)))
     for seconds, received in results:

@@ -166,7 +166,8 @@ async def normal_twilio_call(client) -> None:
 
 
 async def fill_budget(client, calls: list[str]) -> tuple[int, object]:
-    """Queue :data:`BIG` prompts round the ``calls`` until one is refused; how many were taken, and the refusal."""
+    """Queue :data:`BIG` prompts round the ``calls`` until one is refused; how many were taken,
+    and the refusal."""
     for number in range(1000):
         response = await say(client, calls[number % len(calls)], BIG, mark="m")
         if response.status != 202:

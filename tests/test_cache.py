@@ -125,7 +125,9 @@ def test_a_process_killed_mid_render_leaves_the_cache_readable(tmp_path):
         from emotts_plugin import load_config
         from emotts_plugin.config import CacheConfig
         from emotts_plugin.synthesizer import Synthesizer
-        config = dataclasses.replace(load_config([]), cache=CacheConfig(memory_mb=0, dir={str(folder)!r}, disk_mb=64))
+        config = dataclasses.replace(
+            load_config([]), cache=CacheConfig(memory_mb=0, dir={str(folder)!r}, disk_mb=64)
+        )
         synth = Synthesizer(config)
         for i in range(1000):
             synth.synthesize(f"Announcement number {{i}} for the waiting room.")

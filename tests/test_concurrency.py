@@ -74,7 +74,8 @@ async def test_a_long_request_does_not_starve_a_short_one(one_worker, path, body
     long_done = await long_task
     short_s = short_done - short_sent
     print(
-        f"{path}: short idle {idle_s * 1000:.0f} ms, under load {short_s * 1000:.0f} ms; long {long_done - began:.1f} s"
+        f"{path}: short idle {idle_s * 1000:.0f} ms, under load {short_s * 1000:.0f} ms; "
+        f"long {long_done - began:.1f} s"
     )
     # answered while the long one still had many sentences to go: it waited for the sentence being
     # rendered, not for the whole request (benchmarks/http_load.py measures latency under load)

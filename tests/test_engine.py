@@ -64,8 +64,10 @@ def test_every_preset_lands_on_its_vector(synth, renders):
         target = synth.runtime.space.preset(label).vector
         got = delivered(renders(label)[0], neutral)
         report.append(
-            f"{label:12s} pitch {got.pitch_st:+5.2f}/{target.pitch_st:+4.1f} range {got.range:4.2f}/{target.range:4.2f} "
-            f"dur {got.duration:4.2f}/{1 / target.rate:4.2f} level {got.volume_db:+5.1f}/{target.volume_db:+4.0f}"
+            f"{label:12s} pitch {got.pitch_st:+5.2f}/{target.pitch_st:+4.1f} "
+            f"range {got.range:4.2f}/{target.range:4.2f} "
+            f"dur {got.duration:4.2f}/{1 / target.rate:4.2f} "
+            f"level {got.volume_db:+5.1f}/{target.volume_db:+4.0f}"
         )
         checks = {
             "duration": abs(got.duration - 1 / target.rate) <= 0.10 / target.rate,
@@ -127,10 +129,22 @@ def test_emotional_renders_stay_intelligible(synth, renders):
 # over several frames, so where the boundary is unvoiced even an abrupt change
 # can stay under 2 st per frame and the "without glide" control would not show it.
 CHANGES = [
-    '<emotion name="melancholic">We waited for hours in the rain</emotion> <mark name="change"/><emotion name="excited">when the bus finally arrived</emotion>.',
-    '<emotion name="melancholic">We were all alone in the room</emotion> <mark name="change"/><emotion name="excited">when all our old mates arrived</emotion>.',
-    '<emotion name="sad">We were all alone in the room</emotion> <mark name="change"/><emotion name="surprised">when all our old mates arrived</emotion>.',
-    '<emotion name="serious">We waited for hours in the rain</emotion> <mark name="change"/><emotion name="shouting">when the bus finally arrived</emotion>.',
+    (
+        '<emotion name="melancholic">We waited for hours in the rain</emotion> <mark name="change"/>'
+        '<emotion name="excited">when the bus finally arrived</emotion>.'
+    ),
+    (
+        '<emotion name="melancholic">We were all alone in the room</emotion> <mark name="change"/>'
+        '<emotion name="excited">when all our old mates arrived</emotion>.'
+    ),
+    (
+        '<emotion name="sad">We were all alone in the room</emotion> <mark name="change"/>'
+        '<emotion name="surprised">when all our old mates arrived</emotion>.'
+    ),
+    (
+        '<emotion name="serious">We waited for hours in the rain</emotion> <mark name="change"/>'
+        '<emotion name="shouting">when the bus finally arrived</emotion>.'
+    ),
 ]
 #: Half-width of the window around an emotion change in which F0 steps are measured.
 CHANGE_WINDOW_S = 0.12

@@ -118,8 +118,9 @@ def riff_fields(data: bytes) -> dict:
         data_size,
     ) = struct.unpack("<4sI4s4sIHHIIHH4sI", data[:44])
     return {
-        "riff": riff, "riff_size_ok": riff_size == len(data) - 8, "wave": wave, "fmt": fmt_id, "fmt_size": fmt_size,
-        "tag": tag, "channels": channels, "rate": rate, "byte_rate": byte_rate, "align": align, "bits": bits,
+        "riff": riff, "riff_size_ok": riff_size == len(data) - 8, "wave": wave,
+        "fmt": fmt_id, "fmt_size": fmt_size, "tag": tag, "channels": channels, "rate": rate,
+        "byte_rate": byte_rate, "align": align, "bits": bits,
         "data": data_id, "data_size_ok": data_size == len(data) - 44,
     }  # fmt: skip
 
@@ -128,7 +129,7 @@ def sox_samples(path: Path, raw: list[str] | None) -> int:
     """Samples in ``path`` as sox decodes it (a raw file with ``raw`` options, else by its header)."""
     args = ["sox", *(["-t", "raw", *raw, "-c", "1"] if raw else []), str(path), "-n", "stat"]
     done = subprocess.run(args, capture_output=True, text=True, check=True)
-    line = next(l for l in done.stderr.splitlines() if l.startswith("Samples read:"))
+    line = next(row for row in done.stderr.splitlines() if row.startswith("Samples read:"))
     return int(line.split()[-1])
 
 
@@ -172,7 +173,10 @@ BAD_FLOWS = [
     (
         "top-level key",
         "prompt:\n  - id: a\n",
-        "top level: unknown key 'prompt' (value a list); allowed keys: defaults, prompts; did you mean 'prompts'?",
+        (
+            "top level: unknown key 'prompt' (value a list); allowed keys: defaults, prompts; "
+            "did you mean 'prompts'?"
+        ),
         1,
     ),
     (
@@ -226,7 +230,10 @@ BAD_FLOWS = [
     (
         "unknown key",
         P + "id: a\n    text: Hi.\n    emotoin: calm\n",
-        "prompt #1 ('a'): unknown key 'emotoin' (value 'calm'); allowed keys: id, text, ssml, emotion, intensity, voice; did you mean 'emotion'?",
+        (
+            "prompt #1 ('a'): unknown key 'emotoin' (value 'calm'); "
+            "allowed keys: id, text, ssml, emotion, intensity, voice; did you mean 'emotion'?"
+        ),
         4,
     ),
     ("key twice", P + "id: a\n    text: Hi.\n    text: Ho.\n", "'text' is given twice (first on line 3)", 4),
@@ -332,8 +339,8 @@ def test_bad_names_and_markup_are_reported_with_a_synthesizer(synth, tmp_path, n
 
 def test_every_problem_is_reported_at_once(synth):
     text = (
-        P
-        + "id: a\n    text: Hi.\n    emotion: zesty\n  - id: a/b\n    text: Ho.\n  - text: Hum.\n    colour: red\n"
+        P + "id: a\n    text: Hi.\n    emotion: zesty\n"
+        "  - id: a/b\n    text: Ho.\n  - text: Hum.\n    colour: red\n"
     )
     with pytest.raises(FlowError) as caught:
         parse_flow(text, path="calls.yaml", synthesizer=synth)
@@ -382,7 +389,8 @@ def test_wav_prompt_has_the_header_of_asterisk_prompts(synth, tmp_path):
     assert ours == theirs
     assert ours == {
         "riff": b"RIFF", "riff_size_ok": True, "wave": b"WAVE", "fmt": b"fmt ", "fmt_size": 16, "tag": 1,
-        "channels": 1, "rate": 8000, "byte_rate": 16000, "align": 2, "bits": 16, "data": b"data", "data_size_ok": True,
+        "channels": 1, "rate": 8000, "byte_rate": 16000, "align": 2, "bits": 16,
+        "data": b"data", "data_size_ok": True,
     }  # fmt: skip
 
 
@@ -541,7 +549,8 @@ def test_two_renders_never_share_a_folder(synth, tmp_path):
 
 
 KILL_FLOW = "prompts:\n" + "".join(
-    f"  - id: p{i}\n    text: This is prompt number {i}. Please listen carefully, as our options have changed.\n"
+    f"  - id: p{i}\n"
+    f"    text: This is prompt number {i}. Please listen carefully, as our options have changed.\n"
     for i in range(1, 7)
 )
 
@@ -616,7 +625,8 @@ def test_example_flow_end_to_end(tmp_path):
     started = time.monotonic()
     again = subprocess.run([*command, "--quiet"], capture_output=True, text=True, timeout=60)
     print(
-        f"example flow: render {first_s:.1f} s, unchanged re-run {time.monotonic() - started:.1f} s (both with start-up)"
+        f"example flow: render {first_s:.1f} s, "
+        f"unchanged re-run {time.monotonic() - started:.1f} s (both with start-up)"
     )
     assert again.returncode == 0
     assert again.stderr.strip().startswith(f"rendered 0, unchanged {len(data['prompts'])}, pruned 0: ")

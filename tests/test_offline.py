@@ -81,7 +81,8 @@ def leaks(trace: str) -> list[str]:
 # queries then go out with sendto on the connected socket, so the connect is what names the
 # address), and the same calls in their other shapes: a datagram sent to an address, IPv6.
 BEFORE = [
-    '5969  15:03:17.053965 connect(8, {sa_family=AF_UNIX, sun_path="/var/run/nscd/socket"}, 110 <unfinished ...>',
+    '5969  15:03:17.053965 connect(8, {sa_family=AF_UNIX, sun_path="/var/run/nscd/socket"}, '
+    "110 <unfinished ...>",
     "5970  15:03:17.055497 connect(8, {sa_family=AF_INET, sin_port=htons(53), "
     'sin_addr=inet_addr("10.255.255.53")}, 16) = 0',
     '31 sendto(8, "\\262U\\1\\0"..., 50, MSG_NOSIGNAL, {sa_family=AF_INET, sin_port=htons(53), '

@@ -56,7 +56,10 @@ CASES = [
     ),
     (
         "say-as",
-        'Call <say-as interpret-as="telephone">555-0100</say-as>, room <say-as interpret-as="cardinal">12</say-as>.',
+        (
+            'Call <say-as interpret-as="telephone">555-0100</say-as>, '
+            'room <say-as interpret-as="cardinal">12</say-as>.'
+        ),
         [("Call five five five, zero one zero zero, room twelve.", {}, {})],
     ),
     (
@@ -123,7 +126,8 @@ CASES = [
     # --- Azure ---------------------------------------------------------------------------
     (
         "azure",
-        '<speak xmlns:mstts="https://www.w3.org/2001/mstts"><mstts:express-as style="cheerful" styledegree="1.5">Hi!</mstts:express-as>'
+        '<speak xmlns:mstts="https://www.w3.org/2001/mstts">'
+        '<mstts:express-as style="cheerful" styledegree="1.5">Hi!</mstts:express-as>'
         '<mstts:express-as style="sad">Bye.</mstts:express-as></speak>',
         [("Hi!", {"happy": 0.75}, {}), ("Bye.", {"sad": 0.5}, {})],
     ),
@@ -172,12 +176,18 @@ CASES = [
     ),
     (
         "emotionml-two-categories",
-        '<emotion><category name="happiness" value="0.5"/><category name="surprise" value="0.5"/>Wow.</emotion>',
+        (
+            '<emotion><category name="happiness" value="0.5"/>'
+            '<category name="surprise" value="0.5"/>Wow.</emotion>'
+        ),
         [("Wow.", {"happy": 0.5, "surprised": 0.5}, {})],
     ),
     (
         "emotionml-pad-neutral",
-        '<emotion><dimension name="pleasure" value="0.5"/><dimension name="arousal" value="0.5"/>Flat.</emotion>',
+        (
+            '<emotion><dimension name="pleasure" value="0.5"/>'
+            '<dimension name="arousal" value="0.5"/>Flat.</emotion>'
+        ),
         [("Flat.", {}, {})],
     ),
     # --- chatbot-style malformed (lenient) --------------------------------------------------

@@ -39,7 +39,8 @@ def test_an_abbreviation_inside_a_segment_is_no_seam(parse):
 def test_segments_in_one_sentence_are_one_utterance(parse):
     utts = _utts(
         parse,
-        'I am <emotion name="sad">so sorry</emotion> about that. <emotion name="happy">But here is good news!</emotion>',
+        'I am <emotion name="sad">so sorry</emotion> about that. '
+        '<emotion name="happy">But here is good news!</emotion>',
     )
     assert [[p.text for p in u.pieces] for u in utts] == [
         ["I am", "so sorry", "about that."],
@@ -53,7 +54,8 @@ def test_segments_in_one_sentence_are_one_utterance(parse):
 def test_breaks_voice_changes_and_marks_are_seams(parse):
     utts = _utts(
         parse,
-        '<break time="100ms"/>Hello <mark name="m"/>there<break time="700ms"/>and <voice name="amy">more</voice>',
+        '<break time="100ms"/>Hello <mark name="m"/>there<break time="700ms"/>'
+        'and <voice name="amy">more</voice>',
     )
     assert [[p.text for p in u.pieces] for u in utts] == [["Hello", "there"], ["and"], ["more"]]
     assert utts[0].silence_before_ms == 100 and utts[0].silence_after_ms == 700

@@ -1,4 +1,5 @@
-"""Reference recordings: loading and refusing files, the round trip, transfer across voices, real human speech.
+"""Reference recordings: loading and refusing files, the round trip, transfer across voices,
+real human speech.
 
 Everything renders with the real voices (noise off, so every number here repeats);
 the Kokoro voices come from the ``kokoro`` and ``ja`` extras that CI installs.
@@ -176,7 +177,8 @@ def test_round_trip_names_its_own_label(synth, renders, voice):
 
 
 def transfer_checks(synth, renders, source_voice, source_text, target_voice, target_text, *, rate: bool):
-    """Per reference: the reference's measured deltas vs the transferred output's (against the target's neutral)."""
+    """Per reference: the reference's measured deltas vs the transferred output's (against the
+    target's neutral)."""
     norms = load_norms()
     neutral = measure(
         renders(target_voice, target_text).audio, renders(target_voice, target_text).sample_rate

@@ -55,7 +55,8 @@ def test_noise_off_the_torch_engine_matches_onnxruntime(onnx_engine, torch_engin
     varied = onnx_engine.render("joe", pieces, noise=True, seed=1)
     control = spectral_distance(varied.audio, reference.audio, 22050)
     print(
-        f"{text!r}: {len(reference.audio)} vs {len(ours.audio)} samples; distance {distance:.4f}, noise-on control {control:.3f}"
+        f"{text!r}: {len(reference.audio)} vs {len(ours.audio)} samples; "
+        f"distance {distance:.4f}, noise-on control {control:.3f}"
     )
     assert distance < 0.01
     assert distance < control / 20

@@ -293,7 +293,8 @@ PIXELS_JS = """([r, g, b]) => {
   // pixels inside the plot area (between the axes): inked at all, and near the colour (r, g, b)
   const canvas = document.querySelector('#plot');
   const scale = canvas.width / canvas.clientWidth;
-  const [x0, y0, x1, y1] = (canvas.dataset.area || '0,0,0,0').split(',').map(v => Math.round(Number(v) * scale));
+  const [x0, y0, x1, y1] = (canvas.dataset.area || '0,0,0,0').split(',')\
+.map(v => Math.round(Number(v) * scale));
   const total = Math.max(0, x1 - x0 - 4) * Math.max(0, y1 - y0 - 4);
   if (!total) return {ink: 0, near: 0, total: 0};
   const data = canvas.getContext('2d').getImageData(x0 + 2, y0 + 2, x1 - x0 - 4, y1 - y0 - 4).data;
@@ -316,7 +317,8 @@ def _generate_and_wait(page) -> None:
     page.wait_for_function(
         """(previous) => {
              const p = document.querySelector('#player');
-             return (p.src && p.src !== previous && p.dataset.duration && p.duration > 0) || !document.querySelector('#error').hidden;
+             return (p.src && p.src !== previous && p.dataset.duration && p.duration > 0)"""
+        """ || !document.querySelector('#error').hidden;
            }""",
         arg=previous,
         timeout=30_000,
@@ -329,7 +331,8 @@ def test_browser_types_picks_an_emotion_generates_and_sees_audio_plan_and_plot(p
     assert '<emotion name="gentle"' in page.input_value("#text")
     assert page.get_attribute("#plot", "data-drawn") is None  # nothing drawn yet
     blank = page.evaluate(
-        "(() => { const c = document.querySelector('#plot'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "(() => { const c = document.querySelector('#plot');"
+        " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
         " return d.filter((v, i) => i % 4 < 3 && v < 240).length; })()"
     )
     assert blank == 0
@@ -353,7 +356,8 @@ def test_browser_types_picks_an_emotion_generates_and_sees_audio_plan_and_plot(p
     assert page.get_attribute("#download", "download").endswith(".wav")
     header = page.evaluate(
         """async (url) => { const b = new Uint8Array(await (await fetch(url)).arrayBuffer());
-                            return String.fromCharCode(...b.slice(0, 4)) + String.fromCharCode(...b.slice(8, 12)); }""",
+                            return String.fromCharCode(...b.slice(0, 4))"""
+        """ + String.fromCharCode(...b.slice(8, 12)); }""",
         href,
     )
     assert header == "RIFFWAVE"

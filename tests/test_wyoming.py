@@ -153,7 +153,10 @@ def test_every_emotion_speaker_speaks_and_changes_the_pitch(port, synth):
 
 
 def test_ssml_input_is_spoken(port):
-    ssml = '<speak>Hello <emphasis>there</emphasis>.<break time="300ms"/> <prosody rate="slow">Goodbye.</prosody></speak>'
+    ssml = (
+        '<speak>Hello <emphasis>there</emphasis>.<break time="300ms"/> '
+        '<prosody rate="slow">Goodbye.</prosody></speak>'
+    )
     events = run(_synthesize(port, ssml))
     assert events[-1].type == "audio-stop"
     [(rate, audio)] = _cycles(events)
