@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from .config import load_shipped_yaml
 from .errors import PresetError, UnknownEmotionError
 
 #: Dimensions whose values are multiplicative factors (neutral = 1).
@@ -363,7 +364,8 @@ def load_builtin_presets() -> list[Preset]:
     presets = []
     for entry in sorted(folder.iterdir(), key=lambda e: (e.name != "neutral.yaml", e.name)):
         if entry.name.endswith(".yaml"):
-            presets.append(load_preset_text(entry.read_text(encoding="utf-8"), source=entry.name))
+            data = load_shipped_yaml(entry.read_text(encoding="utf-8"))
+            presets.append(Preset.from_dict(data, source=entry.name))
     return presets
 
 

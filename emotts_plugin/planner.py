@@ -24,8 +24,8 @@ from importlib import resources
 from typing import Collection, Iterator, Mapping, Sequence
 
 import numpy as np
-import yaml
 
+from .config import load_shipped_yaml
 from .emotion import FACTOR_DIMS, NEUTRAL, EmotionVector
 from .models.dsp import Controls
 from .plan import Emphasis, Plan
@@ -212,7 +212,7 @@ class Calibration:
 def load_calibrations() -> dict[str, Calibration]:
     """Calibrations shipped in ``models/calibration.yaml`` (key ``default`` for unlisted voices)."""
     text = resources.files("emotts_plugin.models").joinpath("calibration.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text) or {}
+    data = load_shipped_yaml(text) or {}
     return {
         voice: Calibration.from_dict(values or {}, where=f"calibration.yaml: {voice}")
         for voice, values in data.items()

@@ -17,7 +17,6 @@ import socket
 import stat
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 _LOGGER = logging.getLogger(__name__)
@@ -296,6 +295,8 @@ def _version(pid: int, argv: tuple[str, ...]) -> str | None:
         for pattern in ("lib/python3*/site-packages", "lib64/python3*/site-packages")
         for p in prefix.glob(pattern)
     ]
+    from importlib import metadata  # only when a port is taken: every command imports this module
+
     for dist in metadata.distributions(name="emotts", path=folders):
         return dist.version
     return None
