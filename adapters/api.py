@@ -408,17 +408,7 @@ async def plan(request: web.Request) -> web.Response:
 async def voices(request: web.Request) -> web.Response:
     synth = request.app[SYNTHESIZER]
     default = synth.config.voice
-    rows = [
-        {
-            "name": v.name,
-            "backend": v.backend,
-            "languages": list(v.languages),
-            "sample_rate": v.sample_rate,
-            "description": v.description,
-            "default": v.name == default,
-        }
-        for v in synth.voices()
-    ]
+    rows = [{**v.to_dict(), "default": v.name == default} for v in synth.voices()]
     return web.json_response({"voices": rows})
 
 

@@ -155,16 +155,7 @@ async def options(request: web.Request) -> web.Response:
                 "aliases": list(preset.aliases),
             }
         )
-    voices = [
-        {
-            "name": info.name,
-            "backend": info.backend,
-            "languages": list(info.languages),
-            "sample_rate": info.sample_rate,
-            "description": info.description,
-        }
-        for info in synth.voices()
-    ]
+    voices = [info.to_dict() for info in synth.voices()]
     return web.json_response(
         {
             "voices": voices,

@@ -349,16 +349,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_voices(args: argparse.Namespace) -> int:
     voices = _synthesizer(args).voices()
     if args.json:
-        rows = [
-            {
-                "name": v.name,
-                "backend": v.backend,
-                "languages": list(v.languages),
-                "sample_rate": v.sample_rate,
-                "description": v.description,
-            }
-            for v in voices
-        ]
+        rows = [v.to_dict() for v in voices]
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0

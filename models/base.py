@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import threading
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -47,6 +47,16 @@ class VoiceInfo:
     problem: str = ""
     """Why this voice cannot speak (a corrupt or unreadable file), empty when it can; a request for
     it is refused with this text."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public JSON shape of a voice (``emotts voices --json``, ``/v1/voices``, the WebUI)."""
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "languages": list(self.languages),
+            "sample_rate": self.sample_rate,
+            "description": self.description,
+        }
 
 
 @dataclass(frozen=True, slots=True)
