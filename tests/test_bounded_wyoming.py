@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import socket
 import time
 
 import pytest
@@ -26,7 +25,7 @@ from emotts_plugin.adapters.wyoming import MAX_HEADER_BYTES
 from emotts_plugin.config import load_config
 from emotts_plugin.synthesizer import Synthesizer
 
-from test_wyoming import _serving
+from test_wyoming import serving_tcp
 
 TIMEOUT = 30.0
 MAX_BODY_BYTES = 300_000
@@ -51,14 +50,7 @@ def synth():
 @pytest.fixture(scope="module")
 def port(synth):
     """A Wyoming server on a free loopback port, in a background event loop."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        free = probe.getsockname()[1]
-    with _serving(
-        f"tcp://127.0.0.1:{free}",
-        synth,
-        lambda: socket.create_connection(("127.0.0.1", free), timeout=0.2).close(),
-    ):
+    with serving_tcp(synth) as free:
         yield free
 
 

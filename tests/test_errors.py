@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import ast
 import builtins
-import importlib
-import importlib.util
 import inspect
-import pkgutil
-import tomllib
-from pathlib import Path
+
+from test_architecture import modules
 
 from emotts_plugin import errors
-
-ROOT = Path(__file__).resolve().parents[1]
 
 #: Exception classes defined outside errors.py on purpose: (module, class) → why.
 ALLOWED = {
@@ -40,22 +35,6 @@ ALLOWED = {
         "same module and turned into a markup problem"
     ),
 }
-
-
-def modules() -> dict[str, Path]:
-    """Every module of the installed package (each package of ``[tool.setuptools] packages``) →
-    its source file."""
-    with open(ROOT / "pyproject.toml", "rb") as handle:
-        packages = tomllib.load(handle)["tool"]["setuptools"]["packages"]
-    found: dict[str, Path] = {}
-    for name in packages:
-        package = importlib.import_module(name)
-        found[name] = Path(package.__file__)
-        for info in pkgutil.iter_modules(package.__path__, f"{name}."):
-            spec = importlib.util.find_spec(info.name)
-            if spec is not None and spec.origin is not None and spec.origin.endswith(".py"):
-                found[info.name] = Path(spec.origin)
-    return found
 
 
 def _base_name(node: ast.expr) -> str:

@@ -64,8 +64,9 @@ def _serving(uri: str, synth, ready: Callable[[], None]):
         thread.join(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def port(synth):
+@contextlib.contextmanager
+def serving_tcp(synth):
+    """Run the Wyoming server on a free loopback port until the block ends; yields the port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
@@ -74,6 +75,12 @@ def port(synth):
         synth,
         lambda: socket.create_connection(("127.0.0.1", free), timeout=0.2).close(),
     ):
+        yield free
+
+
+@pytest.fixture(scope="module")
+def port(synth):
+    with serving_tcp(synth) as free:
         yield free
 
 
