@@ -23,6 +23,7 @@ import numpy as np
 from emotts_plugin.errors import ConfigError, VoiceFileError, VoiceLoadError
 
 from .base import ESPEAK_LOCK, Rendered, RenderPiece, RenderWarning, VoiceBackend, VoiceInfo
+from .graph_cache import GraphCache
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -248,6 +249,15 @@ def patched_model(path: Path) -> bytes:
     return b"".join(parts)
 
 
+def patch_version() -> str:
+    """What the patched graph depends on beyond our own code: piper's alignment patch (its size and
+    modification time, read without importing ``onnx``)."""
+    import piper
+
+    stat = (Path(piper.__file__).parent / "patch_voice_with_alignment.py").stat()
+    return f"{stat.st_size}|{stat.st_mtime_ns}"
+
+
 def _config_problem(data: Any) -> str | None:
     """What a parsed ``.onnx.json`` lacks that rendering needs, or ``None``."""
     if not isinstance(data, dict):
@@ -382,7 +392,12 @@ class PiperBackend(VoiceBackend):
     name = "piper"
 
     def __init__(
-        self, voices_dir: str | Path | None = None, *, threads: int | None = None, device: str = "cpu"
+        self,
+        voices_dir: str | Path | None = None,
+        *,
+        threads: int | None = None,
+        device: str = "cpu",
+        graph_cache: GraphCache | None = None,
     ) -> None:
         if device not in {"cpu", "cuda"}:
             raise ConfigError(f"device must be 'cpu' or 'cuda', got {device!r}", key="device")
@@ -398,6 +413,7 @@ class PiperBackend(VoiceBackend):
                 )
         self._device = device
         self._threads = threads
+        self._graph_cache = graph_cache
         files = bundled_voices() + (folder_voices(voices_dir) if voices_dir else [])
         self._files = {voice.name: voice for voice in files}
         self._configs: dict[str, dict] = {}
@@ -470,7 +486,6 @@ class PiperBackend(VoiceBackend):
         if problem is not None:
             raise self._set_unusable(voice.name, voice.config, problem)
         try:
-            model = patched_model(voice.model)
             options = onnxruntime.SessionOptions()
             # every sentence has its own tensor shapes: a growing arena would keep the largest of
             # each forever (RSS climbed past 1.5 GB under mixed traffic); allocate per run instead
@@ -483,7 +498,7 @@ class PiperBackend(VoiceBackend):
                 if self._device == "cuda"
                 else ["CPUExecutionProvider"]
             )
-            session = onnxruntime.InferenceSession(model, sess_options=options, providers=providers)
+            session = self._session(voice.model, options, providers)
             config = PiperConfig.from_dict(data)
         except OSError as exc:  # gone or unreadable since start-up
             raise self._set_unusable(
@@ -498,6 +513,23 @@ class PiperBackend(VoiceBackend):
             raise self._set_unusable(voice.name, voice.model, problem) from exc
         _LOGGER.debug("loaded voice %s from %s", voice.name, voice.model)
         return PiperVoice(session=session, config=config)
+
+    def _session(self, model: Path, options, providers: list[str]):
+        """An onnxruntime session of the patched ``model``: from the graph cache when it holds one,
+        else patched now (and cached for the next process)."""
+        import onnxruntime
+
+        cached = self._graph_cache.find(model) if self._graph_cache else None
+        if cached is not None:
+            try:
+                return onnxruntime.InferenceSession(str(cached), sess_options=options, providers=providers)
+            except Exception as exc:  # a damaged cache entry: patch the voice afresh
+                _LOGGER.warning("cached graph %s of %s unusable (%s); patching again", cached, model, exc)
+                self._graph_cache.forget(cached)
+        patched = patched_model(model)
+        if self._graph_cache:
+            self._graph_cache.store(model, patched)
+        return onnxruntime.InferenceSession(patched, sess_options=options, providers=providers)
 
     def render(
         self, voice: str, pieces: Sequence[RenderPiece], *, noise: bool = True, seed: int | None = None

@@ -60,9 +60,13 @@ def _piper(config):
         from .torch_vits import TorchPiperBackend
 
         return TorchPiperBackend(config.voices_dir, threads=config.threads, device=config.device)
-    from .piper import PiperBackend
+    from .graph_cache import GraphCache, default_folder
+    from .piper import PiperBackend, patch_version
 
-    return PiperBackend(config.voices_dir, threads=config.threads, device=config.device)
+    graphs = None
+    if config.cache.voice_graphs:
+        graphs = GraphCache(default_folder(config.cache.dir), version=patch_version())
+    return PiperBackend(config.voices_dir, threads=config.threads, device=config.device, graph_cache=graphs)
 
 
 def _kokoro(config):
