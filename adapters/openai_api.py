@@ -7,12 +7,18 @@ emotts. The official fields are read as OpenAI documents them:
 - ``input``: text, or markup (SSML, emotion tags, chat cues): emotion tags win over the rest.
 - ``voice``: an emotts voice, or one of OpenAI's names (:data:`VOICE_ALIASES`); a string or
   ``{"id": …}``; the configured voice when absent.
-- ``instructions``: free text read into the emotion space (:mod:`emotts_plugin.ssml.instructions`).
+- ``instructions``: free text read by :func:`~emotts_plugin.ssml.instructions.read_direction`:
+  its emotion becomes the default emotion, its rate ("slowly", "a bit faster") is composed with
+  ``speed``. Its volume, pitch and pauses ("quietly", "high-pitched", "laughs") are not applied:
+  :class:`~emotts_plugin.options.SpeechOptions` has no field that carries them over the whole
+  input. When something was not understood or not applied, header ``X-Emotts-Instructions``
+  says what (``understood: slowly; not understood: pirate``) and counts as one warning.
 - ``response_format``: ``mp3`` (libsndfile's LAME encoder), ``opus`` (Ogg Opus at 48 kHz,
   libsndfile), ``aac`` (ADTS through PyAV, only when ``av`` is installed; otherwise 400),
   ``flac``, ``wav``, ``pcm`` (raw 24 kHz 16-bit little-endian mono). Everything else is 24 kHz.
-- ``speed``: 0.25..4.0, composed into every segment's rate (pauses scale with it). The DSP
-  stretches at most 3×, so speeds under 1/3 render as 1/3 where the emotion adds no slowing.
+- ``speed``: 0.25..4.0, composed into every segment's rate (pauses scale with it), times the
+  rate ``instructions`` ask for (the product kept within 0.25..4). The DSP stretches at most
+  3×, so speeds under 1/3 render as 1/3 where the emotion adds no slowing.
 - ``stream_format``: ``audio`` (default) or ``sse``.
 
 Extra fields ``emotion`` (label, alias, mixture or ``{label: weight}``) and ``intensity``
@@ -35,10 +41,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import importlib.util
 import io
 import json
 import logging
+import unicodedata
 from typing import Any, Mapping
 
 import numpy as np
@@ -46,7 +54,8 @@ import soundfile
 from aiohttp import web
 
 from emotts_plugin.audio import StreamEncoder
-from emotts_plugin.ssml.instructions import emotion_from_instructions
+from emotts_plugin.options import RANGES
+from emotts_plugin.ssml.instructions import Direction, read_direction
 from emotts_plugin.synthesizer import AudioChunk, Synthesizer
 
 from .api import (
@@ -240,18 +249,78 @@ def check_model(value: Any) -> None:
         raise ApiError(400, f"unknown model {value!r}; use one of {', '.join(MODELS)}", code="UnknownModel")
 
 
-def emotion_and_intensity(body: Mapping[str, Any], synth: Synthesizer) -> tuple[str | None, float | None]:
-    """The default emotion: ``emotion`` if given, else what ``instructions`` names."""
+#: Longest ``X-Emotts-Instructions`` header value.
+NOTE_CHARS = 200
+
+
+def instructions_direction(body: Mapping[str, Any], synth: Synthesizer) -> Direction | None:
+    """What ``instructions`` ask for, or ``None`` when the request has none."""
+    instructions = optional(body, "instructions", str, "a string")
+    if not instructions or not instructions.strip():
+        return None
+    return read_direction(instructions, synth.runtime.space)
+
+
+def emotion_and_intensity(
+    body: Mapping[str, Any], synth: Synthesizer, direction: Direction | None = None
+) -> tuple[str | None, float | None]:
+    """The default emotion: ``emotion`` if given, else what ``instructions`` names.
+
+    :param direction: the reading of ``instructions`` when the caller has it already.
+    """
     emotion = emotion_field(body)
     intensity = body.get("intensity")
-    instructions = optional(body, "instructions", str, "a string")
-    if emotion is None and instructions:
-        weights = emotion_from_instructions(instructions, synth.runtime.space)
-        if weights:
-            total = sum(weights.values())
-            emotion = " ".join(f"{label}:{weight / total:.4f}" for label, weight in weights.items())
-            intensity = intensity if intensity is not None else min(1.0, total)
+    if direction is None:
+        direction = instructions_direction(body, synth)
+    if emotion is None and direction is not None and direction.emotion:
+        weights = direction.emotion
+        total = sum(weights.values())
+        emotion = " ".join(f"{label}:{weight / total:.4f}" for label, weight in weights.items())
+        intensity = intensity if intensity is not None else min(1.0, total)
     return emotion, intensity
+
+
+def composed_speed(speed: float, direction: Direction | None) -> float:
+    """The request's ``speed`` (already checked) times the rate the instructions ask for, kept
+    within the range :class:`~emotts_plugin.options.SpeechOptions` allows."""
+    if direction is None or direction.rate == 1.0:
+        return speed
+    low, high = RANGES["speed"]
+    return min(high, max(low, speed * direction.rate))
+
+
+def instructions_note(direction: Direction | None) -> str | None:
+    """The ``X-Emotts-Instructions`` header: what of ``instructions`` was not understood or not
+    applied (``None`` when all of it was understood and applied). Header-safe ASCII, at most
+    :data:`NOTE_CHARS` characters."""
+    if direction is None:
+        return None
+    not_applied = []
+    if direction.volume_db:
+        not_applied.append(f"volume {direction.volume_db:+g} dB")
+    if direction.pitch_st:
+        not_applied.append(f"pitch {direction.pitch_st:+g} st")
+    if direction.pause_ms:
+        not_applied.append(f"pause {direction.pause_ms} ms")
+    if not direction.unknown and not direction.empty and not not_applied:
+        return None
+    parts = [f"understood: {', '.join(direction.understood) or 'nothing'}"]
+    if not_applied:
+        parts.append(f"not applied: {', '.join(not_applied)}")
+    if direction.unknown:
+        parts.append(f"not understood: {', '.join(direction.unknown)}")
+    return header_text("; ".join(parts), NOTE_CHARS)
+
+
+def header_text(text: str, limit: int) -> str:
+    """``text`` as printable ASCII (accents dropped, other characters as ``?``), cut to ``limit``."""
+    plain = "".join(
+        ch if " " <= ch <= "~" else "?"
+        for ch in unicodedata.normalize("NFKD", text)
+        if not unicodedata.combining(ch)
+    )
+    plain = " ".join(plain.split())
+    return plain if len(plain) <= limit else plain[: limit - 3].rstrip() + "..."
 
 
 # -- handlers ---------------------------------------------------------------------
@@ -279,7 +348,8 @@ async def speech(request: web.Request) -> web.StreamResponse:
         raise ApiError(
             400, f"unsupported stream_format {stream_format!r}; use 'audio' or 'sse'", code="InvalidField"
         )
-    emotion, intensity = emotion_and_intensity(body, synth)
+    direction = instructions_direction(body, synth)
+    emotion, intensity = emotion_and_intensity(body, synth, direction)
     options = speech_options(
         voice=voice,
         emotion=emotion,
@@ -287,12 +357,15 @@ async def speech(request: web.Request) -> web.StreamResponse:
         sample_rate=OPUS_RATE if fmt == "opus" else OUTPUT_RATE,
         speed=body.get("speed"),
     )
+    options = dataclasses.replace(options, speed=composed_speed(options.speed, direction))
+    note = instructions_note(direction)
+    notes = {"X-Emotts-Instructions": note} if note is not None else {}
     speech_request = SpeechRequest(text, options)
     if fmt in PROGRESSIVE:
-        return await _progressive(request, speech_request, fmt, stream_format, text)
+        return await _progressive(request, speech_request, fmt, stream_format, text, notes)
     encoded = await render_encoded(request, speech_request, lambda file, rate: open_encoder(file, rate, fmt))
     request.app[METRICS].audio_seconds += encoded.duration_s
-    headers = {"X-Emotts-Warnings": str(len(encoded.warnings))}
+    headers = {"X-Emotts-Warnings": str(len(encoded.warnings) + len(notes)), **notes}
     if stream_format == "audio":
         return await send_encoded(request, encoded, {"Content-Type": MEDIA_TYPES[fmt], **headers})
     try:
@@ -346,16 +419,22 @@ def _done(text: str, deltas: int, audio_seconds: float) -> bytes:
 
 
 async def _progressive(
-    request: web.Request, speech_request: SpeechRequest, fmt: str, stream_format: str, text: str
+    request: web.Request,
+    speech_request: SpeechRequest,
+    fmt: str,
+    stream_format: str,
+    text: str,
+    notes: Mapping[str, str],
 ) -> web.StreamResponse:
-    """``pcm`` or ``wav``, written sentence by sentence as each is rendered."""
+    """``pcm`` or ``wav``, written sentence by sentence as each is rendered; ``notes`` are
+    headers that each count as one warning."""
     chunks, head = await open_stream(request, speech_request)
     async with contextlib.aclosing(chunks):
-        warnings = str(sum(len(c.warnings) for c in head))
+        warnings = str(sum(len(c.warnings) for c in head) + len(notes))
         rate = head[0].sample_rate
         if stream_format == "audio":
             response = web.StreamResponse(
-                headers={"Content-Type": MEDIA_TYPES[fmt], "X-Emotts-Warnings": warnings}
+                headers={"Content-Type": MEDIA_TYPES[fmt], "X-Emotts-Warnings": warnings, **notes}
             )
             await response.prepare(request)
             if fmt == "wav":
@@ -364,7 +443,7 @@ async def _progressive(
                 request, response, head, chunks, lambda chunk: encode_pcm(chunk.audio, chunk.sample_rate)
             )
         else:
-            response = _sse_response({"X-Emotts-Warnings": warnings})
+            response = _sse_response({"X-Emotts-Warnings": warnings, **notes})
             await response.prepare(request)
             ok = await _sse_chunks(request, response, head, chunks, fmt, rate, text)
     if ok:

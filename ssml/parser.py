@@ -26,6 +26,7 @@ from emotts_plugin.emotion import EmotionSpace, EmotionVector
 from emotts_plugin.errors import MarkupError, UnknownEmotionError
 from emotts_plugin.plan import Emphasis, ParseWarning, Plan, Segment
 
+from .normalize import speak_english
 from .scan import TOKEN, Scanned, scan
 
 _LOGGER = logging.getLogger(__name__)
@@ -147,9 +148,12 @@ class ParseContext:
         if not words or scope is None:
             return
         vector, _ = self.space.vector(dict(scope.emotion)).compose(scope.prosody).clamped()
+        text = " ".join(words)
+        if scope.lang[:2].lower() == "en":  # the words a person would say: "Doctor", "three p m"
+            text = speak_english(text)
         self._segments.append(
             {
-                "text": " ".join(words),
+                "text": text,
                 "lang": scope.lang,
                 "voice": scope.voice,
                 "emotion": scope.emotion,
@@ -318,7 +322,7 @@ def parse(
         strict=strict,
         max_bytes=config.limits.max_input_bytes,
         max_depth=config.limits.max_depth,
-        is_emotion=space.knows,
+        space=space,
     )
     wrapped, head = _wrap(scanned.xml)
     try:

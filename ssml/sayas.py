@@ -17,7 +17,7 @@ import operator
 import unicodedata
 from typing import Callable
 
-__all__ = ["SUPPORTED", "cardinal_words", "expand", "ordinal_words"]
+__all__ = ["SUPPORTED", "cardinal_words", "currency_words", "expand", "ordinal_words", "year_words"]
 
 _ONES = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen "
@@ -78,11 +78,12 @@ _MONEY = {
 _CURRENCIES = {code: names.split() for codes, names in _MONEY.items() for code in codes}
 
 
-class _Unreadable(Exception):
-    """Raised by a reader when the text cannot be read as its type."""
+class _Unreadable(ValueError):
+    """Raised by a reader when the text cannot be read as its type (a ``ValueError``, so the
+    public helpers below raise what they document)."""
 
     def __init__(self, what: str, note: str = "") -> None:
-        super().__init__(what, note)
+        super().__init__(f"cannot read as {what}" + (f" ({note})" if note else ""))
         self.what, self.note = what, note
 
 
@@ -240,7 +241,13 @@ def _infer_date_format(parts: list[str]) -> str:
     return "m" if parts and named[0] else "y"
 
 
-def _year_words(digits: str) -> str:
+def year_words(digits: str) -> str:
+    """A year as people say it: "1999" -> "nineteen ninety-nine", "2026" -> "twenty twenty-six",
+    "2005" -> "two thousand five", "1900" -> "nineteen hundred", "05" -> "oh five".
+
+    ``digits`` is a string of ASCII digits (a ``ValueError`` otherwise)."""
+    if not _is_digits(digits):
+        raise _Unreadable("a year")
     year = int(digits)
     if len(digits) == 2 and digits[0] == "0":
         return "oh " + _ONES[year]
@@ -290,7 +297,7 @@ def _date(text: str, fmt: str | None) -> str:
     if day:
         words = f"{words} {ordinal_words(day)}" if month else f"the {ordinal_words(day)}"
     if year is not None:
-        words = f"{words}{',' if day else ''} {_year_words(year)}".strip()
+        words = f"{words}{',' if day else ''} {year_words(year)}".strip()
     return words
 
 
@@ -326,16 +333,22 @@ def _time(text: str, fmt: str | None) -> str:
     return " ".join(w for w in (cardinal_words(hour), minutes, meridiem, seconds) if w)
 
 
-def _currency(text: str, fmt: str | None) -> str:
-    sign, body = ("-", text[1:].lstrip()) if text[0] in "-\u2212" else ("", text)
-    upper = body.upper()
-    code = next((c for c in _CURRENCIES if upper.startswith(c) or upper.endswith(c)), "")
-    amount = body[len(code) :] if upper.startswith(code) else body[: -len(code)]
-    parsed = _parse_number(sign + amount.strip())
-    if not code or parsed is None:
+def currency_words(amount: str, currency: str, scale: str = "") -> str:
+    """Words for ``amount`` of ``currency`` (a symbol such as ``$`` or a code such as ``EUR``).
+
+    ``("12.50", "$")`` -> "twelve dollars and fifty cents"; ``("0.99", "$")`` -> "ninety-nine
+    cents"; with a ``scale`` word the amount is read as a number before it: ``("1.2", "$",
+    "billion")`` -> "one point two billion dollars". Raises ``ValueError`` when the amount or
+    the currency cannot be read.
+    """
+    names = _CURRENCIES.get(currency.strip().upper())
+    parsed = _parse_number(amount.strip())
+    if names is None or parsed is None:
         raise _Unreadable("an amount of money")
     sign, whole, frac = parsed
-    unit, units, sub, subs = _CURRENCIES[code]
+    unit, units, sub, subs = names
+    if scale:
+        return f"{_number_words(sign, whole, frac)} {scale} {units}"
     if frac is not None and (len(frac) > 2 or sub == "_"):
         return f"{_number_words(sign, whole, frac)} {units}"
     major, minor = int(whole or "0"), int((frac or "0").ljust(2, "0"))
@@ -345,6 +358,16 @@ def _currency(text: str, fmt: str | None) -> str:
         words = words[:1] + [cents] if major else [cents]
     prefix = {"-": "minus ", "+": "plus "}.get(sign, "")
     return prefix + " and ".join(words)
+
+
+def _currency(text: str, fmt: str | None) -> str:
+    sign, body = ("-", text[1:].lstrip()) if text[0] in "-\u2212" else ("", text)
+    upper = body.upper()
+    code = next((c for c in _CURRENCIES if upper.startswith(c) or upper.endswith(c)), "")
+    amount = body[len(code) :] if upper.startswith(code) else body[: -len(code)]
+    if not code:
+        raise _Unreadable("an amount of money")
+    return currency_words(sign + amount.strip(), code)
 
 
 def _fraction(text: str, fmt: str | None) -> str:

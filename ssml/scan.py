@@ -17,27 +17,12 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
-from typing import Callable
 
+from emotts_plugin.emotion import EmotionSpace
 from emotts_plugin.errors import HostileInputError
 from emotts_plugin.plan import ParseWarning
 
-#: Stage directions read as a pause, in brackets or parentheses.
-PAUSE_CUES = {
-    "pause": 500,
-    "short pause": 250,
-    "long pause": 1000,
-    "sigh": 500,
-    "sighs": 500,
-    "breath": 300,
-    "breathes": 300,
-    "inhales": 300,
-    "laugh": 400,
-    "laughs": 400,
-    "chuckle": 300,
-    "chuckles": 300,
-    "clears throat": 400,
-}
+from . import chat
 
 _DECLARATION = re.compile(r"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)\b", re.IGNORECASE)
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
@@ -46,8 +31,7 @@ _NAME = r"[A-Za-z_][\w.\-]*(?::[A-Za-z_][\w.\-]*)?"
 _ATTR = re.compile(
     rf"\s+(?P<name>{_NAME})\s*=\s*(?:\"(?P<dq>[^\"<]*)\"|'(?P<sq>[^'<]*)'|(?P<bare>[^\s\"'<>=/`]+))"
 )
-TOKEN = re.compile(
-    rf"""
+_TOKEN_BODY = rf"""
     (?P<comment><!--.*?-->)
   | (?P<cdata><!\[CDATA\[.*?\]\]>)
   | (?P<pi><\?.*?\?>)
@@ -57,11 +41,25 @@ TOKEN = re.compile(
   | (?P<lt><)
   | (?P<amp>&(?:(?P<entity>[A-Za-z_][\w.\-]*)|\#(?P<dec>[0-9]{{1,8}})|\#[xX](?P<hex>[0-9A-Fa-f]{{1,7}}))?;?)
   | (?P<gt>>)
-  | (?P<cue>\[(?P<bracket>[^\[\]<>&\n]{{1,40}})\]|\((?P<paren>[A-Za-z][A-Za-z ]{{0,20}})\))
-    """,
-    re.DOTALL | re.VERBOSE,
+"""
+_CUE = r"""
+  | (?P<cue>\[(?P<bracket>[^\[\]<>&\n]{1,60})\]|\((?P<paren>[A-Za-z][A-Za-z' -]{0,40})\))
+"""
+#: Markup tokens (strict mode, and the parser's last-resort text fallback).
+TOKEN = re.compile(_TOKEN_BODY + _CUE, re.DOTALL | re.VERBOSE)
+#: Lenient mode: the chat stage's tokens (:mod:`.chat`) around the markup tokens; reasoning blocks
+#: and code fences are tried before tags, so a tag inside them is not read as markup.
+LENIENT_TOKEN = re.compile(
+    "(?:"
+    + chat.BEFORE_TAGS
+    + ") | "
+    + _TOKEN_BODY.replace("(?P<lt><)", chat.AFTER_TAGS + "  | (?P<lt><)")
+    + _CUE,
+    re.DOTALL | re.VERBOSE | re.MULTILINE,
 )
 _PREDEFINED = {"amp", "lt", "gt", "quot", "apos"}
+#: Kinds of open element on the repairer's stack.
+TAG, CUE, CHAT = "tag", "cue", "chat"
 
 
 @dataclass(slots=True)
@@ -114,7 +112,7 @@ def scan(
     strict: bool,
     max_bytes: int,
     max_depth: int,
-    is_emotion: Callable[[str], bool],
+    space: EmotionSpace,
 ) -> Scanned:
     """Check and (in lenient mode) repair ``text`` for the XML stage.
 
@@ -122,7 +120,7 @@ def scan(
     :param strict: report problems as :class:`MarkupError` instead of repairing them.
     :param max_bytes: size limit (UTF-8 bytes).
     :param max_depth: element nesting limit.
-    :param is_emotion: whether a bracket cue's word names an emotion.
+    :param space: the emotion space (cue and stage-direction words are read in it).
     :raises HostileInputError: for input refused in either mode.
     :raises MarkupError: in strict mode, for control characters.
     """
@@ -145,23 +143,32 @@ def scan(
             line=line,
             column=column,
         )
-    return _Repairer(text, out, strict, max_depth, is_emotion).run()
+    return _Repairer(text, out, strict, max_depth, space).run()
 
 
 class _Repairer:
     """One pass over the input producing XML text, start offsets and warnings."""
 
-    def __init__(
-        self, text: str, out: Scanned, strict: bool, max_depth: int, is_emotion: Callable[[str], bool]
-    ) -> None:
+    def __init__(self, text: str, out: Scanned, strict: bool, max_depth: int, space: EmotionSpace) -> None:
         self.text = text
         self.out = out
         self.strict = strict
         self.max_depth = max_depth
-        self.is_emotion = is_emotion
+        self.space = space
         self.pieces: list[str] = []
-        # open elements: (name, offset, is_cue)
-        self.stack: list[tuple[str, int, bool]] = []
+        # open elements: (name, offset, kind) — kind is TAG (the input's), CUE (ends at the next cue
+        # or its enclosing element) or CHAT (the chat stage's, closed by it)
+        self.stack: list[tuple[str, int, str]] = []
+        self._last = ""  # the last character of text written
+        self.chat = None if strict else chat.ChatStage(self)
+
+    def warn(self, message: str, offset: int) -> None:
+        """A warning at ``offset`` of the input."""
+        self.out.warn(message, offset)
+
+    def is_emotion(self, word: str) -> bool:
+        """Whether ``word`` names an emotion (a label or alias) of the space."""
+        return self.space.knows(word)
 
     def run(self) -> Scanned:
         text = self.text
@@ -171,18 +178,22 @@ class _Repairer:
             # keep line/column positions: the declaration becomes blank space
             self.pieces.append(re.sub(r"[^\n]", " ", decl.group()))
             pos = decl.end()
-        while (match := TOKEN.search(text, pos)) is not None:
+        pattern = TOKEN if self.strict else LENIENT_TOKEN
+        while (match := pattern.search(text, pos)) is not None:
             if match.start() > pos:
                 self._text(text[pos : match.start()], pos)
+            if self.chat is not None:
+                self.chat.before(match.start())
             pos = self._token(match)
         if pos < len(text):
             self._text(text[pos:], pos)
         if self.strict:
             self.out.xml = "".join(self.pieces)
             return self.out
+        self.chat.before(len(text))
         while self.stack:
-            name, offset, is_cue = self.stack.pop()
-            if not is_cue:
+            name, offset, kind = self.stack.pop()
+            if kind == TAG:
                 self.out.warn(f"unclosed <{name}> closed at the end of the input", offset)
             self.pieces.append(f"</{name}>")
         self.out.xml = "".join(self.pieces)
@@ -194,16 +205,88 @@ class _Repairer:
         if self.strict:
             self.pieces.append(chunk)
             return
+        self.chat.before(offset)
+        for at, inserts in self.chat.text_inserts(chunk, offset):
+            self._text(chunk[: at - offset], offset)
+            for insert in inserts:
+                insert()
+            chunk, offset = chunk[at - offset :], at
         control = _CONTROL.search(chunk)
         if control:
             self.out.warn(f"control character U+{ord(control.group()):04X} removed", offset + control.start())
             chunk = _CONTROL.sub("", chunk)
-        self.pieces.append(chunk.replace(">", "&gt;"))
+        self._write(chunk.replace(">", "&gt;"))
+
+    # -- what the chat stage writes -------------------------------------------------
+
+    def _write(self, text: str) -> None:
+        self.pieces.append(text)
+        stripped = text.rstrip()
+        if stripped:
+            self._last = stripped[-1]
+
+    def add_text(self, text: str, offset: int) -> None:
+        """Write generated or passed-on ``text`` (escaped for XML) at ``offset`` of the input."""
+        del offset  # text carries no position
+        self._write(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+    def element(self, piece: str, offset: int) -> None:
+        """Write an empty element (``<break time="300ms"/>``) standing for the input at ``offset``."""
+        self.out.starts.append(offset)
+        self.pieces.append(piece)
+
+    def open_element(self, name: str, piece: str, offset: int, kind: str = CHAT) -> None:
+        """Open an element (``piece`` is its start tag) that the chat stage closes."""
+        self.out.starts.append(offset)
+        self.stack.append((name, offset, kind))
+        self._check_depth(offset)
+        self.pieces.append(piece)
+
+    def close_element(self, name: str) -> bool:
+        """Close the chat element ``name`` if it is open on top (above cues only); whether it was."""
+        above = 0
+        for entry in reversed(self.stack):
+            if entry[0] == name and entry[2] == CHAT:
+                break
+            if entry[2] != CUE:
+                return False
+            above += 1
+        else:
+            return False
+        for _ in range(above + 1):
+            self.pieces.append(f"</{self.stack.pop()[0]}>")
+        return True
+
+    def open_cue(self, weights: dict[str, float], prosody: str | None, offset: int) -> None:
+        """An emotion (and prosody) lasting until the next cue or the end of the enclosing element."""
+        while self.stack and self.stack[-1][2] == CUE:
+            self.pieces.append(f"</{self.stack.pop()[0]}>")
+        if weights:
+            name = " ".join(
+                f"{label}:{weight:g}" if weight != 1.0 else label for label, weight in weights.items()
+            )
+            self.open_element("emotion", f'<emotion name="{_quote(name)}">', offset, CUE)
+        if prosody:
+            self.open_element("prosody", f"<prosody {prosody}>", offset, CUE)
+
+    def spoken_before(self) -> bool:
+        """Whether any text has been written."""
+        return bool(self._last)
+
+    def last_spoken(self) -> str:
+        """The last character of text written ('' before any)."""
+        return self._last
+
+    def in_markup(self) -> bool:
+        """Whether an element of the input (not a cue or the chat stage's) is open."""
+        return any(kind == TAG for _, _, kind in self.stack)
 
     def _token(self, m: re.Match[str]) -> int:
         """Handle one token; returns the offset where scanning resumes."""
         kind = m.lastgroup if m.lastgroup in {"comment", "cdata", "pi", "lt", "gt"} else None
         start = m.start()
+        if self.chat is not None and m.lastgroup in chat.GROUPS:
+            return self.chat.token(m)
         if m.group("tag"):
             self._tag(m)
         elif m.group("amp"):
@@ -246,7 +329,7 @@ class _Repairer:
         self.out.starts.append(start)
         selfclose = bool(m.group("selfclose"))
         if not selfclose:
-            self.stack.append((name, start, False))
+            self.stack.append((name, start, TAG))
             self._check_depth(start)
         self.pieces.append(f"<{name}{attrs}{'/' if selfclose else ''}>" if not self.strict else raw)
 
@@ -283,16 +366,15 @@ class _Repairer:
             self.pieces.append(raw)
             return
         # cue emotions end where their enclosing element ends
-        names = [entry[0] for entry in self.stack]
-        if name not in names or all(entry[2] for entry in self.stack if entry[0] == name):
+        if not any(entry[0] == name and entry[2] == TAG for entry in self.stack):
             self.out.warn(f"closing tag </{name}> has no open <{name}>; removed", start)
             return
         while self.stack:
-            open_name, offset, is_cue = self.stack.pop()
+            open_name, offset, kind = self.stack.pop()
             self.pieces.append(f"</{open_name}>")
-            if open_name == name and not is_cue:
+            if open_name == name and kind == TAG:
                 return
-            if not is_cue:
+            if kind == TAG:
                 self.out.warn(f"<{open_name}> was not closed before </{name}>; closed there", offset)
 
     def _amp(self, m: re.Match[str]) -> None:
@@ -320,27 +402,13 @@ class _Repairer:
         self.pieces.append("&amp;" + raw[1:])
 
     def _cue(self, m: re.Match[str]) -> bool:
-        """Repair a bracket cue or stage direction; ``False`` if it is neither."""
-        raw = m.group()
-        start = m.start()
-        word = (m.group("bracket") or m.group("paren") or "").strip()
-        key = word.lower()
+        """A bracket cue or stage direction (lenient mode); ``False`` if it is neither."""
         if self.strict:
             return False
-        if key in PAUSE_CUES:
-            self.out.warn(f"stage direction {raw} read as a {PAUSE_CUES[key]} ms pause", start)
-            self.out.starts.append(start)
-            self.pieces.append(f'<break time="{PAUSE_CUES[key]}ms"/>')
-            return True
-        if m.group("bracket") is not None and self.is_emotion(word):
-            if self.stack and self.stack[-1][2]:
-                self.stack.pop()
-                self.pieces.append("</emotion>")
-            self.out.warn(f'bracket cue {raw} read as <emotion name="{word}">', start)
-            self.out.starts.append(start)
-            self.stack.append(("emotion", start, True))
-            self._check_depth(start)
-            safe = word.replace("&", "&amp;").replace('"', "&quot;")
-            self.pieces.append(f'<emotion name="{safe}">')
-            return True
-        return False
+        bracket = m.group("bracket")
+        words = bracket if bracket is not None else m.group("paren")
+        return self.chat.direction(m.group(), words, m.start(), bracket=bracket is not None)
+
+
+def _quote(value: str) -> str:
+    return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")

@@ -52,14 +52,14 @@ from typing import Callable
 
 from emotts_plugin.emotion import EmotionSpace, load_builtin_presets
 
-from .scan import PAUSE_CUES
+from .instructions import direction_kind
 
 #: Characters that end a sentence when whitespace (or the end) follows.
 TERMINATORS = frozenset(".!?…。！？")
 #: Sentence ends that need no whitespace after them (CJK writing has none).
 CJK_TERMINATORS = frozenset("。！？")
 #: Closing quotes and brackets that stay with the sentence they end.
-CLOSERS = frozenset("\"'”’)]»」』）】〕〉》")
+CLOSERS = frozenset("\"'”’)]»」』）】〕〉》*_~`")
 #: Clause marks where an over-long run may be cut.
 CLAUSE_MARKS = frozenset(",;:，；：、")
 CJK_CLAUSE_MARKS = frozenset("，；：、")
@@ -69,21 +69,65 @@ VOID_ELEMENTS = frozenset({"break", "mark", "silence"})
 TRAILING_EMPTY = frozenset({"break", "silence"})
 #: Longest markup token (tag, comment, CDATA, processing instruction) waited for.
 MAX_MARKUP_CHARS = 1024
-
-#: Abbreviations that never end a sentence (titles and Latin shorthands).
-ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st mt vs e.g i.e cf fig figs approx gen col capt lt sgt rev hon ca al".split()
+#: Longest stage direction in brackets, and in parentheses or asterisks (as the scanner reads them).
+MAX_CUE_CHARS, MAX_PAREN_CHARS = 60, 40
+#: Elements holding a chat model's reasoning: never spoken, never cut.
+REASONING_ELEMENTS = frozenset({"think", "thinking", "reasoning"})
+#: Emoji (and their joiners and modifiers), as the chat stage reads them.
+EMOJI = re.compile(
+    "(?:[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff\u3030\u303d]"
+    "[\ufe0f\u200d\U0001f3fb-\U0001f3ff]*)+"
 )
-#: Abbreviations that end a sentence only when a capitalised word follows.
+
+#: Abbreviations that end a sentence only when a word that starts sentences follows (titles,
+#: street types and Latin shorthands: "Dr. Smith", "St. Louis", but "on Main St. The house").
+ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof sr jr st mt vs e.g i.e cf fig figs approx gen col capt lt sgt rev hon ca al "
+    "rd ave blvd ln hwy apt ste dept".split()
+)
+#: Abbreviations that end a sentence unless a lowercase word or a digit follows ("etc. and",
+#: "No. 5"); after the dotted ones a capitalised word must also start sentences ("the U.S. Army",
+#: "a Ph.D. Student" go on), and a time's "a.m."/"p.m." goes on before :data:`TIME_WORDS`.
 SOFT_ABBREVIATIONS = frozenset(
     (
-        "etc inc ltd co corp no nos vol pp p.m a.m u.s u.k u.n "
-        "jan feb mar apr jun jul aug sep sept oct nov dec"
+        "etc inc ltd co corp no nos vol pp p.m a.m est min max hr hrs sec yr yrs wk oz "
+        "lb lbs ft jan feb mar apr jun jul aug sep sept oct nov dec"
     ).split()
 )
-_LIST_NUMBER = re.compile(r"(?:\A|\n)[ \t]*\d{1,3}\Z")
+#: Capitalised words that start sentences: after an abbreviation or an initial they mean the
+#: period ended one ("…on Main St. The house…"); other capitalised words are taken for names.
+SENTENCE_STARTERS = frozenset(
+    (
+        "i you he she it we they this that these those there here my your his her its our their the "
+        "a an some any each every all no not none but and so or then now also however please thanks "
+        "thank if when while after before once let let's don't do does did is are was were will "
+        "would can could should may might must what why how where yes yeah okay ok sure "
+        "great good see call everyone everything nothing someone today tomorrow tonight yesterday "
+        "meanwhile otherwise finally first next just make remember note keep try check in on at for "
+        "with as to by from what's it's that's there's i'm you're we're they're he's she's i'll i'd i've "
+        "we'll you'll they'll"
+    ).split()
+)
+#: Words after a time's "a.m."/"p.m." that go on with its sentence ("3 p.m. Eastern", "9 a.m. Monday").
+TIME_WORDS = frozenset(
+    (
+        "eastern pacific central mountain atlantic est edt pst pdt cst cdt mst mdt gmt utc bst cet "
+        "monday tuesday wednesday thursday friday saturday sunday january february march april may "
+        "june july august september october november december"
+    ).split()
+)
+_LIST_NUMBER = re.compile(r"(?:(?:\A|\n)[ \t]*\d{1,3}|(?:[:;]|[.!?])[ \t]+\d{1,2})\Z")
 _WORD_BEFORE = re.compile(r"[A-Za-z.]*\Z")
-_DOTTED = re.compile(r"(?:[a-z]\.)+[a-z]")
+#: "no" after these is the answer, not "number" (which follows a noun: "room no. 5").
+_ANSWER_NO = re.compile(
+    r"\b(?:is|was|are|were|be|been|said|say|says|answered|replied|just|simply|definitely|probably|"
+    r"certainly|that's|it's)\s+no\Z",
+    re.IGNORECASE,
+)
+_DOTTED = re.compile(r"(?:[a-z]{1,2}\.)+[a-z]{1,2}")
+_NEXT_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
+#: Enough of what follows a stop to read the next word.
+FOLLOWING_CHARS = 24
 
 
 # --------------------------------------------------------------------------
@@ -96,27 +140,79 @@ _STOP = re.compile(
 _FINAL_STOP = re.compile(_STOP.pattern + r"\s*\Z")
 
 
-def period_ends(before: str, following: str | None) -> bool | None:
+def _next_word(following: str, complete: bool) -> str | None:
+    """The word ``following`` begins with (lowercase; ``""`` for none); ``None`` while it may grow."""
+    word = _NEXT_WORD.match(following)
+    if word is None:
+        return ""
+    if word.end() == len(following) and not complete:
+        return None
+    return word.group().lower()
+
+
+def period_ends(before: str, following: str | None, *, complete: bool = True) -> bool | None:
     """Whether a lone ``.`` ends its sentence.
 
     :param before: the sentence up to the period (only its end is read, and a list number
-        counts at its start or after a newline).
-    :param following: the first character after the period, its closing quotes and brackets
-        and any whitespace; ``""`` at the end of the text (which ends every sentence);
-        ``None`` when it has not arrived yet (a stream).
-    :returns: the answer, or ``None`` when it depends on ``following`` and that is ``None``.
+        counts at its start, after a newline, a colon or another sentence).
+    :param following: the text after the period, its closing quotes and brackets and any
+        whitespace, as far as known (:data:`FOLLOWING_CHARS` is enough); ``""`` at the end of
+        the text (which ends every sentence); ``None`` when nothing has arrived yet (a stream).
+    :param complete: whether ``following`` runs to the end of the text (false in a stream, where
+        the next word may still grow).
+    :returns: the answer, or ``None`` when it depends on text that has not arrived.
     """
     if _LIST_NUMBER.search(before):
         return False
     word = _WORD_BEFORE.search(before).group().lstrip(".").lower()
     if not word:
         return True
-    if word in ABBREVIATIONS or (len(word) == 1 and before[-1].isupper()):
-        return following == ""
-    if word in SOFT_ABBREVIATIONS or _DOTTED.fullmatch(word):
-        if following is None:
-            return None
-        return not (following.islower() or following.isdigit())
+    if following == "":
+        return True
+    if following is None:
+        return None
+    if word == "no" and _ANSWER_NO.search(before):
+        return True  # "The answer is no. 25 people…": the word, not "number"
+    hard, soft = word in ABBREVIATIONS or _initial(before, word), word in SOFT_ABBREVIATIONS
+    dotted = not soft and _DOTTED.fullmatch(word) is not None
+    if not (hard or soft or dotted):
+        return True
+    if following[0].islower() or following[0].isdigit():
+        return False
+    if not following[0].isupper():
+        return not hard
+    if soft and word not in ("a.m", "p.m"):
+        return True
+    after = _next_word(following, complete)
+    if after is None:
+        return None
+    if word in ("a.m", "p.m"):
+        return after not in TIME_WORDS
+    return after in SENTENCE_STARTERS
+
+
+def _initial(before: str, word: str) -> bool:
+    """A single capital letter written as a word (``J. Smith``; not ``72°F``)."""
+    if len(word) != 1 or not before[-1].isupper():
+        return False
+    return len(before) == 1 or before[-2].isspace() or before[-2] in ".(\"'"
+
+
+def stop_ends(
+    before: str, terminators: str, closed: bool, following: str | None, *, complete: bool = True
+) -> bool | None:
+    """Whether ``terminators`` (``.``, ``?!``, ``...``), closed by quotes or brackets when
+    ``closed``, end the sentence ``before`` them; ``following`` and ``complete`` as for
+    :func:`period_ends`. A lowercase word after an ellipsis or a closed stop continues the
+    sentence (``He said "Go." and left``, ``Well... maybe``)."""
+    if following == "":
+        return True
+    if following is None:
+        return None
+    if following[0].islower() and (closed or (terminators != "." and set(terminators) <= set(".…"))):
+        return False
+    if terminators == ".":
+        return period_ends(before, following, complete=complete)
     return True
 
 
@@ -131,7 +227,8 @@ def _sentence_end(text: str, start: int, stop: re.Match[str]) -> int | None:
     terminators = stop.group(1)
     if end == stop.end() < len(text) and not any(ch in CJK_TERMINATORS for ch in terminators):
         return None  # "3.5", "a.b": no space after the stop
-    if terminators == "." and not period_ends(text[start : stop.start()], text[end : end + 1]):
+    closed = stop.end() > stop.end(1)
+    if not stop_ends(text[start : stop.start()], terminators, closed, text[end : end + FOLLOWING_CHARS]):
         return None
     return end
 
@@ -158,9 +255,8 @@ def ends_sentence(text: str, following: str = "") -> bool:
     stop = _FINAL_STOP.search(text)
     if stop is None:
         return False
-    if stop.group(1) != ".":
-        return True
-    return bool(period_ends(text[: stop.start()], following.lstrip()[:1]))
+    closed = len(stop.group().rstrip()) > stop.end(1) - stop.start()
+    return bool(stop_ends(text[: stop.start()], stop.group(1), closed, following.lstrip()[:FOLLOWING_CHARS]))
 
 
 # --------------------------------------------------------------------------
@@ -368,9 +464,8 @@ class SentenceAssembler:
     ) -> None:
         if max_chars < 1:
             raise ValueError(f"max_chars must be >= 1, got {max_chars!r}")
-        if is_emotion is None:
-            is_emotion = (space or _builtin_space()).knows
-        self._is_emotion = is_emotion
+        self._space = space or _builtin_space()
+        self._is_emotion = is_emotion or self._space.knows
         self.max_chars = max_chars
         self._reset()
 
@@ -538,22 +633,26 @@ class SentenceAssembler:
                 return _WAIT
             if unit.kind not in (_Kind.OPEN, _Kind.EMPTY, _Kind.CUE):
                 return -1
-        if buf[i:j] == ".":
-            ends = self._period_ends(i, k, final)
+        if not any(ch in CJK_TERMINATORS for ch in buf[i:j]):
+            ends = self._stop_ends(i, j, k, final)
             if ends is _WAIT:
                 return _WAIT
             if not ends:
                 return -1
         return self._absorb(k, final)
 
-    def _period_ends(self, i: int, k: int, final: bool) -> bool | None:
-        """Whether a single ``.`` at ``i`` ends the sentence (:func:`period_ends`); ``k`` is past
-        its closing quotes, brackets and tags."""
+    def _stop_ends(self, i: int, j: int, k: int, final: bool) -> bool | None:
+        """Whether the terminators ``buf[i:j]`` end the sentence (:func:`stop_ends`); ``k`` is past
+        their closing quotes, brackets and tags."""
+        buf = self._buf
         m = k
-        while m < len(self._buf) and self._buf[m].isspace():
+        while m < len(buf) and buf[m].isspace():
             m += 1
-        following = self._buf[m] if m < len(self._buf) else ("" if final else None)
-        return period_ends(self._buf[:i], following)
+        following = buf[m : m + FOLLOWING_CHARS] if m < len(buf) else ("" if final else None)
+        closed = any(ch in CLOSERS for ch in buf[j:k])
+        return stop_ends(
+            buf[:i], buf[i:j], closed, following, complete=final or m + FOLLOWING_CHARS <= len(buf)
+        )
 
     def _newline_end(self, i: int, final: bool) -> int | None:
         """Where a sentence broken by the newline at ``i`` ends, ``-1`` if the newline is layout."""
@@ -605,6 +704,9 @@ class SentenceAssembler:
             if buf[k].isspace():
                 k += 1
                 continue
+            if EMOJI.match(buf, k):  # an emoji after a sentence end belongs to that sentence
+                k = EMOJI.match(buf, k).end()
+                continue
             if buf[k] != "<":
                 return k
             unit = self._unit(k, final)
@@ -631,6 +733,10 @@ class SentenceAssembler:
             unit = self._bracket(i, final)
         elif ch == "(":
             unit = self._paren(i, final)
+        elif ch == "*":
+            unit = self._star(i, final)
+        elif ch in "`~" and (i == 0 or self._buf[i - 1] == "\n"):
+            unit = self._fence(i, final)
         else:
             return _Unit(_Kind.TEXT, i + 1, count=1, words=ch.isalnum())
         if unit is _WAIT and final:
@@ -664,6 +770,11 @@ class SentenceAssembler:
         if tag == -1:
             return "text"
         end, closing, selfclosing, name = tag
+        if name in REASONING_ELEMENTS and not closing and not selfclosing:
+            close = buf.find(f"</{name}>", end)
+            if close < 0:  # never spoken: wait for its end (at the end of the reply, all of it)
+                return _Unit(_Kind.OPAQUE, len(buf)) if final else _WAIT
+            return _Unit(_Kind.OPAQUE, close + len(name) + 3)
         kind = _Kind.CLOSE if closing else (_Kind.EMPTY if selfclosing else _Kind.OPEN)
         return _Unit(kind, end, name=name)
 
@@ -691,41 +802,78 @@ class SentenceAssembler:
             return _WAIT
         return _Unit(_Kind.OPAQUE, j + 1, count=1) if buf[j] == ";" else "text"
 
+    def _direction(self, i: int, j: int, bracket: bool):
+        """The unit of the stage direction ``buf[i:j]`` (its words inside), or ``"text"``."""
+        words = self._buf[i + 1 : j - 1]
+        if bracket and self._is_emotion(words.strip()):
+            return _Unit(_Kind.CUE, j, name=words.strip())
+        kind = direction_kind(words, self._space, bracket=bracket)
+        if kind == "cue":
+            return _Unit(_Kind.CUE, j, name=words.strip())
+        return "text" if kind == "text" else _Unit(_Kind.OPAQUE, j)
+
     def _bracket(self, i: int, final: bool):
         buf = self._buf
         j = i + 1
-        while j < len(buf) and j - i - 1 <= 40:
+        while j < len(buf) and j - i - 1 <= MAX_CUE_CHARS:
             ch = buf[j]
             if ch == "]":
-                word = buf[i + 1 : j]
-                if not word:
-                    return "text"
-                key = word.strip().lower()
-                if key in PAUSE_CUES:
-                    return _Unit(_Kind.OPAQUE, j + 1)
-                if self._is_emotion(word.strip()):
-                    return _Unit(_Kind.CUE, j + 1, name=word.strip())
-                return "text"
+                if j == i + 1 or buf[j + 1 : j + 2] == "(" or (j + 1 == len(buf) and not final):
+                    return _WAIT if j + 1 == len(buf) and not final else "text"  # a link's text
+                return self._direction(i, j + 1, bracket=True)
             if ch in "[<>&\n":
                 return "text"
             j += 1
-        return _WAIT if j - i - 1 <= 40 else "text"
+        return _WAIT if j - i - 1 <= MAX_CUE_CHARS else "text"
 
     def _paren(self, i: int, final: bool):
         buf = self._buf
         j = i + 1
         if j < len(buf) and not (("a" <= buf[j] <= "z") or ("A" <= buf[j] <= "Z")):
             return "text"
-        while j < len(buf) and j - i - 1 <= 21:
+        while j < len(buf) and j - i - 1 <= MAX_PAREN_CHARS:
             ch = buf[j]
             if ch == ")":
-                if buf[i + 1 : j].strip().lower() in PAUSE_CUES:
-                    return _Unit(_Kind.OPAQUE, j + 1)
-                return "text"
-            if not (("a" <= ch <= "z") or ("A" <= ch <= "Z") or ch == " "):
+                return self._direction(i, j + 1, bracket=False)
+            if not (("a" <= ch <= "z") or ("A" <= ch <= "Z") or ch in " '-"):
                 return "text"
             j += 1
-        return _WAIT if j - i - 1 <= 21 else "text"
+        return _WAIT if j - i - 1 <= MAX_PAREN_CHARS else "text"
+
+    def _star(self, i: int, final: bool):
+        """``*laughs*``: a stage direction between single asterisks, or one character of text."""
+        buf = self._buf
+        if buf[i + 1 : i + 2] in ("*", " ", "\t", "\n") or (i > 0 and buf[i - 1] == "*"):
+            return "text" if i + 1 < len(buf) or final else _WAIT
+        j = i + 1
+        while j < len(buf) and j - i - 1 <= MAX_PAREN_CHARS:
+            ch = buf[j]
+            if ch == "*":
+                if buf[j + 1 : j + 2] == "*" or buf[j - 1].isspace():
+                    return "text"
+                return self._direction(i, j + 1, bracket=False)
+            if ch in "\n<[":
+                return "text"
+            j += 1
+        return _WAIT if j == len(buf) and not final and j - i - 1 <= MAX_PAREN_CHARS else "text"
+
+    def _fence(self, i: int, final: bool):
+        """A fenced code block (```…``` or ~~~…~~~ from a line start): one unit, never cut."""
+        buf = self._buf
+        mark = buf[i] * 3
+        if buf[i : i + 3] != mark:
+            return _WAIT if len(buf) - i < 3 and mark.startswith(buf[i:]) and not final else "text"
+        close = buf.find("\n" + mark, i + 3)
+        while close >= 0:
+            end = buf.find("\n", close + 4)
+            if end < 0:
+                rest = buf[close + 4 :]
+                if not rest.strip():
+                    return _Unit(_Kind.OPAQUE, len(buf), words=True) if final else _WAIT
+            elif not buf[close + 4 : end].strip():
+                return _Unit(_Kind.OPAQUE, end, words=True)
+            close = buf.find("\n" + mark, close + 4)
+        return _Unit(_Kind.OPAQUE, len(buf), words=True) if final else _WAIT
 
 
 @functools.cache

@@ -283,6 +283,81 @@ def test_speed_scales_plain_text_and_ssml(client):
     )
 
 
+# -- instructions: emotion, rate, and what was not understood -----------------------------------
+
+
+def spoken(client, **params) -> tuple[float, dict]:
+    """Seconds of a plain (non-streamed) ``pcm`` answer, and its headers."""
+    params = {"model": "gpt-4o-mini-tts", "voice": "alloy", "input": TWO, "response_format": "pcm"} | params
+    response = client.audio.speech.create(**params)
+    return seconds(response.content), dict(response.response.headers)
+
+
+def test_speak_slowly_slows_and_needs_no_note(client):
+    neutral, _ = spoken(client)
+    slow, headers = spoken(client, instructions="Speak slowly.")
+    very_slow, _ = spoken(client, instructions="speak very slowly")
+    assert slow > 1.15 * neutral
+    assert very_slow > 1.05 * slow
+    assert "x-emotts-instructions" not in headers and headers["x-emotts-warnings"] == "0"
+
+
+def test_instruction_rate_composes_with_speed(client):
+    composed, _ = spoken(client, instructions="speak slowly", speed=2.0)
+    assert composed == pytest.approx(spoken(client, speed=1.6)[0], abs=0.01)
+    # kept within 0.25..4 rather than refused
+    assert spoken(client, instructions="very fast", speed=4.0)[0] == pytest.approx(
+        spoken(client, speed=4.0)[0], abs=0.01
+    )
+    assert spoken(client, instructions="very slowly", speed=0.25)[0] > 0
+
+
+def test_unknown_instruction_words_are_named_in_a_header(client):
+    neutral, _ = spoken(client)
+    took, headers = spoken(client, instructions="Speak like a pirate")
+    assert headers["x-emotts-instructions"] == "understood: nothing; not understood: pirate"
+    assert headers["x-emotts-warnings"] == "1"
+    assert took == pytest.approx(neutral, abs=0.01)
+    _, headers = spoken(client, instructions="speak slowly, in a British accent")
+    assert headers["x-emotts-instructions"] == "understood: slowly; not understood: British, accent"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "stream_format"),
+    [("mp3", "audio"), ("pcm", "audio"), ("wav", "audio"), ("pcm", "sse"), ("mp3", "sse")],
+)
+def test_the_instructions_header_comes_with_streamed_answers(client, fmt, stream_format):
+    with client.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts",
+        voice="ash",
+        input=HELLO,
+        response_format=fmt,
+        instructions="like a pirate",
+        extra_body={"stream_format": stream_format},
+    ) as response:
+        response.read()
+        assert "pirate" in response.headers["x-emotts-instructions"]
+        assert int(response.headers["x-emotts-warnings"]) >= 1
+
+
+def test_quietly_and_fast_is_faster_and_says_volume_is_not_applied(client):
+    neutral, _ = spoken(client)
+    fast, _ = spoken(client, instructions="fast")
+    took, headers = spoken(client, instructions="quietly and fast")
+    assert took < 0.9 * neutral
+    assert took == pytest.approx(fast, abs=0.01)  # no slow emotion (gentle) read into "quietly"
+    assert headers["x-emotts-instructions"] == "understood: quietly, fast; not applied: volume -6 dB"
+    assert headers["x-emotts-warnings"] == "1"
+
+
+def test_the_instructions_header_is_short_ascii(client):
+    words = " ".join(f"café{'x' * n} 海盗{'龍' * n}" for n in range(40))
+    _, headers = spoken(client, instructions=words)
+    note = headers["x-emotts-instructions"]
+    assert note.isascii() and len(note) <= 200 and note.endswith("...")
+    assert note.startswith("understood: nothing; not understood: cafe, ??, cafex, ???, cafexx")
+
+
 # -- errors ---------------------------------------------------------------------------------
 
 
