@@ -19,11 +19,11 @@ and no word is ever dropped. The rules, in the order they are tried at each posi
 - **Abbreviations** said in full: Dr Mr Mrs Ms Prof Mt (before a name), Jr Sr (after one),
   St (Saint before a capitalised name, Street after one), vs, e.g., i.e., etc., approx.,
   No. (before a digit), Inc Ltd Corp Co, fig., vol.; dotted capitals (``U.S.``) as spaced
-  letters; ``a.m.``/``p.m.`` after a time as "a m"/"p m" (say-as's spelling).
+  letters; ``a.m.``/``p.m.`` after a time as "AM"/"PM" (say-as's spelling: espeak says the letters).
 - **Telephone numbers** (``(555) 123-4567``, ``555-123-4567``, ``+1 555 123 4567``): digit by
   digit in groups. A bare ``555-1234`` is read as a range (chat replies hold more ranges).
 - **Times** (``3 p.m.``, ``3pm``, ``3:30 PM``, ``14:30``, ``09:05``, ``9am-5pm``): "three
-  thirty p m", "fourteen thirty", "nine oh five".
+  thirty PM", "fourteen thirty", "nine oh five".
 - **Fractions** ``1/2`` ``3/4`` ``2 1/2`` (proper, denominator up to 10) and ``24/7``.
 - **Decades** ``1990s`` ``2000s`` ``'90s``: "nineteen nineties", "two thousands", "nineties".
 - **Numbers**: cardinals with separators, negatives (``-5``, ``−5``), decimals ("three point
@@ -189,10 +189,19 @@ _ABBREVIATIONS = {
     "co": "Company",
     "fig": "figure",
     "vol": "volume",
+    "ave": "Avenue",
+    "rd": "Road",
+    "blvd": "Boulevard",
+    "ln": "Lane",
+    "hwy": "Highway",
+    "apt": "Apartment",
+    "ste": "Suite",
+    "dept": "Department",
 }
 _TITLES = frozenset("dr mr mrs ms prof mt".split())  # before a capitalised name
 _SUFFIXES = frozenset("jr sr inc ltd corp".split())  # after a capitalised name
 _ALWAYS = frozenset("vs e.g i.e etc approx".split())  # expanded wherever they stand
+_PLACES = frozenset("ave rd blvd ln hwy apt ste dept".split())  # dotted, after a name or before a number
 
 #: Words after which a number from 1100 to 2099 is a year.
 _YEAR_WORDS = frozenset(
@@ -223,8 +232,8 @@ _WORDS = (
     rf"(?:[ ](?P<day1>\d{{1,2}})(?:st|nd|rd|th)?(?![\w:]|[.,]\d)(?:,?[ ](?P<yr1>\d{{4}}){_END})?"
     rf"|,?[ ](?P<yr3>\d{{4}}){_END}))",
     # abbreviations and dotted capitals
-    r"(?P<abbr>(?=[ACDEFIJLMNPSVaefinv])(?<![\w.])(?:[Ee]\.[ ]?g|[Ii]\.[ ]?e|Mrs|Mr|Ms|Dr|Prof|Mt|Jr|Sr|St"
-    r"|Inc|Ltd|Corp|Co|[Nn]o|[Vv]s|[Ee]tc|[Aa]pprox|[Ff]ig|[Vv]ol)\b\.?)",
+    r"(?P<abbr>(?=[ABCDEFHIJLMNPRSVaefinv])(?<![\w.])(?:[Ee]\.[ ]?g|[Ii]\.[ ]?e|Mrs|Mr|Ms|Dr|Prof|Mt|Jr|Sr|St"
+    r"|Inc|Ltd|Corp|Co|[Nn]o|[Vv]s|[Ee]tc|[Aa]pprox|[Ff]ig|[Vv]ol|Ave|Rd|Blvd|Ln|Hwy|Apt|Ste|Dept)\b\.?)",
     r"(?P<initials>(?=[A-Z]\.)(?<![\w.])[A-Z]\.(?:[A-Z]\.)*[A-Z]\.?(?!\w))",
 )
 # Alternatives that start with a digit, a sign, a currency or ``~ # ' (``.
@@ -435,6 +444,10 @@ def _abbreviation(m: re.Match[str], eos: int) -> str | None:
         words = _ABBREVIATIONS[key]
     elif key in _SUFFIXES:
         if not (dotted or _capitalised_word_before(s, start)):
+            return None
+        words = _ABBREVIATIONS[key]
+    elif key in _PLACES:
+        if not (dotted and (_capitalised_word_before(s, start) or following.isdigit())):
             return None
         words = _ABBREVIATIONS[key]
     elif key == "co":

@@ -43,6 +43,8 @@ _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 #: Marks a word boundary around generated text. NUL never survives the scan
 #: (refused in strict mode, removed in lenient mode), so it cannot come from input.
 SOFT_SPACE = "\x00"
+#: A space left before a stop where something between was dropped ("note [1] ." → "note.").
+_SPACE_BEFORE_STOP = re.compile(r" +(?=[.,!?;:](?:\s|\Z))")
 _SOFT_BEFORE_PUNCTUATION = re.compile("\x00+(?=[.,!?;:)\\]}\"'»”’])")
 
 
@@ -148,12 +150,9 @@ class ParseContext:
         if not words or scope is None:
             return
         vector, _ = self.space.vector(dict(scope.emotion)).compose(scope.prosody).clamped()
-        text = " ".join(words)
-        if scope.lang[:2].lower() == "en":  # the words a person would say: "Doctor", "three p m"
-            text = speak_english(text)
         self._segments.append(
             {
-                "text": text,
+                "text": _SPACE_BEFORE_STOP.sub("", " ".join(words)),
                 "lang": scope.lang,
                 "voice": scope.voice,
                 "emotion": scope.emotion,
@@ -228,6 +227,12 @@ class ParseContext:
                 self._segments[-1]["marks"] += tuple(self._marks)
             else:
                 self.warn(f"mark(s) {', '.join(self._marks)} have no text to attach to; dropped")
+        for index, seg in enumerate(self._segments):
+            if seg["lang"][:2].lower() == "en":  # the words a person would say: "Doctor", "three PM"
+                following = self._segments[index + 1]["text"] if index + 1 < len(self._segments) else ""
+                seg["spoken"] = speak_english(seg["text"], following=following)
+        for seg in self._segments:
+            seg["text"] = seg.pop("spoken", seg["text"])
         segments = tuple(
             Segment(**{**seg, "emotion": tuple((k, v) for k, v in seg["emotion"])}) for seg in self._segments
         )

@@ -39,7 +39,8 @@ _ORDINAL_SUFFIXES = ("st", "nd", "rd", "th")
 _MONTHS = ("January February March April May June July August September October November December").split()
 _DATE_FORMATS = ("mdy", "dmy", "ymd", "md", "dm", "ym", "my", "y", "m", "d")
 _TIME_FORMATS = ("hms12", "hms24", "hm12", "hm24", "h12", "h24")
-_MERIDIEMS = {"a.m.": "a m", "p.m.": "p m", "a.m": "a m", "p.m": "p m", "am": "a m", "pm": "p m"}
+#: espeak says "AM" as two letters ("a m" would be the article "uh" and "em").
+_MERIDIEMS = {"a.m.": "AM", "p.m.": "PM", "a.m": "AM", "p.m": "PM", "am": "AM", "pm": "PM"}
 _DIGITS = "0123456789"
 _GROUPING = frozenset("-.,/()")  # separators inside digit strings and phone numbers
 _SYMBOLS = {  # anything else is named by unicodedata.name()

@@ -116,7 +116,14 @@ TIME_WORDS = frozenset(
         "june july august september october november december"
     ).split()
 )
-_LIST_NUMBER = re.compile(r"(?:(?:\A|\n)[ \t]*\d{1,3}|(?:[:;]|[.!?])[ \t]+\d{1,2})\Z")
+#: A list number: at a line's start, or after a colon or another sentence ("Steps: 1. Mix. 2. Bake."),
+#: but not after an abbreviation ("on Nov. 29. Then").
+_LIST_NUMBER = re.compile(
+    r"(?:(?:\A|\n)[ \t]*\d{1,3}"
+    r"|(?:[:;]|[.!?](?<![A-Z][a-z]\.)(?<![A-Z][a-z]{2}\.)(?<![A-Z][a-z]{3}\.))[ \t]+\d{1,2})\Z"
+)
+#: How much of a sentence before a stop the rules read (its last word, or a list number).
+BEFORE_CHARS = 48
 _WORD_BEFORE = re.compile(r"[A-Za-z.]*\Z")
 #: "no" after these is the answer, not "number" (which follows a noun: "room no. 5").
 _ANSWER_NO = re.compile(
@@ -219,7 +226,10 @@ def stop_ends(
 def _sentence_end(text: str, start: int, stop: re.Match[str]) -> int | None:
     """Where the sentence that began at ``start`` ends if ``stop`` (terminators and closers)
     ends it: past the whitespace after it; ``None`` when it does not end there."""
-    if not any(ch.isalnum() for ch in text[start : stop.start()]):
+    first = max(start, stop.start() - BEFORE_CHARS)
+    if not any(ch.isalnum() for ch in text[first : stop.start()]) and not any(
+        ch.isalnum() for ch in text[start:first]
+    ):
         return None  # no word yet: a leading "..." ends nothing
     end = stop.end()
     while end < len(text) and text[end].isspace():
@@ -228,7 +238,9 @@ def _sentence_end(text: str, start: int, stop: re.Match[str]) -> int | None:
     if end == stop.end() < len(text) and not any(ch in CJK_TERMINATORS for ch in terminators):
         return None  # "3.5", "a.b": no space after the stop
     closed = stop.end() > stop.end(1)
-    if not stop_ends(text[start : stop.start()], terminators, closed, text[end : end + FOLLOWING_CHARS]):
+    # the text before, as far as the rules read it (a cut is marked so it is no start of the text)
+    before = text[first : stop.start()] if first == start else "\x00" + text[first : stop.start()]
+    if not stop_ends(before, terminators, closed, text[end : end + FOLLOWING_CHARS]):
         return None
     return end
 

@@ -55,7 +55,20 @@ def labels_in_order(plan: Plan, *, neutral: bool) -> list[str]:
 def test_the_corpus_is_large_and_varied():
     assert len(REPLIES) >= 150
     prefixes = {item["id"].split("-")[0] for item in REPLIES}
-    assert {"md", "list", "link", "url", "code", "table", "think", "cue", "dir", "emoji", "num", "abbr"} <= prefixes
+    assert {
+        "md",
+        "list",
+        "link",
+        "url",
+        "code",
+        "table",
+        "think",
+        "cue",
+        "dir",
+        "emoji",
+        "num",
+        "abbr",
+    } <= prefixes
     assert len({item["id"] for item in REPLIES}) == len(REPLIES)
 
 
@@ -73,7 +86,9 @@ def test_a_reply_is_spoken_as_a_person_would_say_it(runtime, item):
     if "emotions" in item:
         assert labels_in_order(plan, neutral="[neutral]" in item["reply"]) == item["emotions"]
     if "pauses" in item:
-        pauses = sum(1 for segment in plan.segments for ms in (segment.break_before_ms, segment.break_after_ms) if ms)
+        pauses = sum(
+            1 for segment in plan.segments for ms in (segment.break_before_ms, segment.break_after_ms) if ms
+        )
         assert pauses >= item["pauses"]
     documented = [w for w in plan.warnings if "bracket cue" in w.message or "stage direction" in w.message]
     cues = re.findall(r"\[([a-z]+)\]", item["reply"])

@@ -93,19 +93,19 @@ CASES = [
         "The price for each canned salmon is five dollars, each bottle of peanut butter is three dollars",
     ),
     # -- times ----------------------------------------------------------------
-    ("Meet me at 3 p.m. today.", "Meet me at three p m today."),
-    ("Meet me at 3 p.m. Then leave.", "Meet me at three p m. Then leave."),
-    ("Meet me at 3pm or 3:30 PM.", "Meet me at three p m or three thirty p m."),
+    ("Meet me at 3 p.m. today.", "Meet me at three PM today."),
+    ("Meet me at 3 p.m. Then leave.", "Meet me at three PM. Then leave."),
+    ("Meet me at 3pm or 3:30 PM.", "Meet me at three PM or three thirty PM."),
     ("The train leaves at 14:30.", "The train leaves at fourteen thirty."),
     ("The alarm rings at 09:05.", "The alarm rings at nine oh five."),
-    ("We are open 9am-5pm.", "We are open nine a m to five p m."),
+    ("We are open 9am-5pm.", "We are open nine AM to five PM."),
     (
         "Call at 9 a.m. Monday or 5 p.m. The desk closes.",
-        "Call at nine a m Monday or five p m. The desk closes.",
+        "Call at nine AM Monday or five PM. The desk closes.",
     ),
-    ("1:59 p.m.", "one fifty-nine p m."),  # NeMo time
+    ("1:59 p.m.", "one fifty-nine PM."),  # NeMo time
     ("01:00", "one o'clock"),  # NeMo time
-    ("4:00 am - 8:12 pm", "four a m to eight twelve p m"),  # NeMo range
+    ("4:00 am - 8:12 pm", "four AM to eight twelve PM"),  # NeMo range
     # -- dates and years ----------------------------------------------------
     ("The launch is 2026-11-29.", "The launch is November twenty-ninth, twenty twenty-six."),
     ("The form says 11/29/2026.", "The form says November twenty-ninth, twenty twenty-six."),
@@ -195,7 +195,7 @@ CASES = [
     ("enterprise-services@nvidia.com", "enterprise dash services at nvidia dot com"),  # NeMo electronic
     # -- sentence edges: a period that ends nothing after a number becomes a comma --
     ("1. Install it. 2. Run it.", "one, Install it. two, Run it."),
-    ("Take exit No. 5. Then turn left.", "Take exit number five, Then turn left."),
+    ("Take exit No. 5. Then turn left.", "Take exit number five. Then turn left."),
     ("Wait... 5 people came.", "Wait... Five people came."),
     (
         "He was born in 1985. 1985 was a good year.",
@@ -249,7 +249,7 @@ def test_sentence_ends_survive(text: str) -> None:
         ("Ask Dr.", "", "Ask Doctor."),
         ("Apples, pears, etc.", "and more", "Apples, pears, et cetera"),
         ("Apples, pears, etc.", "Then more.", "Apples, pears, et cetera."),
-        ("We met at 5 p.m.", "Eastern time", "We met at five p m"),
+        ("We met at 5 p.m.", "Eastern time", "We met at five PM"),
         ("It is 5 km.", "Then stop.", "It is five kilometers."),
     ],
 )
@@ -301,7 +301,7 @@ def test_say_as_outputs_are_unchanged() -> None:
     assert sayas.expand("$1.234", "currency") == "one point two three four dollars"
     assert sayas.expand("11/11/1905", "date") == "November eleventh, nineteen oh five"
     assert sayas.expand("1/1/2000", "date") == "January first, two thousand"
-    assert sayas.expand("7:30 p.m.", "time") == "seven thirty p m"
+    assert sayas.expand("7:30 p.m.", "time") == "seven thirty PM"
     with pytest.raises(ValueError, match="cannot read '12.50' as an amount of money"):
         sayas.expand("12.50", "currency")
 

@@ -231,7 +231,7 @@ def test_chained_hooks_run_wrappers_and_are_seen_by_monitoring():
         def emotts_preprocess_text(self, text):
             order.append(f"wrapper got {text!r}")
             results = yield
-            return [f"[{result}]" for result in results]
+            return [f"{{{result}}}" for result in results]
 
     first, second, brackets = First(), Second(), Brackets()
     pm = get_plugin_manager([first, second, brackets], autoload=False)
@@ -247,13 +247,13 @@ def test_chained_hooks_run_wrappers_and_are_seen_by_monitoring():
 
     pm.add_hookcall_monitoring(before, after)
     runtime = Runtime(load_config([]), pm=pm)
-    assert runtime.parse("hi").text == "[[hi one] two]"
-    assert order == ["wrapper got 'hi'", "first", "wrapper got '[hi one]'", "second"]
+    assert runtime.parse("hi").text == "{{hi one} two}"
+    assert order == ["wrapper got 'hi'", "first", "wrapper got '{hi one}'", "second"]
     assert seen == [
         ({first, brackets}, "hi"),
-        ["[hi one]"],
-        ({second, brackets}, "[hi one]"),
-        ["[[hi one] two]"],
+        ["{hi one}"],
+        ({second, brackets}, "{hi one}"),
+        ["{{hi one} two}"],
     ]
 
 

@@ -72,8 +72,10 @@ def test_the_streaming_assembler_agrees(text, expected):
 def test_the_planner_agrees(runtime, text, expected):
     plan = runtime.parse(text, mode="lenient")
     utts = list(utterances(plan, default_voice="joe", transition_ms=250))
-    # the planner sees the words to be spoken ("Doctor", "three p m"): the same sentences
+    # the planner sees the words to be spoken ("Doctor", "three PM"): the same sentences
     spoken = [speak_english(s.rstrip()) for s in expected]
+    if text.startswith("1. "):  # a list number at a line's start is not spoken (ssml/chat.py)
+        spoken[0] = speak_english(expected[0][3:].rstrip())
     assert [" ".join(piece.text for piece in utt.pieces) for utt in utts] == spoken
 
 
