@@ -37,6 +37,11 @@ from emotts_plugin.emotion import EmotionSpace
 from .instructions import DIRECTION_WORDS, SOUNDS, Direction, direction_kind, read_direction
 from .sentences import EMOJI, split_sentences
 
+#: Where a token can start: at a line start, or at one of these characters (a quick test before the
+#: alternatives are tried keeps the scan of long plain text fast).
+FIRST = (
+    r"(?=^|[<&>\[(*_~`|!\n0-9\#hw\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF\u3030\u303D])"
+)
 #: Token alternatives tried before markup tags (``re.VERBOSE``; ``#`` is escaped).
 BEFORE_TAGS = r"""
     (?P<think><(?P<think_tag>think|thinking|reasoning)>.*?(?:</(?P=think_tag)>|\Z))
@@ -54,13 +59,13 @@ AFTER_TAGS = r"""
   | (?P<heading>^[ \t]{0,3}\#{1,6}[ \t]+)
   | (?P<bullet>^[ \t]*(?:[-*+•][ \t]+|\d{1,3}[.)][ \t]+|[0-9\#*]\uFE0F?\u20E3[ \t]*)(?:\[[ xX]\][ \t]+)?)
   | (?P<keycap>[0-9\#*]\uFE0F?\u20E3)
-  | (?P<pipe>[ \t]\|(?=[ \t]))
+  | (?P<pipe>(?<=[ \t])\|(?=[ \t]))
   | (?P<quote>^[ \t]{0,3}>[ \t]?)
   | (?P<paragraph>\n[ \t]*\n\s*)
   | (?P<image>!\[[^\]\n]{0,200}\]\([^)\s]{1,2000}\))
-  | (?P<link>\[(?P<link_text>[^\[\]\n]{1,200})\]\((?P<link_url>[^)\s]{1,2000})(?:[ \t]+"[^"\n]*")?\))
+  | (?P<link>\[(?P<link_text>[^\[\]\n]{1,200})\]
+      \((?P<link_url>[^)\s]{0,2000}[/.:\#][^)\s]{0,2000})(?:[ \t]+"[^"\n]*")?\))
   | (?P<url>(?<![\w@/.])(?:https?://|www\.)[^\s<>"'\[\]()]*[^\s<>"'\[\]().,;:!?*_])
-  | (?P<email>(?<![\w.+-])[\w.+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+)
   | (?P<code>`{1,2}(?P<code_text>[^`\n]{1,500})`{1,2})
   | (?P<marker>\*{1,3}|(?<![\w])_{1,3}|_{1,3}(?![\w])|~~)
   | (?P<emoji>(?:[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF\u3030\u303D]
@@ -69,7 +74,7 @@ AFTER_TAGS = r"""
 #: The groups handled here.
 GROUPS = frozenset(
     "think think_tail autolink fence table rule heading bullet keycap pipe quote paragraph image link url "
-    "email code marker emoji".split()
+    "code marker emoji".split()
 )
 
 #: Emoji that carry a feeling → (label, intensity of one; two or more give 1.0).
@@ -272,8 +277,6 @@ class ChatStage:
     def _url(self, m: re.Match[str]) -> int:
         self.scanner.add_text(m.group(), m.start())
         return m.end()
-
-    _email = _url
 
     def _code(self, m: re.Match[str]) -> int:
         code = m.group("code_text")

@@ -50,11 +50,13 @@ TOKEN = re.compile(_TOKEN_BODY + _CUE, re.DOTALL | re.VERBOSE)
 #: Lenient mode: the chat stage's tokens (:mod:`.chat`) around the markup tokens; reasoning blocks
 #: and code fences are tried before tags, so a tag inside them is not read as markup.
 LENIENT_TOKEN = re.compile(
-    "(?:"
+    chat.FIRST
+    + "(?:(?:"
     + chat.BEFORE_TAGS
     + ") | "
     + _TOKEN_BODY.replace("(?P<lt><)", chat.AFTER_TAGS + "  | (?P<lt><)")
-    + _CUE,
+    + _CUE
+    + ")",
     re.DOTALL | re.VERBOSE | re.MULTILINE,
 )
 _PREDEFINED = {"amp", "lt", "gt", "quot", "apos"}

@@ -439,10 +439,11 @@ class _Scope:
         cues = [self.cue, *(element.cue for element in self.elements)]
         if not innermost_cue:
             cues[-1] = None
-        parts = [cues[0] or ""]
+        # a cue is followed by a space, so it cannot join what follows ("[calm](sighs)" is no link)
+        parts = [f"{cues[0]} " if cues[0] else ""]
         for element, cue in zip(self.elements, cues[1:]):
             parts.append(element.raw)
-            parts.append(cue or "")
+            parts.append(f"{cue} " if cue else "")
         return "".join(parts)
 
     def closing(self) -> str:
@@ -830,6 +831,8 @@ class SentenceAssembler:
         while j < len(buf) and j - i - 1 <= MAX_CUE_CHARS:
             ch = buf[j]
             if ch == "]":
+                if buf[j - 1] in TERMINATORS:  # "[Applause.]": its stop ends a sentence, as in plain text
+                    return "text"
                 if j == i + 1 or buf[j + 1 : j + 2] == "(" or (j + 1 == len(buf) and not final):
                     return _WAIT if j + 1 == len(buf) and not final else "text"  # a link's text
                 return self._direction(i, j + 1, bracket=True)

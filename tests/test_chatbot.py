@@ -67,7 +67,7 @@ GOLDEN = [
     (
         "cue-split-and-carried",
         ["[hap", "py] Yay! It", " works. [ca", "lm] Slow", " down."],
-        ["[happy] Yay! ", "[happy]It works. ", "[calm] Slow down."],
+        ["[happy] Yay! ", "[happy] It works. ", "[calm] Slow down."],
     ),
     ("bracket-not-an-emotion", ["[Note", "] this. Ok"], ["[Note] this. ", "Ok"]),
     (
@@ -102,8 +102,8 @@ GOLDEN = [
         ['[calm] <emotion name="happy">Hi. There', ".</emotion> Now."],
         [
             '[calm] <emotion name="happy">Hi. </emotion>',
-            '[calm]<emotion name="happy">There.</emotion> ',
-            "[calm]Now.",
+            '[calm] <emotion name="happy">There.</emotion> ',
+            "[calm] Now.",
         ],
     ),
     (
@@ -174,9 +174,9 @@ def test_plugin_preset_is_an_emotion_cue(runtime):
     with_plugin = SentenceAssembler(space=sarcastic.space)
     without = SentenceAssembler(space=runtime.space)
     text = "[sarcastic] Great. Just great."
-    assert with_plugin.feed(text) + with_plugin.flush() == ["[sarcastic] Great. ", "[sarcastic]Just great."]
+    assert with_plugin.feed(text) + with_plugin.flush() == ["[sarcastic] Great. ", "[sarcastic] Just great."]
     # without the preset, "sarcastic" is still a stage direction (a manner: drawn out, disdainful)
-    assert without.feed(text) + without.flush() == ["[sarcastic] Great. ", "[sarcastic]Just great."]
+    assert without.feed(text) + without.flush() == ["[sarcastic] Great. ", "[sarcastic] Just great."]
     assert dict(runtime.parse("[sarcastic] Great.").segments[0].emotion) == {"disgusted": 0.35}
 
 
