@@ -278,6 +278,12 @@ def _summary(description: str) -> str:
     return description.split(";")[0].strip().rstrip(".")
 
 
+#: Non-verbal sounds the prompt offers (each is a pause: :data:`emotts_plugin.ssml.instructions.SOUNDS`).
+PROMPT_SOUNDS = ("pause", "short pause", "long pause", "sighs", "laughs", "clears throat")
+#: Manner cues the prompt offers (read by :func:`emotts_plugin.ssml.instructions.read_direction`).
+PROMPT_MANNERS = ("slowly", "quickly", "quietly", "loudly", "whispers")
+
+
 def system_prompt(space: EmotionSpace | None = None, *, style: str = "ssml") -> str:
     """Instructions that teach a chat model the markup emotts speaks.
 
@@ -299,11 +305,15 @@ def system_prompt(space: EmotionSpace | None = None, *, style: str = "ssml") -> 
         for label in labels
     )
     sorry, glad, steady = _example_labels(labels)
-    pauses = ", ".join(f"({cue})" for cue in ("pause", "short pause", "long pause", "sighs", "laughs"))
+    pauses = ", ".join(f"({cue})" for cue in PROMPT_SOUNDS)
+    manners = ", ".join(f"[{manner}]" for manner in PROMPT_MANNERS)
     intro = (
         "Your reply is spoken aloud by an expressive text-to-speech voice. Write natural spoken "
-        "sentences, and mark how they should sound with the markup below. Use no other markup: "
-        "no Markdown, no lists, no code blocks, no emoji, no other tags."
+        "sentences, and mark how they should sound with the markup below. Numbers, times, dates, "
+        "prices and abbreviations may be written as usual; they are read out in words. Prefer plain "
+        "sentences to Markdown: emphasis and list items are spoken as phrases, but code blocks and "
+        "links are not read out, so say in words what matters. Reasoning inside <think>…</think> is "
+        "never spoken. No other tags."
     )
     if style == "brackets":
         body = f"""Emotion: put an emotion cue in square brackets before the words it colours, \
@@ -311,12 +321,15 @@ for example [{glad}]. The emotion lasts until the next cue; [neutral] returns to
 Emotions (use only these names):
 {listing}
 
+Strength: put "very", "slightly" or "a bit" before the name, as in [very {glad}] or [slightly {sorry}].
+Manner: {manners} change speed, loudness or voice until the next cue.
 Pauses: {pauses} or [pause] become short silences.
+Emoji such as 😊 😢 😌 colour the sentence they end; other emoji are not read out.
 
 Rules:
 - Put a cue only where the feeling changes, at the start of a sentence or clause; \
 most replies need one or two.
-- Write each cue as one lowercase name in square brackets, with nothing else inside.
+- Write each cue as a name, with at most one strength word, in square brackets.
 - Never explain the cues or mention them; they are not read aloud.
 
 Example reply:

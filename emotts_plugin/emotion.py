@@ -9,6 +9,7 @@ scale and mix in the log domain, so intensity 0.5 of a ×2 rate is ×√2.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 import unicodedata
@@ -46,6 +47,11 @@ INDEXTTS2_ORDER = ("happy", "angry", "sad", "afraid", "disgusted", "melancholic"
 PAD_DIMS = ("pleasure", "arousal", "dominance")
 
 
+@functools.cache
+def _dims(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 @dataclass(frozen=True, slots=True)
 class EmotionVector:
     """Prosody deltas relative to the voice's neutral reading."""
@@ -72,7 +78,7 @@ class EmotionVector:
     @classmethod
     def dims(cls) -> tuple[str, ...]:
         """Dimension names in their canonical order."""
-        return tuple(f.name for f in dataclasses.fields(cls))
+        return _dims(cls)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "vector") -> "EmotionVector":

@@ -352,6 +352,24 @@ def test_system_prompt_brackets_style(runtime):
         system_prompt(style="markdown")
 
 
+def test_every_cue_the_prompt_teaches_is_understood_and_no_warning(runtime):
+    """The prompt teaches exactly what the chat stage reads: each sound, manner and strength
+    cue it offers parses with no warning and is never spoken."""
+    from emotts_plugin.adapters.chatbot import PROMPT_MANNERS, PROMPT_SOUNDS
+
+    prompt = system_prompt(runtime.space, style="brackets")
+    cues = [f"({sound})" for sound in PROMPT_SOUNDS] + [f"[{manner}]" for manner in PROMPT_MANNERS]
+    assert all(cue in prompt for cue in cues + ["😊", "😢", "😌", '"very"', '"slightly"', '"a bit"'])
+    cues += ["[very happy]", "[slightly sad]", "[a bit calm]", "😊", "😢", "😌"]
+    for cue in cues:
+        plan = runtime.parse(f"{cue} Hello there.", mode="lenient")
+        assert plan.text == "Hello there." and not plan.warnings, cue
+    assert dict(runtime.parse("[very happy] Hi.").segments[0].emotion) == {"happy": 1.0}
+    assert dict(runtime.parse("[slightly sad] Hi.").segments[0].emotion) == {"sad": 0.4}
+    assert runtime.parse("[slowly] Hi.").segments[0].targets.rate < 1
+    assert dict(runtime.parse("Good news! 😊").segments[0].emotion) == {"happy": 0.6}
+
+
 def test_system_prompt_offers_plugin_presets():
     space = Runtime(load_config([]), plugins=[_SarcasmPlugin()]).space
     assert "- sarcastic: Dry and drawn out" in system_prompt(space)

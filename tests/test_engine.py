@@ -250,8 +250,8 @@ def test_unknown_emotion_option_is_an_error(synth):
 
 
 def test_unsayable_characters_are_skipped_with_a_warning(synth):
-    result = synth.synthesize("Hello 😀 你好 friend.")
-    assert any("cannot say: 你好😀" in str(w) for w in result.warnings)
+    result = synth.synthesize("Hello 😀 你好 friend.")  # the emoji colours the sentence; the voice skips 你好
+    assert any("cannot say: 你好" in str(w) for w in result.warnings)
     assert result.duration_s > 0.3
 
 
@@ -269,7 +269,7 @@ def test_long_input_streams_with_bounded_memory(synth, monkeypatch):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     stream.close()
-    assert first.text.startswith("This is sentence number 0")
+    assert first.text.startswith("This is sentence number zero")
     assert peak < 80 * 2**20, f"peak traced memory {peak / 2**20:.1f} MB"
 
 
