@@ -80,6 +80,32 @@ def fade_edges(audio: np.ndarray, sample_rate: int, fade_ms: float = EDGE_FADE_M
     return out
 
 
+#: Frequency of the tone that covers a bleeped word (the broadcast convention).
+BLEEP_HZ = 1000.0
+
+
+def bleep(audio: np.ndarray, sample_rate: int, spans_s: list[tuple[float, float]]) -> np.ndarray:
+    """``audio`` with each span (seconds) replaced by a tone of its length, at the RMS level of the
+    speech outside the spans (a bleep as loud as the voice; -20 dBFS when there is none), with
+    edges faded."""
+    out = np.array(audio, dtype=np.float32)
+    covered = np.zeros(len(out), dtype=bool)
+    ranges = []
+    for start_s, end_s in spans_s:
+        start, end = max(0, int(start_s * sample_rate)), min(len(out), int(end_s * sample_rate))
+        if end > start:
+            covered[start:end] = True
+            ranges.append((start, end))
+    speech = out[~covered]
+    speech = speech[np.abs(speech) > 1e-4]  # silences do not lower the level
+    rms = float(np.sqrt(np.mean(speech**2))) if speech.size else 0.1
+    for start, end in ranges:
+        times = np.arange(end - start) / sample_rate
+        tone = (math.sqrt(2) * rms * np.sin(2 * math.pi * BLEEP_HZ * times)).astype(np.float32)
+        out[start:end] = fade_edges(tone, sample_rate)
+    return out
+
+
 def silence(ms: float, sample_rate: int) -> np.ndarray:
     """``ms`` milliseconds of zeros."""
     return np.zeros(max(0, int(round(sample_rate * ms / 1000.0))), dtype=np.float32)

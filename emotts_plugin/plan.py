@@ -64,6 +64,8 @@ class Segment:
     """``<mark>`` names placed at the start of this segment."""
     transition_ms: int | None = None
     """Glide time into this segment asked for by its tag; ``None`` uses the configured default."""
+    bleep: bool = False
+    """Rendered, then covered by a tone of its length (``<say-as interpret-as="expletive">``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape of one segment."""
@@ -77,6 +79,7 @@ class Segment:
             "break_after_ms": self.break_after_ms,
             "emphasis": self.emphasis.value if self.emphasis is not None else None,
             "marks": list(self.marks),
+            "bleep": self.bleep,
         }
 
 

@@ -66,6 +66,8 @@ class Piece:
     """Index of the plan segment it comes from."""
     marks: tuple[str, ...] = ()
     """Marks at the start of this piece."""
+    bleep: bool = False
+    """Covered by a tone of its length once rendered (an expletive)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +147,7 @@ def utterances(plan: Plan, *, default_voice: str, transition_ms: float) -> Itera
             piece_glide = glide
             if previous is not None and (segment.emphasis or plan.segments[previous.segment].emphasis):
                 piece_glide = min(glide, EMPHASIS_TRANSITION_MS)
-            pieces.append(Piece(sentence, targets, piece_glide, index, marks))
+            pieces.append(Piece(sentence, targets, piece_glide, index, marks, segment.bleep))
             last_sentence = number == len(sentences) - 1
             if not last_sentence:
                 yield close(None, True)

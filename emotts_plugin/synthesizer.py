@@ -482,4 +482,7 @@ class Synthesizer:
         )
         faded = audio_utils.fade_edges(np.asarray(processed, dtype=np.float32), rate)
         audio = np.concatenate([before, faded, after])
+        bleeps = [(start, end) for piece, (_, start, end) in zip(utt.pieces, spans) if piece.bleep]
+        if bleeps:
+            audio = audio_utils.bleep(audio, rate, bleeps)
         return RenderedUtterance(audio, rate, marks, spans, rendered.warnings, True)

@@ -75,6 +75,8 @@ class Scope:
     """Emphasis level in effect."""
     transition_ms: int | None = None
     """Glide time asked for by the nearest emotion tag."""
+    bleep: bool = False
+    """Inside ``<say-as interpret-as="expletive">``: covered by a tone."""
 
 
 class TagHandler(Protocol):
@@ -162,6 +164,7 @@ class ParseContext:
                 "emphasis": scope.emphasis,
                 "marks": tuple(self._marks),
                 "transition_ms": scope.transition_ms,
+                "bleep": scope.bleep,
             }
         )
         self._marks = []

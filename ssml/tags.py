@@ -13,6 +13,7 @@ import math
 from lxml import etree
 
 from emotts_plugin.emotion import EmotionVector, parse_intensity
+from emotts_plugin.errors import UnknownEmotionError
 from emotts_plugin.hookspecs import hookimpl
 from emotts_plugin.plan import Emphasis
 
@@ -180,8 +181,18 @@ def express_as(ctx: ParseContext, element: etree._Element) -> None:
             degree = _AZURE_DEFAULT_DEGREE
     if _attr(element, "role") is not None:
         ctx.warn(f"role {_attr(element, 'role')!r} is not supported; the voice is unchanged", element)
-    weights = ctx.emotion_weights(style, element)
+    weights = _vendor_style(ctx, style, element)
     ctx.set_emotion(_scaled(weights, min(1.0, degree / 2.0)) if weights else {}, _transition(ctx, element))
+
+
+def _vendor_style(ctx: ParseContext, name: str, element: etree._Element) -> dict[str, float]:
+    """A vendor's style name in the emotion space; a style we do not know (a custom voice's, a new
+    one) is valid markup: spoken neutral with a warning in both modes."""
+    try:
+        return ctx.space.parse_mixture(name)
+    except (UnknownEmotionError, ValueError) as exc:
+        ctx.warn(f"{exc}; spoken neutral", element)
+        return {}
 
 
 def google_style(ctx: ParseContext, element: etree._Element) -> None:
@@ -191,8 +202,7 @@ def google_style(ctx: ParseContext, element: etree._Element) -> None:
         ctx.problem("<style> needs a name attribute; spoken neutral", element)
         ctx.set_emotion({})
         return
-    weights = ctx.emotion_weights(name, element)
-    ctx.set_emotion(weights or {}, _transition(ctx, element))
+    ctx.set_emotion(_vendor_style(ctx, name, element), _transition(ctx, element))
 
 
 def amazon_domain(ctx: ParseContext, element: etree._Element) -> None:
@@ -206,12 +216,92 @@ def amazon_domain(ctx: ParseContext, element: etree._Element) -> None:
 
 
 def amazon_effect(ctx: ParseContext, element: etree._Element) -> None:
-    """Alexa ``<amazon:effect name="whispered">``; other effects are ignored with a warning."""
+    """Polly/Alexa ``<amazon:effect>``: ``name="whispered"`` whispers; ``phonation="soft"`` is
+    breathier and quieter; ``vocal-tract-length`` and ``name="drc"`` are accepted, not rendered."""
     name = (_attr(element, "name") or "").strip().lower()
+    phonation = (_attr(element, "phonation") or "").strip().lower()
+    tract = _attr(element, "vocal-tract-length")
     if name == "whispered":
         ctx.set_emotion({"whispering": 1.0})
+    elif name:
+        ctx.warn(f'<amazon:effect name="{name}"> is accepted but not rendered', element)
+    if phonation == "soft":
+        composed, _ = ctx.scope.prosody.compose(SOFT_PHONATION).clamped()
+        ctx.update(prosody=composed)
+    elif phonation:
+        ctx.problem(f"phonation {phonation!r} is not one of: soft", element)
+    if tract is not None:
+        ctx.warn(f"vocal-tract-length {tract!r} is accepted but not rendered", element)
+    if not (name or phonation or tract):
+        ctx.problem("<amazon:effect> needs name, phonation or vocal-tract-length", element)
+
+
+def breath(ctx: ParseContext, element: etree._Element) -> TagAction:
+    """Polly ``<amazon:breath duration volume>``: a pause of the breath's length (no breath sound)."""
+    ctx.add_break(
+        BREATH_MS.get((_attr(element, "duration") or "medium").strip().lower(), BREATH_MS["medium"])
+    )
+    return TagAction.SKIP
+
+
+# --------------------------------------------------------------------------
+# Google timing containers, Azure bookmarks, accepted elements
+# --------------------------------------------------------------------------
+
+
+def timed(ctx: ParseContext, element: etree._Element) -> TagAction:
+    """Google ``<par>``, ``<seq>``, ``<media>``: their children are spoken one after another, each
+    apart; a ``begin`` offset is a pause before the element, ``soundLevel`` a volume change."""
+    begin = _attr(element, "begin")
+    if begin is not None:
+        try:
+            ctx.add_break(prosody.break_ms(begin.strip().lstrip("+"), None))
+        except ValueError:
+            ctx.warn(
+                f"begin {begin!r} is not a time offset (event offsets are not supported); ignored", element
+            )
+    level = _attr(element, "soundLevel")
+    if level is not None:
+        try:
+            composed, _ = ctx.scope.prosody.compose(
+                EmotionVector(volume_db=prosody.volume_db(level))
+            ).clamped()
+            ctx.update(prosody=composed)
+        except ValueError as exc:
+            ctx.problem(f"{exc}; soundLevel ignored", element)
+    for name in ("end", "dur", "repeatCount", "repeatDur", "fadeInDur", "fadeOutDur"):
+        if _attr(element, name) is not None:
+            ctx.warn(f"{name} on <{_local(element)}> is accepted but not rendered", element)
+    return TagAction.BOUNDARY
+
+
+def bookmark(ctx: ParseContext, element: etree._Element) -> TagAction:
+    """Azure ``<bookmark mark>``: a mark, as ``<mark name>``."""
+    name = _attr(element, "mark")
+    if not name:
+        ctx.problem("<bookmark> needs a mark attribute", element)
     else:
-        ctx.warn(f"effect {name!r} is not supported; text spoken without it", element)
+        ctx.add_mark(name)
+    return TagAction.SKIP
+
+
+def accepted(ctx: ParseContext, element: etree._Element) -> TagAction:
+    """A valid element of a known dialect whose effect is not rendered: a warning in both modes;
+    its text (if any) is spoken."""
+    ctx.warn(f"<{_display(element)}> is accepted but not rendered; its text is spoken", element)
+    return TagAction.CONTENT
+
+
+def accepted_silent(ctx: ParseContext, element: etree._Element) -> TagAction:
+    """A valid element that holds no words to speak (a viseme request, background audio): a warning
+    in both modes, its content skipped."""
+    ctx.warn(f"<{_display(element)}> is accepted but not rendered", element)
+    return TagAction.SKIP
+
+
+def _display(element: etree._Element) -> str:
+    prefix = element.prefix
+    return f"{prefix}:{_local(element)}" if prefix and prefix != "emo" else _local(element)
 
 
 # --------------------------------------------------------------------------
@@ -302,9 +392,14 @@ def _content(element: etree._Element) -> str:
 
 
 def say_as(ctx: ParseContext, element: etree._Element) -> TagAction:
-    """``<say-as interpret-as format detail>``: the content expanded to words."""
+    """``<say-as interpret-as format detail>``: the content expanded to words; an expletive is
+    rendered, then covered by a tone of its length."""
     raw = _content(element)
     kind = _attr(element, "interpret-as") or ""
+    if kind.strip().lower() in BLEEPED:
+        ctx.update(bleep=True)
+        ctx.text(raw.strip(), separate=True)
+        return TagAction.SKIP
     try:
         ctx.text(
             sayas.expand(raw.strip(), kind, _attr(element, "format"), _attr(element, "detail")), separate=True
@@ -346,6 +441,13 @@ def phoneme(ctx: ParseContext, element: etree._Element) -> None:
     """``<phoneme ph alphabet>``: the written content is spoken."""
 
 
+#: ``interpret-as`` values that are bleeped (Google and Polly document ``expletive``).
+BLEEPED = frozenset({"expletive", "bleep"})
+#: Polly ``<amazon:breath duration>`` → pause in ms.
+BREATH_MS = {"x-short": 150, "short": 250, "medium": 350, "long": 500, "x-long": 700}
+#: Polly ``phonation="soft"``: breathier, quieter, a little lower.
+SOFT_PHONATION = EmotionVector(breathiness=0.35, volume_db=-4.0, tilt_db=-2.0)
+
 BUILTIN_TAGS: dict[str, TagHandler] = {
     "emotts-root": container,
     "speak": container,
@@ -378,7 +480,19 @@ BUILTIN_TAGS: dict[str, TagHandler] = {
     "domain": amazon_domain,
     "effect": amazon_effect,
     "silence": silence,
-    "auto-breaths": container,
+    "auto-breaths": accepted,
+    "breath": breath,
+    "par": timed,
+    "seq": timed,
+    "media": timed,
+    "bookmark": bookmark,
+    "emotionml": container,
+    "info": skip,
+    "viseme": accepted_silent,
+    "backgroundaudio": accepted_silent,
+    "audioduration": accepted_silent,
+    "ttsembedding": accepted,
+    "prompt": accepted_silent,
 }
 
 

@@ -156,3 +156,17 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
         for j, other in enumerate(hyp, 1):
             previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (word != other))
     return row[-1] / max(1, len(ref))
+
+
+def longest_inner_silence_s(audio: np.ndarray, rate: int, frame_s: float = 0.01) -> float:
+    """The longest run of 10 ms frames 40 dB under the loudest frame, between the first and the
+    last frame above that floor."""
+    size = int(rate * frame_s)
+    frames = audio[: len(audio) // size * size].reshape(-1, size).astype(np.float64)
+    level = 20 * np.log10(np.sqrt((frames**2).mean(axis=1)) + 1e-9)
+    voiced = np.flatnonzero(level > level.max() - 40)
+    longest = run = 0
+    for loud in level[voiced[0] : voiced[-1] + 1] > level.max() - 40:
+        run = 0 if loud else run + 1
+        longest = max(longest, run)
+    return longest * frame_s

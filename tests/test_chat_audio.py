@@ -9,6 +9,8 @@ import pytest
 
 from emotts_plugin import Synthesizer, load_config
 
+from evaluation import longest_inner_silence_s
+
 REPLY = "Dr. Smith will call you at 3 p.m. tomorrow."
 WRITTEN_OUT = "Doctor Smith will call you at three PM tomorrow."
 
@@ -22,20 +24,6 @@ def synth() -> Synthesizer:
 def render(synth: Synthesizer, text: str) -> tuple[np.ndarray, int]:
     chunks = list(synth.stream(text))
     return np.concatenate([chunk.audio for chunk in chunks]), chunks[0].sample_rate
-
-
-def longest_inner_silence_s(audio: np.ndarray, rate: int, frame_s: float = 0.01) -> float:
-    """The longest run of 10 ms frames 40 dB under the loudest frame, between the first and the
-    last frame above that floor."""
-    size = int(rate * frame_s)
-    frames = audio[: len(audio) // size * size].reshape(-1, size).astype(np.float64)
-    level = 20 * np.log10(np.sqrt((frames**2).mean(axis=1)) + 1e-9)
-    voiced = np.flatnonzero(level > level.max() - 40)
-    longest = run = 0
-    for loud in level[voiced[0] : voiced[-1] + 1] > level.max() - 40:
-        run = 0 if loud else run + 1
-        longest = max(longest, run)
-    return longest * frame_s
 
 
 def test_the_plan_holds_the_words_said(runtime):

@@ -21,6 +21,7 @@ SEGMENT_KEYS = [
     "break_after_ms",
     "emphasis",
     "marks",
+    "bleep",
 ]
 TARGET_KEYS = [
     "pitch_st",
