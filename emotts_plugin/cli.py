@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -24,6 +25,7 @@ from .emotion import EmotionVector
 from .errors import ConfigError, EmottsError
 from .options import SpeechOptions
 from .runtime import Runtime
+from .ssml.encoding import decode_markup
 from .synthesizer import Synthesizer, check_spoken
 
 if TYPE_CHECKING:
@@ -203,21 +205,42 @@ def _runtime(args: argparse.Namespace) -> Runtime:
     return Runtime(config, plugins=args.plugin)
 
 
-def _read_input(name: str) -> str:
+def _read_input(name: str, *, strict: bool) -> str:
+    """The markup in file ``name`` (``-``: standard input), decoded in the encoding its bytes
+    declare (:func:`~emotts_plugin.ssml.encoding.decode_markup`); its warnings go to stderr."""
     if name == "-":
-        return sys.stdin.read()
-    try:
-        with open(name, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {name!r}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{name!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        stdin = getattr(sys.stdin, "buffer", None)
+        if stdin is None:  # standard input replaced by a text stream: already decoded
+            return sys.stdin.read()
+        data, where = stdin.read(), "standard input"
+    else:
+        try:
+            with open(name, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {name!r}: {exc.strerror}") from exc
+        where = repr(name)
+    text, warnings = decode_markup(data, strict=strict, where=where)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return text
+
+
+def _argument_text(text: str, *, strict: bool) -> str:
+    """Markup given as an argument: bytes the locale could not decode (kept by Python as lone
+    surrogates) are decoded as :func:`_read_input` decodes a file's."""
+    if not any("\udc80" <= char <= "\udcff" for char in text):
+        return text
+    decoded, warnings = decode_markup(os.fsencode(text), strict=strict, where="the text argument")
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return decoded
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
     runtime = _runtime(args)
-    plan = runtime.parse(_read_input(args.input), mode="strict" if args.strict else None)
+    text = _read_input(args.input, strict=args.strict)
+    plan = runtime.parse(text, mode="strict" if args.strict else None)
     if args.json:
         json.dump(plan.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
@@ -272,7 +295,10 @@ def check_cache_dir(config: Config) -> None:
 def cmd_say(args: argparse.Namespace) -> int:
     if (args.text is None) == (args.file is None):
         raise ConfigError("give the text to say, or -f FILE (not both)")
-    text = args.text if args.text is not None else _read_input(args.file)
+    if args.text is not None:
+        text = _argument_text(args.text, strict=args.strict)
+    else:
+        text = _read_input(args.file, strict=args.strict)
     fmt = AudioFormat(args.format) if args.format else (format_for_path(args.output) or AudioFormat.WAV)
     reference = None
     if args.reference is not None:

@@ -297,12 +297,30 @@ class Synthesizer:
 
             vector = getattr(options.reference, "vector", options.reference)
             plan = blend(plan, self.runtime.space, vector, options.reference_weight)
+        if any(segment.voice and segment.voice.split(":")[0] == "auto" for segment in plan.segments):
+            plan = self._choose_voices(plan, config.voice)
         if options.speed != 1.0:
             delta = EmotionVector(rate=options.speed, pause=1.0 / options.speed)
             segments = tuple(dataclasses.replace(s, targets=s.targets.compose(delta)) for s in plan.segments)
             plan = dataclasses.replace(plan, segments=segments)
         check_budget(plan, config.limits)
         return plan, config
+
+    def _choose_voices(self, plan: Plan, default: str) -> Plan:
+        """Segments whose ``<voice>`` asked by language or gender (voice ``auto[:GENDER]``) get the
+        nearest installed voice: one that speaks the language (or its primary subtag), of the
+        gender if one does; a warning says what could not be matched."""
+        segments, warnings = [], list(plan.warnings)
+        for segment in plan.segments:
+            if not segment.voice or segment.voice.split(":")[0] != "auto":
+                segments.append(segment)
+                continue
+            gender = segment.voice.partition(":")[2]
+            name, problem = choose_voice(self.voices(), segment.lang, gender, default)
+            if problem:
+                warnings.append(ParseWarning(f"<voice> for {segment.text[:30]!r}: {problem}", 1, 1))
+            segments.append(dataclasses.replace(segment, voice=name))
+        return dataclasses.replace(plan, segments=tuple(segments), warnings=tuple(warnings))
 
     def render_plan(
         self, plan: Plan, config: Config, *, options: SpeechOptions | None = None, batch: bool = False
@@ -486,3 +504,31 @@ class Synthesizer:
         if bleeps:
             audio = audio_utils.bleep(audio, rate, bleeps)
         return RenderedUtterance(audio, rate, marks, spans, rendered.warnings, True)
+
+
+def choose_voice(voices, lang: str, gender: str, default: str) -> tuple[str, str | None]:
+    """The installed voice nearest to ``lang`` and ``gender`` (``""``: any) and what did not match.
+
+    A voice speaking ``lang`` exactly beats one speaking its primary subtag (``fr`` for ``fr-CA``);
+    among those a voice of the gender wins, then the default voice, then the first by name. With
+    no voice for the language, ``default`` is kept.
+    """
+    usable = [voice for voice in voices if not voice.problem]
+    primary = lang.split("-")[0].lower()
+
+    def rank(voice) -> tuple[int, int, int, str]:
+        tags = [tag.lower() for tag in voice.languages]
+        language = 0 if lang.lower() in tags else 1 if primary in (tag.split("-")[0] for tag in tags) else 2
+        return (
+            language,
+            0 if gender and voice.gender == gender else 1,
+            0 if voice.name == default else 1,
+            voice.name,
+        )
+
+    best = min(usable, key=rank, default=None)
+    if best is None or rank(best)[0] == 2:
+        return default, f"no installed voice speaks {lang}; {default} is used"
+    if gender and best.gender != gender:
+        return best.name, f"no {gender} voice speaks {lang}; {best.name} is used"
+    return best.name, None

@@ -47,6 +47,8 @@ class VoiceInfo:
     problem: str = ""
     """Why this voice cannot speak (a corrupt or unreadable file), empty when it can; a request for
     it is refused with this text."""
+    gender: str = ""
+    """``female``, ``male`` or ``""`` (unknown): what ``<voice gender>`` selects by."""
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape of a voice (``emotts voices --json``, ``/v1/voices``, the WebUI)."""
@@ -56,6 +58,7 @@ class VoiceInfo:
             "languages": list(self.languages),
             "sample_rate": self.sample_rate,
             "description": self.description,
+            "gender": self.gender or None,
         }
 
 

@@ -200,7 +200,14 @@ def _require(module: str, extra: str, what: str) -> Any:
 def shipped_voices() -> list[VoiceInfo]:
     """The voices of the Kokoro packages (listed without loading anything)."""
     return [
-        VoiceInfo(name=name, backend="kokoro", languages=langs, sample_rate=SAMPLE_RATE, description=desc)
+        VoiceInfo(
+            name=name,
+            backend="kokoro",
+            languages=langs,
+            sample_rate=SAMPLE_RATE,
+            description=desc,
+            gender={"f": "female", "m": "male"}.get(name[1:2], ""),
+        )
         for name, (langs, desc) in _VOICES.items()
     ]
 

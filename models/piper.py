@@ -57,6 +57,10 @@ def unsayable(text: str, *, latin: bool) -> tuple[str, set[str]]:
     return "".join(out), removed
 
 
+#: Genders of voices whose config does not say (a user voice may add ``"emotts_gender"`` to its
+#: ``.onnx.json``).
+KNOWN_GENDERS = {"joe": "male"}
+
 #: Graph inputs that replace the model's random ops, so noise comes from a seeded generator.
 NOISE_INPUTS = ("emotts_noise_durations", "emotts_noise_latent")
 #: Channels of the noise buffers (the larger of the two random tensors' channel counts).
@@ -458,6 +462,7 @@ class PiperBackend(VoiceBackend):
                     if unusable
                     else f"Piper {quality} voice, {voice.model.name}".strip(),
                     problem=str(unusable) if unusable else "",
+                    gender=str(data.get("emotts_gender") or KNOWN_GENDERS.get(voice.name, "")),
                 )
             )
         return infos

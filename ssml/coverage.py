@@ -61,9 +61,10 @@ ELEMENTS: tuple[Coverage, ...] = (
     Coverage(
         "W3C SSML 1.1",
         "voice",
-        GAP,
-        form="gender, age, languages",
-        note="the language is used; no voice is chosen by gender",
+        APPROXIMATED,
+        form="gender, language(s)",
+        note="the nearest installed voice: the language first, then the gender (a warning says what "
+        "did not match); age and variant are not used",
     ),
     Coverage("W3C SSML 1.1", "phoneme", APPROXIMATED, "the written word is spoken, not `ph`"),
     Coverage("W3C SSML 1.1", "audio", APPROXIMATED, "never fetched: its fallback text is spoken"),

@@ -10,7 +10,8 @@ What decides the encoding, first match wins (XML 1.0 §4.3.3 and Appendix F, RFC
 
 A name the other sources give that disagrees with the one used adds a warning. A declaration of
 ISO-8859-1 is read as Windows-1252 when its bytes 0x80-0x9F hold characters (``€ Š “ ” œ``),
-as web browsers do (WHATWG Encoding Standard, the ``iso-8859-1`` label), with a warning.
+as web browsers do (WHATWG Encoding Standard, the ``iso-8859-1`` label), with a warning; and
+Windows-1252 is the WHATWG's, whose five bytes Python's ``cp1252`` leaves out are C1 controls.
 
 Bytes that do not decode are an error in strict mode naming the byte, its offset, line and
 column. In lenient mode they are read another way, with one warning and no letter dropped: as
@@ -108,16 +109,22 @@ def decode_markup(
                 )
                 used = _Choice("utf-8", "UTF-8", "default")
         elif _conflicts(declared, used.codec):
-            what = {"bom": "byte-order mark", "charset": "charset", "sniffed": "first bytes"}[used.source]
+            what = {
+                "bom": "its byte-order mark",
+                "charset": "the charset given with it",
+                "sniffed": "its first bytes (no byte-order mark)",
+            }[used.source]
             warnings.append(
-                f"line {line}, column {column}: {named}, but its {what} says {used.label}; "
-                f"read as {used.label}"
+                f"line {line}, column {column}: {named}, but {what} says {used.label}; read as {used.label}"
             )
     if used is None:
         used = _Choice("utf-8", "UTF-8", "default")
     body = data[start:]
     try:
-        text = body.decode(used.codec)
+        if used.codec == "cp1252":  # Python's leaves five bytes undefined; the WHATWG's does not
+            text = body.decode("latin-1").translate(_WINDOWS_1252)
+        else:
+            text = body.decode(used.codec)
     except UnicodeDecodeError as exc:
         if strict:
             raise _undecodable(body, exc, used, where) from None

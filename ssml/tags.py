@@ -323,13 +323,29 @@ def skip(ctx: ParseContext, element: etree._Element) -> TagAction:
     return TagAction.SKIP
 
 
+#: The voice of a segment whose ``<voice>`` asked by language or gender, not by name: the
+#: synthesizer picks the nearest installed voice (``auto:female`` asks for a female one).
+AUTO_VOICE = "auto"
+
+
 def voice(ctx: ParseContext, element: etree._Element) -> None:
-    """``<voice name>``: the voice for the content (gender/age/variant are not used)."""
-    name = _attr(element, "name")
+    """``<voice name>``: the voice for the content. Without a name, ``gender`` and ``language``
+    (Google) or ``languages`` (W3C) ask for the nearest installed voice (``age`` and ``variant``
+    are not used)."""
+    name = (_attr(element, "name") or "").strip()
+    language = (_attr(element, "language") or (_attr(element, "languages") or "").split(" ")[0]).strip()
+    gender = (_attr(element, "gender") or "").strip().lower()
+    if language:
+        ctx.update(lang=language)
+    if gender and gender not in ("female", "male", "neutral"):
+        ctx.problem(f"gender {gender!r} is not one of female, male, neutral; ignored", element)
+        gender = ""
     if name:
-        ctx.update(voice=name.strip())
+        ctx.update(voice=name)
+    elif gender or language:
+        ctx.update(voice=f"{AUTO_VOICE}:{gender}" if gender else AUTO_VOICE)
     else:
-        ctx.warn("<voice> without a name keeps the current voice", element)
+        ctx.warn("<voice> without a name, gender or language keeps the current voice", element)
 
 
 def break_(ctx: ParseContext, element: etree._Element) -> TagAction:
