@@ -90,10 +90,15 @@ def decode_markup(
     """
     warnings: list[str] = []
     start, used = _from_bom(data)
+    if used is not None and charset is not None and _conflicts(charset, used.codec):
+        warnings.append(
+            f"the charset {charset[:40]!r} given with {where} is not what its byte-order mark says, "
+            f"{used.label}; read as {used.label}"
+        )
     if used is None and charset is not None:
         used = _Choice(_codec(charset, f"the charset {charset!r} given with {where}"), charset, "charset")
         if _family(used.codec) in {"utf-16", "utf-32"}:
-            used, start = _unmarked(data, used)
+            used = _unmarked(data, used)
     if used is None:
         used = _sniff(data)
     declared, line, column = _declared_encoding(data[start:], used.codec if used else "latin-1")
@@ -156,17 +161,17 @@ def _sniff(data: bytes) -> _Choice | None:
     return None
 
 
-def _unmarked(data: bytes, given: _Choice) -> tuple[_Choice, int]:
+def _unmarked(data: bytes, given: _Choice) -> _Choice:
     """UTF-16/32 named by a charset, without a byte-order mark: the endianness the first
     character shows (an ASCII character has its zero bytes first in big-endian), else big-endian
     (RFC 2781 §4.3)."""
     family = _family(given.codec)
     if given.codec != family:  # utf-16-le and the like name their endianness
-        return given, 0
+        return given
     unit = 2 if family == "utf-16" else 4
     head = data[:unit]
     little = len(head) == unit and head[0] != 0 and not any(head[1:])
-    return _Choice(f"{family}-{'le' if little else 'be'}", given.label, given.source), 0
+    return _Choice(f"{family}-{'le' if little else 'be'}", given.label, given.source)
 
 
 def _declared_encoding(data: bytes, codec: str) -> tuple[str | None, int, int]:
