@@ -116,13 +116,22 @@ class ParseContext:
         """Change the current element's scope (restored when the element ends)."""
         self._stack[-1] = dataclasses.replace(self._stack[-1], **changes)
 
-    def set_emotion(self, weights: Mapping[str, float], transition_ms: int | None = None) -> None:
-        """Make ``weights`` (labels or aliases → weight incl. intensity) the emotion in scope."""
+    def set_emotion(
+        self, weights: Mapping[str, float], transition_ms: int | None = None, *, enclosing: bool = False
+    ) -> None:
+        """Make ``weights`` (labels or aliases → weight incl. intensity) the emotion in scope.
+
+        :param enclosing: also for the rest of the enclosing element (an EmotionML ``<emotion>``
+            with no text of its own annotates the element it stands in).
+        """
         normalised = self.space.normalise_weights(weights)
-        self.update(
-            emotion=tuple(normalised.items()),
-            transition_ms=transition_ms if transition_ms is not None else self.scope.transition_ms,
-        )
+        changes = {
+            "emotion": tuple(normalised.items()),
+            "transition_ms": transition_ms if transition_ms is not None else self.scope.transition_ms,
+        }
+        self.update(**changes)
+        if enclosing and len(self._stack) > 1:
+            self._stack[-2] = dataclasses.replace(self._stack[-2], **changes)
 
     # -- output -----------------------------------------------------------------
 

@@ -78,9 +78,9 @@ def _pitch_semitones(value: str) -> float:
         return _percent_to_st(number, value)
     if unit == "hz" and sign:
         return _hz_to_st(number, value)
-    raise ValueError(
-        f"pitch {value!r}: absolute values are not supported; give a change such as +2st or +10%"
-    )
+    if unit == "hz" and number > 0:  # an absolute pitch: the change from the reference voice's 120 Hz
+        return 12.0 * math.log2(number / REFERENCE_HZ)
+    raise ValueError(f"pitch {value!r}: a number needs a unit (+2st, +10%, +20Hz or an absolute 200Hz)")
 
 
 def range_factor(value: str) -> float:
@@ -168,7 +168,10 @@ def contour_semitones(value: str) -> float:
             raise ValueError(f"contour {value!r}: position {position!r} must be a percentage")
         targets.append(pitch_semitones(target))
     movement = targets[-1] - targets[0] if len(targets) > 1 else targets[0]
-    return _within("contour", "contour", value, movement, " st")
+    # the contour is rendered as its final movement: held within the bounds (a vendor's "(60%,-60%)
+    # (100%,+80%)" moves 26 st)
+    low, high = TARGET_BOUNDS["contour"]
+    return min(high, max(low, movement))
 
 
 def break_ms(time: str | None, strength: str | None) -> int:

@@ -822,10 +822,16 @@ def _fraction_words(num: int, den: int) -> str:
 
 def _fraction(text: str, fmt: str | None, detail: str | None) -> str:
     sign, whole, num, den = _read_fraction(text)
+    return sign + _mixed_words(whole, num, den)
+
+
+def _mixed_words(whole: int | None, num: int, den: int) -> str:
+    """A fraction, after its whole part if any: a mixed number says "a" ("five and a half",
+    "two and a quarter")."""
     spoken = _fraction_words(num, den)
-    if whole is not None:
-        spoken = f"{cardinal_words(whole)} and {spoken}"
-    return sign + spoken
+    if whole is None:
+        return spoken
+    return f"{cardinal_words(whole)} and {'a' + spoken[3:] if num == 1 and den > 1 else spoken}"
 
 
 def _unit_name(unit: str) -> str | None:
@@ -874,8 +880,7 @@ def _unit(text: str, fmt: str | None, detail: str | None) -> str:
     rest = text[amount.end() :].strip()
     if "/" in number:
         sign_word, whole, num, den = _read_fraction(sign + number)
-        words = sign_word + (f"{cardinal_words(whole)} and " if whole is not None else "")
-        words += _fraction_words(num, den)
+        words = sign_word + _mixed_words(whole, num, den)
         phrase = _unit_phrase(rest, plural=whole is not None)
         if phrase and whole is None:  # "one half of an inch", "three quarters of a mile"
             article = "an" if phrase[0] in "aeiou" or phrase.startswith("hour") else "a"

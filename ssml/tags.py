@@ -97,42 +97,59 @@ def emotion(ctx: ParseContext, element: etree._Element) -> TagAction | None:
     weights = _emotionml_weights(ctx, element)
     if weights is None:
         ctx.problem(
-            "<emotion> needs a name attribute or <category>/<dimension> children; spoken neutral", element
+            "<emotion> needs a name attribute or <category>/<dimension>/<appraisal>/<action-tendency> "
+            "children; spoken neutral",
+            element,
         )
         weights = {}
-    ctx.set_emotion(weights, _transition(ctx, element))
+    ctx.set_emotion(weights, _transition(ctx, element), enclosing=not _has_text(element))
     return None
+
+
+def _has_text(element: etree._Element) -> bool:
+    """Whether an element holds words of its own (not only EmotionML descriptions)."""
+    if (element.text or "").strip():
+        return True
+    return any(
+        (child.tail or "").strip() or (isinstance(child.tag, str) and _local(child) not in EMOTIONML_PARTS)
+        for child in element
+    )
 
 
 def _emotionml_weights(ctx: ParseContext, element: etree._Element) -> dict[str, float] | None:
     categories: dict[str, float] = {}
     pad = [0.0, 0.0, 0.0]
-    found_category = found_dimension = False
+    found_category = found_dimension = found_other = False
     for child in element:
         if not isinstance(child.tag, str):
             continue
         kind = _local(child)
-        if kind not in {"category", "dimension"}:
+        if kind not in EMOTIONML_PARTS:
             continue
         name = _attr(child, "name")
         if not name:
             ctx.problem(f"<{kind}> without a name attribute ignored", child)
             continue
         value = _unit_value(ctx, child)
-        if kind == "category":
+        if kind in ("appraisal", "action-tendency"):
+            found_other = True
+            ctx.warn(f"<{kind} name={name!r}> is accepted but not rendered", child)
+        elif kind == "category":
             found_category = True
-            weights = ctx.emotion_weights(name, child)
-            for label, weight in (weights or {}).items():
+            # EmotionML vocabularies are open: a name we do not know is valid, spoken neutral
+            for label, weight in _vendor_style(ctx, name, child).items():
                 categories[label] = categories.get(label, 0.0) + weight * value
         else:
             index = _PAD_NAMES.get(name.strip().lower())
             if index is None:
-                ctx.problem(f"unknown dimension {name!r}; known: {', '.join(sorted(_PAD_NAMES))}", child)
+                known = ", ".join(sorted(_PAD_NAMES))
+                ctx.warn(f"dimension {name!r} is accepted but not rendered (read: {known})", child)
+                found_other = True
                 continue
             found_dimension = True
             pad[index] = 2.0 * value - 1.0  # EmotionML scales are 0..1 with 0.5 neutral
     if not (found_category or found_dimension):
-        return None
+        return {} if found_other else None
     weights = dict(categories)
     if found_dimension:
         for label, weight in ctx.space.from_pad(*pad).items():
@@ -254,12 +271,12 @@ def timed(ctx: ParseContext, element: etree._Element) -> TagAction:
     apart; a ``begin`` offset is a pause before the element, ``soundLevel`` a volume change."""
     begin = _attr(element, "begin")
     if begin is not None:
+        # "2.0s", or an offset after another element ("question.end+2.0s"): a pause here
+        offset = begin.strip().rpartition("+")[2] if "." in begin.split("+")[0] else begin.strip().lstrip("+")
         try:
-            ctx.add_break(prosody.break_ms(begin.strip().lstrip("+"), None))
+            ctx.add_break(prosody.break_ms(offset, None))
         except ValueError:
-            ctx.warn(
-                f"begin {begin!r} is not a time offset (event offsets are not supported); ignored", element
-            )
+            ctx.warn(f"begin {begin!r} is not rendered (only offsets that wait are); ignored", element)
     level = _attr(element, "soundLevel")
     if level is not None:
         try:
@@ -273,6 +290,25 @@ def timed(ctx: ParseContext, element: etree._Element) -> TagAction:
         if _attr(element, name) is not None:
             ctx.warn(f"{name} on <{_local(element)}> is accepted but not rendered", element)
     return TagAction.BOUNDARY
+
+
+def turn(ctx: ParseContext, element: etree._Element) -> TagAction:
+    """Azure ``<mstts:turn speaker>`` in a ``<mstts:dialog>``: each turn apart; the speaker of a
+    multi-talker voice is not rendered (one voice speaks every turn)."""
+    speaker = _attr(element, "speaker")
+    if speaker:
+        ctx.warn(
+            f"speaker {speaker!r} is accepted but not rendered; the current voice speaks the turn", element
+        )
+    return TagAction.BOUNDARY
+
+
+def mathml(ctx: ParseContext, element: etree._Element) -> TagAction:
+    """MathML ``<math>`` (Azure): accepted; its symbols are spoken as written, not as an
+    expression ("x 2", not "x squared")."""
+    ctx.warn("<math> is accepted but not rendered as speech; its symbols are read as written", element)
+    ctx.text(" ".join(" ".join(element.itertext()).split()), separate=True)
+    return TagAction.SKIP
 
 
 def bookmark(ctx: ParseContext, element: etree._Element) -> TagAction:
@@ -457,6 +493,8 @@ def phoneme(ctx: ParseContext, element: etree._Element) -> None:
     """``<phoneme ph alphabet>``: the written content is spoken."""
 
 
+#: EmotionML's descriptions inside an ``<emotion>``.
+EMOTIONML_PARTS = frozenset({"category", "dimension", "appraisal", "action-tendency"})
 #: ``interpret-as`` values that are bleeped (Google and Polly document ``expletive``).
 BLEEPED = frozenset({"expletive", "bleep"})
 #: Polly ``<amazon:breath duration>`` → pause in ms.
@@ -504,6 +542,15 @@ BUILTIN_TAGS: dict[str, TagHandler] = {
     "bookmark": bookmark,
     "emotionml": container,
     "info": skip,
+    "vocabulary": skip,
+    "item": skip,
+    "appraisal": emotionml_part,
+    "action-tendency": emotionml_part,
+    "trace": skip,
+    "dialog": container,
+    "turn": turn,
+    "voiceconversion": accepted,
+    "math": mathml,
     "viseme": accepted_silent,
     "backgroundaudio": accepted_silent,
     "audioduration": accepted_silent,

@@ -172,7 +172,7 @@ CASES = [
     ("mid-1980s", "mid-nineteen eighties"),  # NeMo range
     # -- fractions and symbols ------------------------------------------------
     ("Add 1/2 cup and 3/4 cup.", "Add one half cup and three quarters cup."),
-    ("Add 2 1/2 cups.", "Add two and one half cups."),
+    ("Add 2 1/2 cups.", "Add two and a half cups."),
     ("We are open 24/7.", "We are open twenty-four seven."),
     ("We are #1 in sales.", "We are number one in sales."),
     ("Ask R&D or Q&A.", "Ask R and D or Q and A."),

@@ -96,7 +96,7 @@ GOLDEN = [
     ("2/3", "fraction", None, "two thirds"),
     ("5/8", "fraction", None, "five eighths"),
     ("1/21", "fraction", None, "one twenty-first"),
-    ("1 1/2", "fraction", None, "one and one half"),
+    ("1 1/2", "fraction", None, "one and a half"),
     ("-3/2", "fraction", None, "minus three halves"),
     ("", "cardinal", None, ""),
 ]
@@ -292,8 +292,8 @@ VENDOR_EXAMPLES = [
     (_GOOGLE, "can", "characters", None, None, "C A N"),
     (_GOOGLE, "12345", "cardinal", None, None, "twelve thousand three hundred forty-five"),
     (_GOOGLE, "1", "ordinal", None, None, "first"),
-    # Google: "five and a half" (we say "one half", as for every mixed number)
-    (_GOOGLE, "5+1/2", "fraction", None, None, "five and one half"),
+    # Google: "five and a half"
+    (_GOOGLE, "5+1/2", "fraction", None, None, "five and a half"),
     (_GOOGLE, "censor this", "expletive", None, None, ""),
     (_GOOGLE, "censor this", "bleep", None, None, ""),
     (_GOOGLE, "10 foot", "unit", None, None, "ten feet"),
@@ -324,8 +324,8 @@ VENDOR_EXAMPLES = [
     (_POLLY, "1-2-3-4", "digits", None, None, "one two three four"),
     (_POLLY, "2/9", "fraction", None, None, "two ninths"),
     (_POLLY, "3/20", "fraction", None, None, "three twentieths"),
-    (_POLLY, "3+1/2", "fraction", None, None, "three and one half"),  # Polly: "three and a half"
-    (_POLLY, "2½", "fraction", None, None, "two and one half"),
+    (_POLLY, "3+1/2", "fraction", None, None, "three and a half"),  # Polly: "three and a half"
+    (_POLLY, "2½", "fraction", None, None, "two and a half"),
     (_POLLY, "1/2inch", "unit", None, None, "one half of an inch"),
     (_POLLY, "1meter", "unit", None, None, "one meter"),
     (_POLLY, "meter", "unit", None, None, "meters"),
@@ -350,7 +350,7 @@ VENDOR_EXAMPLES = [
     (_ALEXA, "bah humbug", "interjection", None, None, "bah humbug"),
     (_ALEXA, "hello", "spell-out", None, None, "H E L L O"),
     (_ALEXA, "12345", "digits", None, None, "one two three four five"),
-    (_ALEXA, "1+1/2", "fraction", None, None, "one and one half"),
+    (_ALEXA, "1+1/2", "fraction", None, None, "one and a half"),
     (_ALEXA, "20180922", "date", "ymd", None, "September twenty-second, twenty eighteen"),
     (_ALEXA, "1'21\"", "duration", None, None, "one minute and twenty-one seconds"),
     # Azure, https://learn.microsoft.com/azure/ai-services/speech-service/
@@ -418,7 +418,7 @@ OUR_READINGS = [
     ("10 KM", "unit", None, None, "ten kilometers"),
     ("1.0 meter", "unit", None, None, "one point zero meters"),
     ("3/4 mile", "unit", None, None, "three quarters of a mile"),
-    ("1 1/2 cups", "unit", None, None, "one and one half cups"),
+    ("1 1/2 cups", "unit", None, None, "one and a half cups"),
     ("100 km/h", "unit", None, None, "one hundred kilometers per hour"),
     ("9.8 m/s²", "unit", None, None, "nine point eight meters per square second"),
     ("-40 °C", "unit", None, None, "minus forty degrees Celsius"),
