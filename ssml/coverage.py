@@ -120,7 +120,12 @@ ELEMENTS: tuple[Coverage, ...] = (
         APPROXIMATED,
         "a pause of the breath's length, no breath sound",
     ),
-    Coverage("Amazon Polly / Alexa", "amazon:auto-breaths", ACCEPTED),
+    Coverage(
+        "Amazon Polly / Alexa",
+        "amazon:auto-breaths",
+        APPROXIMATED,
+        "a short pause at each clause mark (120-250 ms by frequency), no breath sound",
+    ),
     Coverage("EmotionML", "emotionml", RENDERED, "as a container"),
     Coverage(
         "EmotionML",

@@ -45,6 +45,8 @@ _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 SOFT_SPACE = "\x00"
 #: A space left before a stop where something between was dropped ("note [1] ." → "note.").
 _SPACE_BEFORE_STOP = re.compile(r" +(?=[.,!?;:](?:\s|\Z))")
+#: Where Polly's auto-breaths breathe: after a clause mark and the space after it.
+_CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
 _SOFT_BEFORE_PUNCTUATION = re.compile("\x00+(?=[.,!?;:)\\]}\"'»”’])")
 
 
@@ -77,6 +79,8 @@ class Scope:
     """Glide time asked for by the nearest emotion tag."""
     bleep: bool = False
     """Inside ``<say-as interpret-as="expletive">``: covered by a tone."""
+    breaths_ms: int = 0
+    """Inside Polly's ``<amazon:auto-breaths>``: a pause this long at each clause mark."""
 
 
 class TagHandler(Protocol):
@@ -144,8 +148,19 @@ class ParseContext:
         """
         if not text:
             return
-        if separate:
-            text = f"{SOFT_SPACE}{text}{SOFT_SPACE}"
+        if self.scope.breaths_ms and not separate:
+            first, *rest = _CLAUSE_END.split(text)
+            self._append(first)
+            for part in rest:
+                self.add_break(self.scope.breaths_ms)
+                self._append(part)
+            return
+        self._append(f"{SOFT_SPACE}{text}{SOFT_SPACE}" if separate else text)
+
+    def _append(self, text: str) -> None:
+        """Add ``text`` to the pending segment (ending it first when the scope has changed)."""
+        if not text:
+            return
         scope = self.scope
         if scope != self._buffer_scope:
             if any(not piece.isspace() for piece in self._buffer):

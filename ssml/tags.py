@@ -253,6 +253,16 @@ def amazon_effect(ctx: ParseContext, element: etree._Element) -> None:
         ctx.problem("<amazon:effect> needs name, phonation or vocal-tract-length", element)
 
 
+def auto_breaths(ctx: ParseContext, element: etree._Element) -> None:
+    """Polly ``<amazon:auto-breaths frequency>``: a short pause at each clause mark inside (no breath
+    sound); ``frequency`` low/medium/high/x-high sets its length."""
+    frequency = (_attr(element, "frequency") or "medium").strip().lower()
+    if frequency not in AUTO_BREATH_MS:
+        ctx.problem(f"frequency {frequency!r}; use one of {', '.join(AUTO_BREATH_MS)}; medium used", element)
+        frequency = "medium"
+    ctx.update(breaths_ms=AUTO_BREATH_MS[frequency])
+
+
 def breath(ctx: ParseContext, element: etree._Element) -> TagAction:
     """Polly ``<amazon:breath duration volume>``: a pause of the breath's length (no breath sound)."""
     ctx.add_break(
@@ -497,6 +507,8 @@ def phoneme(ctx: ParseContext, element: etree._Element) -> None:
 EMOTIONML_PARTS = frozenset({"category", "dimension", "appraisal", "action-tendency"})
 #: ``interpret-as`` values that are bleeped (Google and Polly document ``expletive``).
 BLEEPED = frozenset({"expletive", "bleep"})
+#: Polly ``<amazon:auto-breaths frequency>`` → the pause at each clause mark, in ms.
+AUTO_BREATH_MS = {"low": 120, "medium": 160, "high": 200, "x-high": 250, "default": 160}
 #: Polly ``<amazon:breath duration>`` → pause in ms.
 BREATH_MS = {"x-short": 150, "short": 250, "medium": 350, "long": 500, "x-long": 700}
 #: Polly ``phonation="soft"``: breathier, quieter, a little lower.
@@ -534,7 +546,7 @@ BUILTIN_TAGS: dict[str, TagHandler] = {
     "domain": amazon_domain,
     "effect": amazon_effect,
     "silence": silence,
-    "auto-breaths": accepted,
+    "auto-breaths": auto_breaths,
     "breath": breath,
     "par": timed,
     "seq": timed,

@@ -38,3 +38,29 @@ def test_accepted_elements_are_warnings_in_strict_mode_and_keep_their_words(runt
         "<mstts:ttsembedding> is accepted but not rendered",
         "unknown emotion 'my-custom-style'",
     ]
+
+
+def test_auto_breaths_pause_at_each_clause_mark(runtime):
+    plan = runtime.parse(
+        '<speak><amazon:auto-breaths frequency="high">First, we go home; then we eat.'
+        "</amazon:auto-breaths> Done.</speak>",
+        mode="strict",
+    )
+    assert [(s.text, s.break_after_ms) for s in plan.segments] == [
+        ("First,", 200),
+        ("we go home;", 200),
+        ("then we eat.", 0),
+        ("Done.", 0),
+    ]
+
+
+def test_an_emotionml_annotation_colours_the_rest_of_its_sentence(runtime):
+    markup = (
+        '<speak xmlns:emo="http://www.w3.org/2009/10/emotionml"><s><emo:emotion>'
+        '<emo:category name="worried" value="0.4"/></emo:emotion> Do you need help?</s> Fine.</speak>'
+    )
+    plan = runtime.parse(markup, mode="strict")
+    assert [(s.text, dict(s.emotion)) for s in plan.segments] == [
+        ("Do you need help?", {"afraid": 0.4}),
+        ("Fine.", {}),
+    ]

@@ -379,6 +379,7 @@ async def test_voices_and_emotions(client, synth):
         "languages": ["en-US"],
         "sample_rate": 22050,
         "description": joe["description"],
+        "gender": "male",
         "default": True,
     }
     emotions = (await (await client.get("/v1/emotions")).json())["emotions"]
