@@ -124,7 +124,7 @@ ELEMENTS: tuple[Coverage, ...] = (
         "Amazon Polly / Alexa",
         "amazon:auto-breaths",
         APPROXIMATED,
-        "a short pause at each clause mark (120-250 ms by frequency), no breath sound",
+        "a short pause at each clause mark (100-250 ms by frequency), no breath sound",
     ),
     Coverage("EmotionML", "emotionml", RENDERED, "as a container"),
     Coverage(

@@ -508,7 +508,7 @@ EMOTIONML_PARTS = frozenset({"category", "dimension", "appraisal", "action-tende
 #: ``interpret-as`` values that are bleeped (Google and Polly document ``expletive``).
 BLEEPED = frozenset({"expletive", "bleep"})
 #: Polly ``<amazon:auto-breaths frequency>`` → the pause at each clause mark, in ms.
-AUTO_BREATH_MS = {"low": 120, "medium": 160, "high": 200, "x-high": 250, "default": 160}
+AUTO_BREATH_MS = {"x-low": 100, "low": 120, "medium": 160, "high": 200, "x-high": 250, "default": 160}
 #: Polly ``<amazon:breath duration>`` → pause in ms.
 BREATH_MS = {"x-short": 150, "short": 250, "medium": 350, "long": 500, "x-long": 700}
 #: Polly ``phonation="soft"``: breathier, quieter, a little lower.
