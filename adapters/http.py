@@ -22,6 +22,10 @@ connection), and a keep-alive connection silent for ``limits.idle_timeout_s`` is
 
 Route groups register themselves with ``add_routes(app)`` functions listed in
 :data:`ROUTE_MODULES`.
+
+Browsers on other origins may call the API when ``server.cors_origins`` allows theirs (CORS, off
+by default): :func:`cors_middleware` answers preflights, :func:`add_cors_headers` marks every
+answer to an allowed origin (see :class:`Cors`).
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ import dataclasses
 import functools
 import importlib
 import logging
+import re
 import signal
 import time
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Awaitable, Callable, Iterable, Sequence, TypeVar
 
@@ -175,6 +181,112 @@ async def error_middleware(
     else:
         metrics.observe(route, response.status, time.perf_counter() - started)
     return response
+
+
+# -- CORS -------------------------------------------------------------------------------------
+
+
+#: Methods the routes use, allowed to cross origins.
+CORS_METHODS = ("GET", "HEAD", "POST", "DELETE", "OPTIONS")
+#: Request headers always allowed (the SDKs send more: a preflight's own list is allowed too).
+CORS_HEADERS = ("Authorization", "Content-Type", "Accept", "OpenAI-Organization", "OpenAI-Project")
+#: Response headers always exposed to scripts; every ``X-Emotts-*`` header of an answer is too.
+CORS_EXPOSED = ("Retry-After",)
+#: How long a browser may keep a preflight's answer, in seconds.
+CORS_MAX_AGE_S = 600
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Cors:
+    """Which browser origins may call the API, from ``server.cors_origins``.
+
+    An allowed origin gets ``Access-Control-Allow-Origin`` (its own origin, or ``*`` when any
+    origin is allowed) on every answer, with ``Access-Control-Expose-Headers`` naming the
+    answer's ``X-Emotts-*`` headers; a preflight (``OPTIONS`` with
+    ``Access-Control-Request-Method``) from it is answered ``204`` with the allowed methods and
+    headers. Any other origin gets no CORS header (and ``403`` for its preflight). Credentials
+    (cookies) are never allowed: none is needed, API keys travel in ``Authorization``.
+    """
+
+    origins: frozenset[str]
+    """Allowed origins, lower-cased, without a trailing ``/``."""
+    any_origin: bool = False
+    """``*``: every origin is allowed."""
+
+    @classmethod
+    def from_setting(cls, value: str | None) -> "Cors | None":
+        """The policy of ``server.cors_origins`` (comma-separated origins or ``*``); ``None`` when
+        it allows none."""
+        names = [part.strip() for part in (value or "").split(",") if part.strip()]
+        if not names:
+            return None
+        return cls(frozenset(_origin_key(name) for name in names if name != "*"), "*" in names)
+
+    def allow_origin(self, origin: str | None) -> str | None:
+        """The ``Access-Control-Allow-Origin`` for a request from ``origin``; ``None``: not allowed."""
+        if origin is None:
+            return None
+        if self.any_origin:
+            return "*"
+        return origin if _origin_key(origin) in self.origins else None
+
+
+def _origin_key(origin: str) -> str:
+    return origin.strip().rstrip("/").lower()
+
+
+#: The application's CORS policy (absent when ``server.cors_origins`` allows no origin).
+CORS = web.AppKey("cors", Cors)
+
+
+@web.middleware
+async def cors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Answer CORS preflights (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``)
+    before any route: ``204`` with the CORS headers for an allowed origin, ``403`` without them
+    for another. Other requests pass on; :func:`add_cors_headers` marks their answers."""
+    origin = request.headers.get("Origin")
+    wanted = request.headers.get("Access-Control-Request-Method")
+    if request.method != "OPTIONS" or origin is None or wanted is None:
+        return await handler(request)
+    allowed = request.app[CORS].allow_origin(origin)
+    if allowed is None:
+        message = f"origin {origin[:100]!r} is not allowed (server.cors_origins)"
+        response = ApiError(403, message, code="CorsOriginNotAllowed").response()
+        response.headers["Vary"] = "Origin"
+        return response
+    asked = [h.strip() for h in request.headers.get("Access-Control-Request-Headers", "").split(",")]
+    extra = [h for h in asked if h and _TOKEN.match(h) and h.lower() not in {c.lower() for c in CORS_HEADERS}]
+    return web.Response(
+        status=204,
+        headers={
+            "Access-Control-Allow-Origin": allowed,
+            "Access-Control-Allow-Methods": ", ".join(CORS_METHODS),
+            "Access-Control-Allow-Headers": ", ".join([*CORS_HEADERS, *extra]),
+            "Access-Control-Max-Age": str(CORS_MAX_AGE_S),
+            "Vary": "Origin",
+        },
+    )
+
+
+async def add_cors_headers(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: the CORS headers of an answer to an allowed origin, set before its
+    head is sent (so streamed answers get them too); ``Vary: Origin`` on every answer."""
+    if "Access-Control-Allow-Origin" in response.headers:  # a preflight's answer
+        return
+    varies = {
+        name.strip().lower() for value in response.headers.getall("Vary", ()) for name in value.split(",")
+    }
+    if "origin" not in varies:
+        response.headers.add("Vary", "Origin")
+    allowed = request.app[CORS].allow_origin(request.headers.get("Origin"))
+    if allowed is None:
+        return
+    exposed = [*CORS_EXPOSED, *(name for name in response.headers if name.lower().startswith("x-emotts-"))]
+    response.headers["Access-Control-Allow-Origin"] = allowed
+    response.headers["Access-Control-Expose-Headers"] = ", ".join(dict.fromkeys(exposed))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -410,14 +522,18 @@ def create_app(
     :param routes: route modules to mount (default :data:`ROUTE_MODULES`).
     """
     config = config or (synthesizer.config if synthesizer else runtime.config if runtime else load_config())
+    cors = Cors.from_setting(config.server.cors_origins)
     app = web.Application(
-        middlewares=[error_middleware],
+        middlewares=[cors_middleware, error_middleware] if cors is not None else [error_middleware],
         client_max_size=config.limits.max_body_bytes,
         # every server of this app (HttpServer, a plain AppRunner, the test client) closes idle connections
         handler_args={"keepalive_timeout": config.limits.idle_timeout_s},
     )
     app[CONFIG] = config
     app[METRICS] = Metrics()
+    if cors is not None:
+        app[CORS] = cors
+        app.on_response_prepare.append(add_cors_headers)
     n_workers = workers or default_workers()
     app[QUEUE] = RenderQueue(
         n_workers,

@@ -3,9 +3,11 @@
 Routes (errors in the shape of :mod:`.http`):
 
 - ``GET /v1/ivr/prompt?text=…&emotion=…&intensity=…&voice=…&format=…`` and
-  ``GET /v1/ivr/prompt.<ext>?text=…`` (``ext`` one of ``wav``, ``sln``, ``sln16``, ``ulaw``,
-  ``alaw``, for players that go by the URL's extension): one prompt as a telephone file, with
-  its content type, a strong ``ETag`` (the prompt's content address) and ``Cache-Control``;
+  ``GET /v1/ivr/prompt.<ext>?text=…`` (``ext`` one of ``wav``, ``wav16``, ``sln``, ``sln16``,
+  ``ulaw``, ``alaw``, for players that go by the URL's extension): one prompt as a telephone file,
+  with its content type (:attr:`TelephoneFormat.content_type`: ``sln`` is little-endian, so
+  ``audio/pcm;…;format=s16le``, not the big-endian ``audio/L16``), a strong ``ETag`` (the prompt's
+  content address) and ``Cache-Control``;
   ``If-None-Match`` with that tag answers ``304`` without rendering. For Twilio ``<Play>``,
   FreeSWITCH's ``http_cache`` and Asterisk's remote ``Playback()``.
 - ``POST /v1/ivr/calls/{call}/say``: ``text`` (and ``emotion``, ``intensity``, ``voice``,

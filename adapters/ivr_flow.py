@@ -19,12 +19,16 @@ strictly: a markup problem is an error with its line in the flow file), and opti
 ``emotion``, ``intensity`` and ``voice``.
 
 :func:`load_flow` checks the whole file and reports every problem at once
-(:class:`FlowError`). :func:`render_flow` writes ``DIR/<id>.<ext>`` beside
-``DIR/manifest.json`` and renders only the prompts whose content address
-(:func:`emotts_plugin.adapters.telephony.prompt_key`) changed or whose file is missing or altered.
-Each file and the manifest are replaced atomically, the manifest after every prompt, so a
-run that is killed keeps what it finished and leaves no partial file; the next run removes
-the temporary files a killed run left behind.
+(:class:`FlowError`). :func:`render_flow` writes ``DIR/<id>.<ext>`` for each format asked for
+beside ``DIR/manifest.json``, which lists every prompt's files in all the formats the folder
+holds (Asterisk keeps formats side by side and plays the one its channel needs without
+transcoding). A prompt is rendered once and that take encoded in each format, so every caller
+hears the same audio, the same length to the sample. Only the files of the formats being
+rendered are written or pruned; other formats' files are left as they are. A file is rendered
+only when its content address (:func:`emotts_plugin.adapters.telephony.prompt_key`) changed or
+it is missing or altered. Each file and the manifest are replaced atomically, the manifest
+after every prompt, so a run that is killed keeps what it finished and leaves no partial file;
+the next run removes the temporary files a killed run left behind.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import soundfile
 import yaml
@@ -62,7 +66,7 @@ _LOGGER = logging.getLogger(__name__)
 #: File in the output folder that records what was rendered.
 MANIFEST_NAME = "manifest.json"
 #: Bumped when the manifest's layout changes; other versions are ignored (everything re-renders).
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 #: Keys of a flow file's top-level mapping.
 FLOW_KEYS = ("defaults", "prompts")
 #: Keys of one prompt.
@@ -481,87 +485,137 @@ def id_problem(prompt_id: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class ManifestEntry:
-    """What the manifest records about one rendered prompt file."""
+class PromptFile:
+    """One file of a rendered prompt, as the manifest records it."""
 
     file: str
-    """File name inside the output folder."""
+    """File name inside the output folder (``<id>.<ext>``)."""
     format: TelephoneFormat
     """Encoding of the file."""
+    take: str
+    """:func:`~emotts_plugin.adapters.telephony.take_key` of the audio it holds."""
     key: str
-    """Content address of the prompt (:func:`emotts_plugin.adapters.telephony.prompt_key`)."""
+    """Content address of the take in this format (:func:`~emotts_plugin.adapters.telephony.prompt_key`,
+    the ``ETag`` of ``GET /v1/ivr/prompt``)."""
     size: int
     """Length of the file in bytes."""
     sha256: str
     """Hex SHA-256 of the file."""
-    duration_s: float
-    """Length of the audio in seconds."""
-    prompt: Prompt
-    """The text and settings it was rendered from."""
-    markup: bool = False
-    """Whether the text was given as ``ssml``."""
+    samples: int
+    """Length of the audio in samples at the format's rate."""
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the audio in seconds."""
+        return self.samples / self.format.sample_rate
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "file": self.file,
-            "format": self.format.value,
+            "take": self.take,
             "key": self.key,
+            "sample_rate": self.format.sample_rate,
+            "samples": self.samples,
+            "duration_s": self.duration_s,
             "size": self.size,
             "sha256": self.sha256,
-            "duration_s": self.duration_s,
+        }
+
+    @classmethod
+    def from_dict(cls, fmt: TelephoneFormat, data: Any) -> "PromptFile":
+        """The ``fmt`` file record ``data``; :class:`ValueError` for a missing, unknown or ill-typed field."""
+        types = {
+            "file": str,
+            "take": str,
+            "key": str,
+            "sample_rate": int,
+            "samples": int,
+            "duration_s": (int, float),
+            "size": int,
+            "sha256": str,
+        }
+        _check_fields(data, types, f"the {fmt.value} file")
+        if data["sample_rate"] != fmt.sample_rate:
+            raise ValueError(
+                f"the {fmt.value} file has sample_rate {data['sample_rate']}, not {fmt.sample_rate}"
+            )
+        name = data["file"]
+        if name != Path(name).name or name.startswith("."):
+            raise ValueError(f"file {name!r} is not a plain file name")
+        return cls(
+            file=name,
+            format=fmt,
+            take=data["take"],
+            key=data["key"],
+            size=data["size"],
+            sha256=data["sha256"],
+            samples=data["samples"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """What the manifest records about one prompt: what it says, and its files in every format."""
+
+    take: str
+    """:func:`~emotts_plugin.adapters.telephony.take_key` of the prompt as last rendered; a file
+    whose :attr:`PromptFile.take` differs holds an earlier version of the prompt."""
+    prompt: Prompt
+    """The text and settings it was rendered from."""
+    markup: bool = False
+    """Whether the text was given as ``ssml``."""
+    files: tuple[PromptFile, ...] = ()
+    """Its files, at most one per format, in the order of :class:`TelephoneFormat`."""
+
+    def file_of(self, fmt: TelephoneFormat) -> PromptFile | None:
+        """The file of format ``fmt``, if there is one."""
+        return next((record for record in self.files if record.format is fmt), None)
+
+    def with_file(self, record: PromptFile) -> "ManifestEntry":
+        """This entry with ``record`` in place of the file of its format, or of its name (``wav`` and
+        ``wav-ulaw`` both write ``<id>.wav``: the new file replaced the other)."""
+        kept = [f for f in self.files if f.format is not record.format and f.file != record.file]
+        return dataclasses.replace(self, files=_in_format_order([*kept, record]))
+
+    def without(self, formats: tuple[TelephoneFormat, ...]) -> "ManifestEntry":
+        """This entry without its files of ``formats``."""
+        return dataclasses.replace(self, files=tuple(f for f in self.files if f.format not in formats))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "take": self.take,
             "ssml" if self.markup else "text": self.prompt.text,
             "emotion": self.prompt.emotion,
             "intensity": self.prompt.intensity,
             "voice": self.prompt.voice,
+            "files": {record.format.value: record.to_dict() for record in self.files},
         }
 
     @classmethod
     def from_dict(cls, data: Any) -> "ManifestEntry":
         """:raises ValueError: a missing, unknown or ill-typed field."""
-        if not isinstance(data, dict):
-            raise ValueError(f"an entry must be an object, got {data!r}")
-        allowed = {
-            "file",
-            "format",
-            "key",
-            "size",
-            "sha256",
-            "duration_s",
-            "text",
-            "ssml",
-            "emotion",
-            "intensity",
-            "voice",
+        types = {
+            "take": str,
+            "text": None,
+            "ssml": None,
+            "emotion": None,
+            "intensity": None,
+            "voice": None,
+            "files": dict,
         }
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            field = unknown[0]
-            raise ValueError(
-                f"unknown field {field!r} (value {data[field]!r}); allowed: {', '.join(sorted(allowed))}"
-            )
-        expected = {
-            "file": str,
-            "format": str,
-            "key": str,
-            "size": int,
-            "sha256": str,
-            "duration_s": (int, float),
-        }
-        for name, kind in expected.items():
-            if not isinstance(data.get(name), kind) or isinstance(data.get(name), bool):
-                kind_name = getattr(kind, "__name__", "number")
-                raise ValueError(f"field {name!r} is missing or not a {kind_name}: {data.get(name)!r}")
+        _check_fields(data, types, "an entry")
         markup = "ssml" in data
         text = data.get("ssml" if markup else "text")
         if not isinstance(text, str):
             raise ValueError(f"field 'text' or 'ssml' is missing or not a string: {text!r}")
+        files = []
+        for name, record in data["files"].items():
+            files.append(PromptFile.from_dict(TelephoneFormat.parse(name), record))
+        names = [record.file for record in files]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two formats share a file: {', '.join(sorted(names))}")
         return cls(
-            file=data["file"],
-            format=TelephoneFormat.parse(data["format"]),
-            key=data["key"],
-            size=data["size"],
-            sha256=data["sha256"],
-            duration_s=float(data["duration_s"]),
+            take=data["take"],
             prompt=Prompt(
                 text,
                 emotion=data.get("emotion"),
@@ -570,7 +624,31 @@ class ManifestEntry:
                 mode="strict" if markup else None,
             ),
             markup=markup,
+            files=_in_format_order(files),
         )
+
+
+def _check_fields(data: Any, types: dict[str, Any], what: str) -> None:
+    """:class:`ValueError` unless ``data`` is an object of the fields of ``types`` (``None``: any type,
+    optional), each required one of its type."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} must be an object, got {data!r}")
+    unknown = sorted(set(data) - set(types))
+    if unknown:
+        field = unknown[0]
+        raise ValueError(
+            f"unknown field {field!r} (value {data[field]!r}) in {what}; allowed: {', '.join(sorted(types))}"
+        )
+    for name, kind in types.items():
+        value = data.get(name)
+        if kind is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            kind_name = getattr(kind, "__name__", "number")
+            raise ValueError(f"field {name!r} of {what} is missing or not a {kind_name}: {value!r}")
+
+
+def _in_format_order(files: list[PromptFile]) -> tuple[PromptFile, ...]:
+    order = list(TelephoneFormat)
+    return tuple(sorted(files, key=lambda record: order.index(record.format)))
 
 
 def read_manifest(out_dir: str | os.PathLike[str]) -> tuple[dict[str, ManifestEntry], list[str]]:
@@ -586,8 +664,13 @@ def read_manifest(out_dir: str | os.PathLike[str]) -> tuple[dict[str, ManifestEn
         return {}, []
     except (OSError, ValueError) as exc:
         return {}, [f"ignoring {path}: {exc}"]
-    ours = isinstance(data, dict) and data.get("manifest_version") == MANIFEST_VERSION
-    if not ours or not isinstance(data.get("prompts"), dict):
+    version = data.get("manifest_version") if isinstance(data, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version < MANIFEST_VERSION:
+        return {}, [
+            f"ignoring {path}: manifest version {version} was written by an older emotts; "
+            "every prompt renders again"
+        ]
+    if version != MANIFEST_VERSION or not isinstance(data.get("prompts"), dict):
         return {}, [f"ignoring {path}: not an emotts prompt manifest of version {MANIFEST_VERSION}"]
     entries, warnings = {}, []
     for prompt_id, raw in data["prompts"].items():
@@ -595,8 +678,6 @@ def read_manifest(out_dir: str | os.PathLike[str]) -> tuple[dict[str, ManifestEn
             if id_problem(prompt_id):
                 raise ValueError(id_problem(prompt_id))
             entry = ManifestEntry.from_dict(raw)
-            if entry.file != Path(entry.file).name or entry.file.startswith("."):
-                raise ValueError(f"file {entry.file!r} is not a plain file name")
         except ValueError as exc:
             warnings.append(f"{path}: ignoring the entry {prompt_id!r}: {exc}")
             continue
@@ -604,17 +685,17 @@ def read_manifest(out_dir: str | os.PathLike[str]) -> tuple[dict[str, ManifestEn
     return entries, warnings
 
 
-def _manifest_bytes(flow: Flow, fmt: TelephoneFormat, entries: dict[str, ManifestEntry]) -> bytes:
+def _manifest_bytes(flow: Flow, entries: dict[str, ManifestEntry]) -> bytes:
     try:
         generator = f"emotts {metadata.version('emotts')}"
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
         generator = "emotts"
+    present = {record.format for entry in entries.values() for record in entry.files}
     data = {
         "manifest_version": MANIFEST_VERSION,
         "generator": generator,
         "flow": flow.path,
-        "format": fmt.value,
-        "sample_rate": fmt.sample_rate,
+        "formats": [fmt.value for fmt in TelephoneFormat if fmt in present],
         "prompts": {prompt_id: entry.to_dict() for prompt_id, entry in entries.items()},
     }
     return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
@@ -629,60 +710,101 @@ class RenderReport:
 
     out_dir: str
     """The output folder."""
-    format: TelephoneFormat
-    """Encoding of the files."""
+    formats: tuple[TelephoneFormat, ...]
+    """Encodings rendered this run."""
     rendered: tuple[str, ...]
-    """Ids of the prompts rendered this run, in flow order."""
+    """Ids of the prompts rendered this run (in one format or more), in flow order."""
     skipped: tuple[str, ...]
-    """Ids of the prompts whose file was already current."""
+    """Ids of the prompts whose files (in every format of the run) were already current."""
     pruned: tuple[str, ...]
-    """Ids no longer in the flow whose files and entries were deleted (``prune``)."""
+    """Ids no longer in the flow whose files of this run's formats were deleted (``prune``)."""
     orphaned: tuple[str, ...]
-    """Ids no longer in the flow that were kept (no ``prune``)."""
+    """Ids no longer in the flow that still have files: all of them without ``prune``; with it,
+    those with files of formats this run did not render."""
     seconds: float
-    """Total audio length of the flow's prompt files."""
+    """Total audio length of the flow's prompts (the same in every format)."""
     elapsed_s: float
     """Wall time of the run."""
     removed_partials: int = 0
     """Temporary files of an interrupted run that were removed."""
     warnings: tuple[str, ...] = ()
     """Manifest problems that made prompts render again."""
+    stale: tuple[str, ...] = ()
+    """Files of formats this run did not render that hold an earlier version of their prompt."""
 
     def summary(self) -> str:
-        """One line: counts, audio length, folder and time."""
+        """One line: counts, audio length, formats, folder and time."""
+        formats = ", ".join(fmt.value for fmt in self.formats)
         return (
             f"rendered {len(self.rendered)}, unchanged {len(self.skipped)}, pruned {len(self.pruned)}: "
-            f"{self.seconds:.1f} s of {self.format.value} audio in {self.out_dir} ({self.elapsed_s:.1f} s)"
+            f"{self.seconds:.1f} s of {formats} audio in {self.out_dir} ({self.elapsed_s:.1f} s)"
         )
+
+
+def parse_formats(
+    formats: TelephoneFormat | str | Iterable[TelephoneFormat | str],
+) -> tuple[TelephoneFormat, ...]:
+    """The formats of a render, each once, in the order given.
+
+    :raises ValueError: none, an unknown one, or two that write the same file name (``wav`` and
+        ``wav-ulaw`` are both ``<id>.wav``).
+    """
+    if isinstance(formats, str):  # a TelephoneFormat is a str too
+        formats = [formats]
+    parsed = tuple(dict.fromkeys(TelephoneFormat.parse(fmt) for fmt in formats))
+    if not parsed:
+        raise ValueError(
+            "no format to render; use one or more of " + ", ".join(f.value for f in TelephoneFormat)
+        )
+    by_extension: dict[str, TelephoneFormat] = {}
+    for fmt in parsed:
+        other = by_extension.setdefault(fmt.extension, fmt)
+        if other is not fmt:
+            raise ValueError(
+                f"formats {other.value} and {fmt.value} both write <id>.{fmt.extension}; "
+                "render them into different folders"
+            )
+    return parsed
 
 
 def render_flow(
     synthesizer: Synthesizer,
     flow: Flow,
     out_dir: str | os.PathLike[str],
-    fmt: TelephoneFormat | str = TelephoneFormat.WAV,
+    formats: TelephoneFormat | str | Iterable[TelephoneFormat | str] = TelephoneFormat.WAV,
     *,
     force: bool = False,
     prune: bool = False,
     progress: bool = False,
 ) -> RenderReport:
-    """Render every prompt of ``flow`` into ``out_dir/<id>.<ext>`` and write ``out_dir/manifest.json``.
+    """Render every prompt of ``flow`` into ``out_dir/<id>.<ext>`` for each of ``formats`` and write
+    ``out_dir/manifest.json``, which lists each prompt's files in every format the folder holds.
 
-    A prompt is skipped when the manifest holds its current key and its file still has the
+    Each prompt is rendered once (its take, seeded by :func:`~emotts_plugin.adapters.telephony.take_key`)
+    and encoded in each format, so every format holds the same audio. Files of other formats in
+    the folder are never touched; a file of a format rendered now replaces one of another format
+    with the same name (``wav`` and ``wav-ulaw`` are both ``<id>.wav``).
+
+    A prompt's file is skipped when the manifest holds its current key and the file still has the
     recorded size and SHA-256. Every prompt is keyed before anything is written, so a flow
     with a prompt that cannot be rendered changes nothing.
 
-    :param fmt: a :class:`~emotts_plugin.adapters.telephony.TelephoneFormat` or its name.
+    :param formats: a :class:`~emotts_plugin.adapters.telephony.TelephoneFormat` or its name, or several.
     :param force: render every prompt, current or not.
-    :param prune: delete the files and entries of prompts the flow no longer has.
+    :param prune: delete this run's formats' files and entries of prompts the flow no longer has.
     :param progress: show a progress bar on standard error.
     :raises FlowError: prompts that cannot be keyed (bad ids, emotions, voices, markup).
     :raises ConfigError: another render holds the folder.
-    :raises ValueError: an unknown format.
+    :raises ValueError: an unknown format, or two formats with one file name.
     """
-    fmt = TelephoneFormat.parse(fmt)
+    fmts = parse_formats(formats)
     started = time.monotonic()
-    keys = _prompt_keys(synthesizer, flow, fmt)
+    takes = _take_keys(synthesizer, flow)
+    keys = {
+        (item.id, fmt): telephony.prompt_key(synthesizer, item.prompt, fmt, take=takes[item.id])
+        for item in flow.prompts
+        for fmt in fmts
+    }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with _folder_lock(out):
@@ -690,81 +812,111 @@ def render_flow(
         entries, warnings = read_manifest(out)
         manifest_path = out / MANIFEST_NAME
         written = manifest_path.read_bytes() if manifest_path.is_file() else b""
+        flow_ids = {p.id for p in flow.prompts}
 
         def save() -> None:
             nonlocal written
             order = [p.id for p in flow.prompts if p.id in entries] + [
                 i for i in entries if i not in flow_ids
             ]
-            data = _manifest_bytes(flow, fmt, {prompt_id: entries[prompt_id] for prompt_id in order})
+            data = _manifest_bytes(flow, {prompt_id: entries[prompt_id] for prompt_id in order})
             if data != written:
                 write_atomic(str(manifest_path), data)
                 written = data
 
-        flow_ids = {p.id for p in flow.prompts}
-        targets = {f"{p.id}.{fmt.extension}" for p in flow.prompts}
-        todo, skipped = [], []
+        targets = {f"{p.id}.{fmt.extension}" for p in flow.prompts for fmt in fmts}
+        todo: list[tuple[FlowPrompt, list[TelephoneFormat]]] = []
+        skipped = []
         for item in flow.prompts:
             entry = entries.get(item.id)
-            if not force and entry is not None and _is_current(out, entry, keys[item.id], fmt, item.id):
-                entries[item.id] = dataclasses.replace(entry, prompt=item.prompt, markup=item.markup)
-                skipped.append(item.id)
+            due = [
+                fmt
+                for fmt in fmts
+                if force
+                or entry is None
+                or not _is_current(out, entry.file_of(fmt), takes[item.id], keys[item.id, fmt], item.id)
+            ]
+            if due:
+                todo.append((item, due))
             else:
-                todo.append(item)
-        orphaned = [prompt_id for prompt_id in entries if prompt_id not in flow_ids]
+                entries[item.id] = dataclasses.replace(
+                    entry, take=takes[item.id], prompt=item.prompt, markup=item.markup
+                )
+                skipped.append(item.id)
 
         rendered = []
         with tqdm(
             total=len(todo), desc="rendering", unit="prompt", file=sys.stderr, disable=not (progress and todo)
         ) as bar:
-            for item in todo:
+            for item, due in todo:
                 bar.set_postfix_str(item.id)
-                data = telephony.render_prompt(synthesizer, item.prompt, fmt, key=keys[item.id])
-                name = f"{item.id}.{fmt.extension}"
-                write_atomic(str(out / name), data)
+                files = telephony.render_formats(synthesizer, item.prompt, due, take=takes[item.id])
                 previous = entries.get(item.id)
-                entries[item.id] = ManifestEntry(
-                    file=name,
-                    format=fmt,
-                    key=keys[item.id],
-                    size=len(data),
-                    sha256=hashlib.sha256(data).hexdigest(),
-                    duration_s=round(_duration_s(data, fmt), 4),
+                entry = ManifestEntry(
+                    take=takes[item.id],
                     prompt=item.prompt,
                     markup=item.markup,
+                    files=previous.files if previous is not None else (),
                 )
+                for fmt, data in files.items():
+                    name = f"{item.id}.{fmt.extension}"
+                    write_atomic(str(out / name), data)
+                    entry = entry.with_file(
+                        PromptFile(
+                            file=name,
+                            format=fmt,
+                            take=takes[item.id],
+                            key=keys[item.id, fmt],
+                            size=len(data),
+                            sha256=hashlib.sha256(data).hexdigest(),
+                            samples=_samples(data, fmt),
+                        )
+                    )
+                    _LOGGER.debug("rendered %s (%d bytes)", name, len(data))
+                entries[item.id] = entry
                 save()
-                if previous is not None and previous.file != name and previous.file not in targets:
-                    (out / previous.file).unlink(missing_ok=True)  # the same prompt in the format before
                 rendered.append(item.id)
                 bar.update()
-                _LOGGER.debug("rendered %s (%d bytes)", name, len(data))
 
         pruned = []
-        if prune:
-            for prompt_id in orphaned:
-                entry = entries.pop(prompt_id)
-                if entry.file not in targets:
-                    (out / entry.file).unlink(missing_ok=True)
+        for prompt_id in [i for i in entries if i not in flow_ids] if prune else []:
+            entry = entries[prompt_id]
+            for fmt in fmts:
+                record = entry.file_of(fmt)
+                if record is not None and record.file not in targets:
+                    (out / record.file).unlink(missing_ok=True)
+            remaining = entry.without(fmts)
+            if remaining.files:
+                entries[prompt_id] = remaining
+            else:
+                del entries[prompt_id]
+            if remaining != entry or not remaining.files:
                 pruned.append(prompt_id)
         save()
+    stale = [
+        record.file
+        for item in flow.prompts
+        for record in entries[item.id].files
+        if record.format not in fmts and record.take != entries[item.id].take
+    ]
     return RenderReport(
         out_dir=str(out),
-        format=fmt,
+        formats=fmts,
         rendered=tuple(rendered),
         skipped=tuple(skipped),
         pruned=tuple(pruned),
-        orphaned=() if prune else tuple(orphaned),
-        seconds=sum(entries[p.id].duration_s for p in flow.prompts),
+        orphaned=tuple(i for i in entries if i not in flow_ids),
+        seconds=sum(entries[p.id].file_of(fmts[0]).duration_s for p in flow.prompts),
         elapsed_s=time.monotonic() - started,
         removed_partials=removed,
         warnings=tuple(warnings),
+        stale=tuple(stale),
     )
 
 
-def _prompt_keys(synthesizer: Synthesizer, flow: Flow, fmt: TelephoneFormat) -> dict[str, str]:
-    """Every prompt's key; :class:`FlowError` listing the prompts that have none."""
-    keys: dict[str, str] = {}
+def _take_keys(synthesizer: Synthesizer, flow: Flow) -> dict[str, str]:
+    """Every prompt's take key; :class:`FlowError` listing the prompts that have none."""
+    takes: dict[str, str] = {}
     problems = []
     seen = set()
     for item in flow.prompts:
@@ -776,31 +928,32 @@ def _prompt_keys(synthesizer: Synthesizer, flow: Flow, fmt: TelephoneFormat) -> 
         if message is None:
             seen.add(item.id.casefold())
             try:
-                keys[item.id] = telephony.prompt_key(synthesizer, item.prompt, fmt)
+                takes[item.id] = telephony.take_key(synthesizer, item.prompt)
             except ValueError as exc:
                 message = str(exc)
         if message:
             problems.append(FlowProblem(message, line=item.line, index=item.index, id=item.id))
     if problems:
         raise FlowError(flow.path, problems)
-    return keys
+    return takes
 
 
-def _is_current(out: Path, entry: ManifestEntry, key: str, fmt: TelephoneFormat, prompt_id: str) -> bool:
-    if entry.key != key or entry.format is not fmt or entry.file != f"{prompt_id}.{fmt.extension}":
+def _is_current(out: Path, record: PromptFile | None, take: str, key: str, prompt_id: str) -> bool:
+    if record is None or record.take != take or record.key != key:
+        return False
+    if record.file != f"{prompt_id}.{record.format.extension}":
         return False
     try:
-        data = (out / entry.file).read_bytes()
+        data = (out / record.file).read_bytes()
     except OSError:
         return False
-    return len(data) == entry.size and hashlib.sha256(data).hexdigest() == entry.sha256
+    return len(data) == record.size and hashlib.sha256(data).hexdigest() == record.sha256
 
 
-def _duration_s(data: bytes, fmt: TelephoneFormat) -> float:
-    if fmt.extension == "wav":
-        info = soundfile.info(io.BytesIO(data))
-        return info.frames / info.samplerate
-    return len(data) / (fmt.bytes_per_sample * fmt.sample_rate)
+def _samples(data: bytes, fmt: TelephoneFormat) -> int:
+    if fmt.container == "WAV":
+        return soundfile.info(io.BytesIO(data)).frames
+    return len(data) // fmt.bytes_per_sample
 
 
 def _remove_partials(out: Path) -> int:

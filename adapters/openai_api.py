@@ -1,4 +1,5 @@
-"""OpenAI-compatible speech: ``POST /v1/audio/speech``, ``GET /v1/audio/voices``, ``GET /v1/audio/models``.
+"""OpenAI-compatible speech: ``POST /v1/audio/speech``, ``GET /v1/audio/voices``, ``GET /v1/audio/models``,
+and the model list the SDKs read: ``GET /v1/models``, ``GET /v1/models/{id}``.
 
 Any client of OpenAI's speech API (the official SDKs, chat UIs) can point its base URL at
 emotts. The official fields are read as OpenAI documents them:
@@ -23,17 +24,34 @@ emotts. The official fields are read as OpenAI documents them:
 
 Extra fields ``emotion`` (label, alias, mixture or ``{label: weight}``) and ``intensity``
 (0..1) are honoured; ``emotion`` wins over ``instructions``, and ``intensity`` replaces the
-intensity read from ``instructions``. Other unknown fields are ignored, as clients send extras.
+intensity read from ``instructions``. Extra field ``stream`` (true or false) says whether ``pcm``
+and ``wav`` are sent sentence by sentence (see below). Other unknown fields are ignored, as
+clients send extras.
 
-Streaming: ``pcm`` and ``wav`` are sent sentence by sentence as each is rendered (``wav`` with
-a header of unknown length, 0xFFFFFFFF). ``mp3``, ``opus``, ``aac`` and ``flac`` are sent whole
-the moment the last sentence is encoded; every format but ``aac`` is encoded sentence by sentence
-into a spool as it is rendered, so memory does not grow with the length of the audio.
+Whole answers: ``mp3``, ``opus``, ``aac``, ``flac``, ``wav`` (unless ``stream: true``) and ``pcm``
+with ``stream: false`` are sent whole, with ``Content-Length``, the moment the last sentence is
+encoded; every format but ``aac`` is encoded sentence by sentence into a spool as it is rendered,
+so memory does not grow with the length of the audio. Their containers carry exact lengths:
+libsndfile finishes each header when the spool is complete (WAV's RIFF and data sizes, FLAC's
+STREAMINFO sample count, the Ogg Opus end granule, the MP3 Xing/LAME frame count, encoder delay
+and padding); ADTS (``aac``) has no length field, only frames of 1024 samples, the first of them
+the encoder's priming. Headers ``X-Emotts-Sample-Rate`` and ``X-Emotts-Duration`` (seconds).
+
+Streamed answers: ``pcm`` (by default, or with ``stream: true``) and ``wav`` with ``stream: true``
+are sent sentence by sentence as each is rendered; ``wav`` then starts with a header of unknown
+length (RIFF and data sizes 0xFFFFFFFF, as live WAV streams do: read it to the end of the body).
 With ``stream_format: "sse"`` the same bytes travel base64 in
-``{"type": "speech.audio.delta", "audio": …}`` events, then one
-``{"type": "speech.audio.done", "usage": …}``; ``usage`` counts input words as
+``{"type": "speech.audio.delta", "audio": …}`` events (``pcm`` and ``wav`` sentence by sentence
+unless ``stream: false``; the other formats as pieces of the whole file), then one
+``{"type": "speech.audio.done", "usage": …, "warnings": […]}``; ``usage`` counts input words as
 ``input_tokens`` and delta events as ``output_tokens`` (emotts has no tokens) and adds
-``audio_seconds``.
+``audio_seconds``; ``warnings`` holds the text of every warning.
+
+Warnings: ``X-Emotts-Warnings`` counts them (markup repairs, rendering problems, and the
+``X-Emotts-Instructions`` note as one) and ``X-Emotts-Warning-Texts`` gives their texts, a JSON
+array of ASCII strings, bounded in size (:func:`~.requests.warning_headers`). Headers go out
+before a streamed answer is rendered, so there they hold what is known with its first sentence:
+every parse warning and the first sentence's rendering problems; the SSE ``done`` event has all.
 """
 
 from __future__ import annotations
@@ -77,12 +95,17 @@ from .requests import (
     optional,
     read_json,
     text_field,
+    warning_headers,
 )
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Model names accepted and listed (``tts-1`` and ``tts-1-hd`` take ``instructions`` too).
+#: Model names accepted and listed (``tts-1`` and ``tts-1-hd`` take ``instructions`` too); dated
+#: snapshots (:data:`SNAPSHOT_PREFIX` and a date) are accepted too.
 MODELS = ("emotts", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+SNAPSHOT_PREFIX = "gpt-4o-mini-tts-"
+#: ``created`` of every model object: emotts's models have no release date.
+MODEL_CREATED = 0
 
 #: OpenAI's voice names → emotts voices. Only ``joe`` is bundled, so every name maps to it;
 #: point a name at another voice here (one not installed falls back to the configured voice).
@@ -113,8 +136,11 @@ MEDIA_TYPES = {
     "wav": "audio/wav",
     "pcm": f"audio/pcm;rate={OUTPUT_RATE};channels=1;format=s16le",
 }
-#: Formats sent sentence by sentence.
+#: Formats that can be sent sentence by sentence (:func:`streams`).
 PROGRESSIVE = ("pcm", "wav")
+#: Of those, the ones streamed when the request's ``stream`` is absent and it is not SSE: ``wav``
+#: is sent whole unless asked, so that its header has exact lengths.
+STREAMED_BY_DEFAULT = ("pcm",)
 #: Largest piece of a whole file in one SSE delta.
 SSE_PIECE_BYTES = 32 * 1024
 
@@ -242,11 +268,27 @@ def resolve_voice(synth: Synthesizer, value: Any) -> str | None:
     raise ApiError(400, f"unknown voice {value!r}; available voices: {known}", code="UnknownVoiceError")
 
 
+def known_model(value: Any) -> bool:
+    """Whether ``value`` names a model the speech route takes (:data:`MODELS`, or a snapshot)."""
+    return isinstance(value, str) and (value in MODELS or value.startswith(SNAPSHOT_PREFIX))
+
+
 def check_model(value: Any) -> None:
-    if value is None:
-        return
-    if not isinstance(value, str) or not (value in MODELS or value.startswith("gpt-4o-mini-tts-")):
+    if value is not None and not known_model(value):
         raise ApiError(400, f"unknown model {value!r}; use one of {', '.join(MODELS)}", code="UnknownModel")
+
+
+def streams(body: Mapping[str, Any], fmt: str, stream_format: str) -> bool:
+    """Whether the answer is sent sentence by sentence: only :data:`PROGRESSIVE` formats can be;
+    the extra field ``stream`` decides, and without it ``pcm`` and any SSE answer are streamed
+    and a ``wav`` file is sent whole. ``stream`` is ignored for the other formats (always whole),
+    as clients send it for any."""
+    stream = optional(body, "stream", bool, "true or false")
+    if fmt not in PROGRESSIVE:
+        return False
+    if stream is not None:
+        return stream
+    return stream_format == "sse" or fmt in STREAMED_BY_DEFAULT
 
 
 #: Longest ``X-Emotts-Instructions`` header value.
@@ -361,11 +403,17 @@ async def speech(request: web.Request) -> web.StreamResponse:
     note = instructions_note(direction)
     notes = {"X-Emotts-Instructions": note} if note is not None else {}
     speech_request = SpeechRequest(text, options)
-    if fmt in PROGRESSIVE:
+    if streams(body, fmt, stream_format):
         return await _progressive(request, speech_request, fmt, stream_format, text, notes)
     encoded = await render_encoded(request, speech_request, lambda file, rate: open_encoder(file, rate, fmt))
     request.app[METRICS].audio_seconds += encoded.duration_s
-    headers = {"X-Emotts-Warnings": str(len(encoded.warnings) + len(notes)), **notes}
+    warnings = [*encoded.warnings, *_note_warnings(notes)]
+    headers = {
+        **warning_headers(warnings),
+        **notes,
+        "X-Emotts-Sample-Rate": str(encoded.sample_rate),
+        "X-Emotts-Duration": f"{encoded.duration_s:.3f}",
+    }
     if stream_format == "audio":
         return await send_encoded(request, encoded, {"Content-Type": MEDIA_TYPES[fmt], **headers})
     try:
@@ -377,7 +425,7 @@ async def speech(request: web.Request) -> web.StreamResponse:
             while piece := await asyncio.to_thread(encoded.file.read, SSE_PIECE_BYTES):
                 await response.write(_delta(piece))
                 deltas += 1
-            await response.write(_done(text, deltas, encoded.duration_s))
+            await response.write(_done(text, deltas, encoded.duration_s, warnings))
         except ConnectionResetError:
             client_went_away(request)
             return response
@@ -385,6 +433,11 @@ async def speech(request: web.Request) -> web.StreamResponse:
         encoded.close()
     await response.write_eof()
     return response
+
+
+def _note_warnings(notes: Mapping[str, str]) -> list[str]:
+    """The texts of the notes (headers that count as a warning each) for ``X-Emotts-Warning-Texts``."""
+    return [f"instructions: {note}" for name, note in notes.items() if name == "X-Emotts-Instructions"]
 
 
 def _sse_response(headers: Mapping[str, str]) -> web.StreamResponse:
@@ -407,7 +460,7 @@ def _error_event(error: ApiError) -> bytes:
     )
 
 
-def _done(text: str, deltas: int, audio_seconds: float) -> bytes:
+def _done(text: str, deltas: int, audio_seconds: float, warnings: list) -> bytes:
     words = len(text.split())
     usage = {
         "input_tokens": words,
@@ -415,7 +468,7 @@ def _done(text: str, deltas: int, audio_seconds: float) -> bytes:
         "total_tokens": words + deltas,
         "audio_seconds": round(audio_seconds, 3),
     }
-    return _event({"type": "speech.audio.done", "usage": usage})
+    return _event({"type": "speech.audio.done", "usage": usage, "warnings": [str(w) for w in warnings]})
 
 
 async def _progressive(
@@ -427,15 +480,19 @@ async def _progressive(
     notes: Mapping[str, str],
 ) -> web.StreamResponse:
     """``pcm`` or ``wav``, written sentence by sentence as each is rendered; ``notes`` are
-    headers that each count as one warning."""
+    headers that each count as one warning. The warning headers hold what is known before the
+    first byte: the warnings of ``head`` (every parse warning comes with the first chunk)."""
     chunks, head = await open_stream(request, speech_request)
     async with contextlib.aclosing(chunks):
-        warnings = str(sum(len(c.warnings) for c in head) + len(notes))
+        known = [w for c in head for w in c.warnings]
         rate = head[0].sample_rate
+        headers = {
+            **warning_headers([*known, *_note_warnings(notes)]),
+            **notes,
+            "X-Emotts-Sample-Rate": str(rate),
+        }
         if stream_format == "audio":
-            response = web.StreamResponse(
-                headers={"Content-Type": MEDIA_TYPES[fmt], "X-Emotts-Warnings": warnings, **notes}
-            )
+            response = web.StreamResponse(headers={"Content-Type": MEDIA_TYPES[fmt], **headers})
             await response.prepare(request)
             if fmt == "wav":
                 await response.write(wav_stream_header(rate))
@@ -443,22 +500,26 @@ async def _progressive(
                 request, response, head, chunks, lambda chunk: encode_pcm(chunk.audio, chunk.sample_rate)
             )
         else:
-            response = _sse_response({"X-Emotts-Warnings": warnings, **notes})
+            response = _sse_response(headers)
             await response.prepare(request)
-            ok = await _sse_chunks(request, response, head, chunks, fmt, rate, text)
+            ok = await _sse_chunks(request, response, head, chunks, fmt, rate, text, _note_warnings(notes))
     if ok:
         await response.write_eof()
     return response
 
 
-async def _sse_chunks(request, response, head, chunks, fmt: str, rate: int, text: str) -> bool:
+async def _sse_chunks(
+    request, response, head, chunks, fmt: str, rate: int, text: str, noted: list[str]
+) -> bool:
     deltas = 0
     seconds = 0.0
+    warnings: list = []
 
     def to_delta(chunk: AudioChunk) -> bytes:
         nonlocal deltas, seconds
         deltas += 1
         seconds += chunk.duration_s
+        warnings.extend(chunk.warnings)
         return _delta(encode_pcm(chunk.audio, chunk.sample_rate))
 
     try:
@@ -472,7 +533,7 @@ async def _sse_chunks(request, response, head, chunks, fmt: str, rate: int, text
     if not ok:
         return False
     try:
-        await response.write(_done(text, deltas, seconds))
+        await response.write(_done(text, deltas, seconds, [*warnings, *noted]))
     except ConnectionResetError:
         client_went_away(request)
         return False
@@ -490,18 +551,44 @@ async def voices(request: web.Request) -> web.Response:
     return web.json_response({"voices": ours + aliases})
 
 
+def model_object(name: str) -> dict[str, Any]:
+    """A model as OpenAI's ``GET /v1/models`` lists it."""
+    return {"id": name, "object": "model", "created": MODEL_CREATED, "owned_by": "emotts"}
+
+
 async def models(request: web.Request) -> web.Response:
+    """``GET /v1/audio/models``: the list chat UIs read (``models``) and OpenAI's (``data``)."""
     return web.json_response(
         {
             "models": [{"id": name, "name": name} for name in MODELS],
             "object": "list",
-            "data": [{"id": name, "object": "model", "created": 0, "owned_by": "emotts"} for name in MODELS],
+            "data": [model_object(name) for name in MODELS],
         }
     )
 
 
+async def list_models(request: web.Request) -> web.Response:
+    """``GET /v1/models``, as the SDKs' ``client.models.list()`` reads it."""
+    return web.json_response({"object": "list", "data": [model_object(name) for name in MODELS]})
+
+
+async def retrieve_model(request: web.Request) -> web.Response:
+    """``GET /v1/models/{id}``: the model object of an id the speech route takes, else ``404``."""
+    name = request.match_info["model"]
+    if not known_model(name):
+        raise ApiError(
+            404,
+            f"the model {name!r} does not exist; models: {', '.join(MODELS)} "
+            f"(and {SNAPSHOT_PREFIX}YYYY-MM-DD snapshots)",
+            code="model_not_found",
+        )
+    return web.json_response(model_object(name))
+
+
 def add_routes(app: web.Application) -> None:
-    """Mount the OpenAI-compatible speech routes."""
+    """Mount the OpenAI-compatible speech routes and the model list."""
     app.router.add_post("/v1/audio/speech", speech)
     app.router.add_get("/v1/audio/voices", voices)
     app.router.add_get("/v1/audio/models", models)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{model:.+}", retrieve_model)

@@ -12,6 +12,8 @@ Shared by the route modules (:mod:`.api`, :mod:`.openai_api`, :mod:`.webui`, :mo
   :func:`emotion_field`, :func:`mode_field`), each a ``400`` naming the field and the value
   (ranges of speech options are checked by :class:`~emotts_plugin.options.SpeechOptions`);
 - clients that go away: :func:`client_gone`, :func:`client_went_away`;
+- what an answer's warnings say: :func:`warning_headers` (``X-Emotts-Warnings``, the count, and
+  ``X-Emotts-Warning-Texts``, their texts as bounded ASCII JSON);
 - renders through the application's queue, bounded by ``limits.request_timeout_s``:
   :func:`render`, :func:`render_iter`, :func:`app_render_iter`.
 """
@@ -186,6 +188,48 @@ async def read_json(request: web.Request) -> dict[str, Any]:
             400, f"request body must be a JSON object, got {type(body).__name__}", code="InvalidJSON"
         )
     return body
+
+
+# -- warnings in headers --------------------------------------------------------------------
+
+#: Longest ``X-Emotts-Warning-Texts`` value, in characters (of ASCII JSON).
+WARNING_TEXTS_CHARS = 2048
+#: Longest text of one warning in it, in characters before escaping (a longer one ends in ``...``).
+WARNING_TEXT_CHARS = 240
+
+
+def warning_headers(warnings: Iterable[object]) -> dict[str, str]:
+    """``X-Emotts-Warnings``: how many ``warnings`` there are; and, when there are any,
+    ``X-Emotts-Warning-Texts``: their texts (``str()`` of each: ``line 1, column 5: …`` for a
+    parse warning) as a JSON array of strings, ASCII only (``\\uXXXX`` escapes), at most
+    :data:`WARNING_TEXTS_CHARS` characters. Each text is cut to :data:`WARNING_TEXT_CHARS`
+    characters; when they do not all fit, the array keeps the first ones and ends with one more
+    string, ``"... N more not shown"``."""
+    texts = [str(warning) for warning in warnings]
+    headers = {"X-Emotts-Warnings": str(len(texts))}
+    if not texts:
+        return headers
+    pieces = [_json_text(_cut(text, WARNING_TEXT_CHARS)) for text in texts]
+    if sum(len(piece) + 1 for piece in pieces) + 1 > WARNING_TEXTS_CHARS:
+        room = WARNING_TEXTS_CHARS - 2 - len(_json_text(f"... {len(pieces)} more not shown")) - 1
+        kept = 0
+        for piece in pieces:
+            if len(piece) + 1 > room:
+                break
+            room -= len(piece) + 1
+            kept += 1
+        pieces = pieces[:kept] + [_json_text(f"... {len(texts) - kept} more not shown")]
+    headers["X-Emotts-Warning-Texts"] = "[" + ",".join(pieces) + "]"
+    return headers
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _json_text(text: str) -> str:
+    """``text`` as a JSON string of printable ASCII (DEL, which JSON leaves as is, escaped too)."""
+    return json.dumps(text, ensure_ascii=True).replace("\x7f", "\\u007f")
 
 
 # -- reading fields -------------------------------------------------------------------------

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Emotional speech from marked-up text: SSML, vendor emotion dialects, chat-style cues.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument(
+        "-q", "--quiet", dest="log_quiet", action="store_true", help="log errors only (no warnings)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p_parse = sub.add_parser("parse", help="print the segment plan of markup (FILE or - for stdin)")
@@ -83,15 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         metavar="OUT",
         default="emotts.wav",
-        help="output file, - for stdout (default: emotts.wav)",
+        help="output file, - for stdout (default: emotts.wav); its extension chooses the encoding: "
+        + ", ".join(f".{ext}" for fmt in SAY_FORMATS for ext in fmt.extensions),
     )
     p_say.add_argument(
         "--format",
-        choices=[f.value for f in AudioFormat],
-        help="encoding (default: from OUT's extension, else wav)",
+        choices=[fmt.name for fmt in SAY_FORMATS],
+        help="encoding (default: from OUT's extension; wav for - or a name without one)",
     )
     p_say.add_argument(
-        "--sample-rate", type=int, metavar="HZ", help="output sample rate (default: the voice's)"
+        "--sample-rate",
+        type=int,
+        metavar="HZ",
+        help="output sample rate (default: the voice's; 48000 for opus, 8000 for ulaw and alaw; "
+        "sln is 8000, sln16 and wav16 16000)",
     )
     p_say.add_argument("--seed", type=int, help="seed for the voice's natural variation (repeatable output)")
     p_say.add_argument("--strict", action="store_true", help="report markup problems as errors (exit 2)")
@@ -145,6 +153,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_serve.add_argument("--no-http", action="store_true", help="do not run the HTTP server (with --wyoming)")
     p_serve.add_argument(
+        "--no-zeroconf",
+        action="store_true",
+        help="do not announce the Wyoming server on the local network (default: server.zeroconf; "
+        "only a tcp:// server beyond loopback is announced)",
+    )
+    # also after the command; SUPPRESS keeps `emotts -v serve` from being reset by these defaults
+    p_serve.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages"
+    )
+    p_serve.add_argument(
+        "-q",
+        "--quiet",
+        dest="log_quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log errors only (no warnings)",
+    )
+    p_serve.add_argument(
         "--replace",
         action="store_true",
         help="stop another emotts server that holds one of these ports (SIGTERM), wait for it, then start; "
@@ -170,19 +196,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         required=True,
         metavar="DIR",
-        help="folder for <id>.<ext> files and manifest.json (made if missing)",
+        help="folder for <id>.<ext> files and manifest.json (made if missing); "
+        "files of formats not rendered are kept",
     )
     p_render.add_argument(
         "--format",
-        default="wav",
+        action="append",
         choices=[f.value for f in TelephoneFormat],
-        help="encoding (default: wav, 8 kHz 16-bit PCM as Asterisk's own prompts)",
+        help="encoding; repeat it for several side by side, e.g. --format ulaw --format alaw "
+        "(default: wav, 8 kHz 16-bit PCM as Asterisk's own prompts)",
     )
     p_render.add_argument(
         "--force", action="store_true", help="render every prompt, even those whose file is current"
     )
     p_render.add_argument(
-        "--prune", action="store_true", help="delete the files of prompts no longer in the flow"
+        "--prune",
+        action="store_true",
+        help="delete the files (in the formats rendered) of prompts no longer in the flow",
     )
     p_render.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _common(p_render)
@@ -199,8 +229,13 @@ def _runtime(args: argparse.Namespace) -> Runtime:
         "engine": args.engine,
         "device": args.device,
     }
+    server = {}
     if getattr(args, "audiosocket", None):
-        overrides["server"] = {"audiosocket": args.audiosocket}
+        server["audiosocket"] = args.audiosocket
+    if getattr(args, "no_zeroconf", False):
+        server["zeroconf"] = False
+    if server:
+        overrides["server"] = server
     config = load_config(args.config, overrides)
     return Runtime(config, plugins=args.plugin)
 
@@ -292,14 +327,127 @@ def check_cache_dir(config: Config) -> None:
         raise ConfigError(f"cache.dir {folder!r} cannot be used: {reason}", key="cache.dir") from None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class SayFormat:
+    """An encoding ``emotts say`` writes (those the HTTP API offers), named by ``--format`` or by the
+    extension of ``-o``."""
+
+    name: str
+    """What ``--format`` calls it."""
+    extensions: tuple[str, ...]
+    """Extensions of ``-o`` that ask for it (lower case, no dot)."""
+    codec: tuple[str, str] | None = None
+    """libsndfile (container, subtype) of a format :class:`AudioFormat` lacks; ``None``: the
+    :class:`AudioFormat` of the same name (or, for ``aac``, PyAV)."""
+    rate: int | None = None
+    """The one sample rate of the format (Asterisk's ``sln``, ``sln16``, ``wav16``); ``None``: any."""
+    default_rate: int | None = None
+    """Sample rate without ``--sample-rate``; ``None``: the voice's."""
+    rates: tuple[int, ...] = ()
+    """The sample rates the codec takes; empty: any."""
+
+    def open(self, file, sample_rate: int):
+        """An encoder (:class:`StreamEncoder`'s methods) of this format into ``file``."""
+        if self.rates and sample_rate not in self.rates:
+            allowed = ", ".join(str(rate) for rate in self.rates)
+            raise ConfigError(
+                f"{self.name} cannot hold {sample_rate} Hz audio; give --sample-rate, one of {allowed}"
+            )
+        if self.codec is not None:
+            return StreamEncoder(file, sample_rate, *self.codec)
+        if self.name == "aac":
+            from .adapters.openai_api import open_encoder
+
+            return open_encoder(file, sample_rate, "aac")
+        return StreamEncoder.for_format(file, sample_rate, AudioFormat(self.name))
+
+    def problem(self) -> str | None:
+        """Why this machine cannot write the format (a codec libsndfile or PyAV lacks), or ``None``."""
+        if self.name not in ("mp3", "opus", "aac"):
+            return None
+        from .adapters.openai_api import format_problem_raw
+
+        return format_problem_raw(self.name)
+
+
+_OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+_MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+#: What ``emotts say`` writes; the extensions of the :class:`AudioFormat` ones are those
+#: :func:`~emotts_plugin.audio.format_for_path` reads.
+SAY_FORMATS = (
+    SayFormat("wav", ("wav",)),
+    SayFormat("flac", ("flac",)),
+    SayFormat("ogg", ("ogg",)),
+    SayFormat("opus", ("opus",), codec=("OGG", "OPUS"), default_rate=48000, rates=_OPUS_RATES),
+    SayFormat("mp3", ("mp3",), codec=("MP3", "MPEG_LAYER_III"), rates=_MP3_RATES),
+    SayFormat("aac", ("aac",)),
+    SayFormat("pcm16", ("pcm", "raw")),
+    SayFormat("ulaw", ("ulaw", "ul"), default_rate=8000),
+    SayFormat("alaw", ("alaw", "al"), default_rate=8000),
+    SayFormat("sln", ("sln",), codec=("RAW", "PCM_16"), rate=8000),
+    SayFormat("sln16", ("sln16",), codec=("RAW", "PCM_16"), rate=16000),
+    SayFormat("wav16", ("wav16",), codec=("WAV", "PCM_16"), rate=16000),
+)
+
+
+def say_format(output: str, name: str | None = None) -> SayFormat:
+    """The format ``emotts say`` writes to ``output``: ``name`` (``--format``) when given, else the
+    one ``output``'s extension asks for; ``wav`` for ``-`` and names without an extension.
+
+    :raises ConfigError: an extension it cannot write (naming those it can), an extension that
+        names another format than ``name``, or a codec this machine lacks.
+    """
+    by_name = {fmt.name: fmt for fmt in SAY_FORMATS}
+    base = os.path.basename(output)
+    extension = base.rsplit(".", 1)[-1].lower() if output != "-" and "." in base.strip(".") else None
+    from_path = None
+    if extension is not None:
+        known = format_for_path(base)
+        from_path = (
+            by_name[known.value]
+            if known
+            else next((fmt for fmt in SAY_FORMATS if extension in fmt.extensions), None)
+        )
+        if from_path is None and name is None:
+            supported = ", ".join(f".{ext}" for fmt in SAY_FORMATS for ext in fmt.extensions)
+            raise ConfigError(
+                f"cannot write {output!r}: emotts say does not know the extension .{extension}; "
+                f"use one of {supported} (or --format NAME)"
+            )
+    if name is not None and from_path is not None and from_path.name != name:
+        raise ConfigError(
+            f"--format {name} does not match {output!r}, whose extension asks for {from_path.name}"
+        )
+    chosen = by_name[name] if name is not None else from_path or by_name["wav"]
+    problem = chosen.problem()
+    if problem:
+        raise ConfigError(f"cannot write {chosen.name}: {problem}")
+    return chosen
+
+
+def _say_rate(fmt: SayFormat, asked: int | None) -> int | None:
+    """The sample rate to render ``fmt`` at (``None``: the voice's); :class:`ConfigError` for a rate
+    the format cannot hold."""
+    if fmt.rate is not None:
+        if asked not in (None, fmt.rate):
+            raise ConfigError(f"{fmt.name} is {fmt.rate} Hz audio; --sample-rate {asked} does not fit it")
+        return fmt.rate
+    rate = asked if asked is not None else fmt.default_rate
+    if rate is not None and fmt.rates and rate not in fmt.rates:
+        allowed = ", ".join(str(r) for r in fmt.rates)
+        raise ConfigError(f"{fmt.name} cannot hold {rate} Hz audio; give --sample-rate, one of {allowed}")
+    return rate
+
+
 def cmd_say(args: argparse.Namespace) -> int:
     if (args.text is None) == (args.file is None):
         raise ConfigError("give the text to say, or -f FILE (not both)")
+    fmt = say_format(args.output, args.format)
+    sample_rate = _say_rate(fmt, args.sample_rate)
     if args.text is not None:
         text = _argument_text(args.text, strict=args.strict)
     else:
         text = _read_input(args.file, strict=args.strict)
-    fmt = AudioFormat(args.format) if args.format else (format_for_path(args.output) or AudioFormat.WAV)
     reference = None
     if args.reference is not None:
         from .reference import check_weight
@@ -318,7 +466,7 @@ def cmd_say(args: argparse.Namespace) -> int:
     options = SpeechOptions(
         mode="strict" if args.strict else None,
         seed=args.seed,
-        sample_rate=args.sample_rate,
+        sample_rate=sample_rate,
         reference=reference,
         reference_weight=args.reference_weight,
     )
@@ -331,7 +479,7 @@ def cmd_say(args: argparse.Namespace) -> int:
                 for warning in chunk.warnings:
                     print(f"warning: {warning}", file=sys.stderr)
                 if encoder is None:
-                    encoder = StreamEncoder.for_format(out, chunk.sample_rate, fmt)
+                    encoder = fmt.open(out, chunk.sample_rate)
                 encoder.write(chunk.audio)
                 said.append(dataclasses.replace(chunk, audio=chunk.audio[:0]))
                 total += chunk.duration_s
@@ -344,7 +492,7 @@ def cmd_say(args: argparse.Namespace) -> int:
             if encoder is not None:
                 encoder.close()  # finishes the stream; on an error the file is then removed
     if args.output != "-":
-        print(f"wrote {args.output} ({total:.2f} s, {fmt.value}, {encoder.sample_rate} Hz)", file=sys.stderr)
+        print(f"wrote {args.output} ({total:.2f} s, {fmt.name}, {encoder.sample_rate} Hz)", file=sys.stderr)
     return 0
 
 
@@ -487,10 +635,11 @@ async def _serve_until_stopped(servers: Sequence[Server], context: ServeContext)
             started.append(server)
         waits = [asyncio.ensure_future(server.wait()) for server in started]
         waits.append(asyncio.ensure_future(stopped.wait()))
+        ready = asyncio.ensure_future(_say_ready(started, context))
         try:
             done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for waiting in waits:
+            for waiting in (*waits, ready):
                 waiting.cancel()
         for finished in done:
             finished.result()  # a server that failed ends the others with its error
@@ -500,6 +649,59 @@ async def _serve_until_stopped(servers: Sequence[Server], context: ServeContext)
                 await server.close()
             except Exception:  # the others still close
                 _LOGGER.exception("closing %s failed", type(server).__name__)
+
+
+#: Seconds ``emotts serve`` waits for every server to listen before it gives up saying it is ready.
+READY_TIMEOUT_S = 60.0
+#: How addresses are written in the ready line, by server (others as ``HOST:PORT``).
+_SCHEMES = {"HTTP": "http://", "Wyoming": "tcp://"}
+
+
+async def _say_ready(servers: Sequence[Server], context: ServeContext) -> None:
+    """Once every address of ``servers`` is listening (a server may bind in the background after
+    its start), print one line naming them all: ``emotts: ready: HTTP http://127.0.0.1:7860,
+    Wyoming tcp://0.0.0.0:10200 (Ctrl+C to stop)``."""
+    import asyncio
+
+    endpoints = [endpoint for server in servers for endpoint in server.endpoints]
+    deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_S
+    waiting = list(endpoints)
+    while waiting:
+        waiting = [endpoint for endpoint in waiting if not await asyncio.to_thread(_listening, endpoint)]
+        if waiting and asyncio.get_running_loop().time() > deadline:
+            _LOGGER.warning("not listening after %g s: %s", READY_TIMEOUT_S, ", ".join(map(str, waiting)))
+            return
+        if waiting:
+            await asyncio.sleep(0.05)
+    named = [_address(endpoint) for endpoint in endpoints]
+    uri = context.options.wyoming_uri or context.runtime.config.server.wyoming_uri
+    if uri and uri.startswith("stdio:"):
+        named.append(f"Wyoming {uri} (standard input and output)")
+    print(f"emotts: ready: {', '.join(named)} (Ctrl+C to stop)", file=sys.stderr, flush=True)
+
+
+def _listening(endpoint: ports.Endpoint) -> bool:
+    """Whether something listens on ``endpoint`` now: its TCP address cannot be bound (or it has
+    port 0, which cannot be checked), its Unix socket file is there."""
+    import errno
+    import stat
+
+    if endpoint.path is not None:
+        try:
+            return stat.S_ISSOCK(os.stat(endpoint.path).st_mode)
+        except OSError:
+            return False
+    if not endpoint.port:
+        return True
+    error = ports.check(endpoint)
+    return error is not None and error.errno == errno.EADDRINUSE
+
+
+def _address(endpoint: ports.Endpoint) -> str:
+    if endpoint.path is not None:
+        scheme = "unix://" if endpoint.server == "Wyoming" else ""
+        return f"{endpoint.server} {scheme}{endpoint.path}"
+    return f"{endpoint.server} {_SCHEMES.get(endpoint.server, '')}{endpoint}"
 
 
 def _claim(endpoints: list[ports.Endpoint], *, replace: bool) -> None:
@@ -518,18 +720,31 @@ def _claim(endpoints: list[ports.Endpoint], *, replace: bool) -> None:
 
 
 def cmd_ivr_render(args: argparse.Namespace) -> int:
-    from .adapters.ivr_flow import load_flow, render_flow
+    from .adapters.ivr_flow import load_flow, parse_formats, render_flow
 
+    formats = parse_formats(args.format or ["wav"])  # wav and wav-ulaw (one file name) refused first
     synthesizer = _synthesizer(args)
     flow = load_flow(args.flow, synthesizer=synthesizer)
     for warning in flow.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     report = render_flow(
-        synthesizer, flow, args.out, args.format, force=args.force, prune=args.prune, progress=not args.quiet
+        synthesizer, flow, args.out, formats, force=args.force, prune=args.prune, progress=not args.quiet
     )
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if report.orphaned:
+    if report.stale:
+        print(
+            "warning: these files hold an earlier version of their prompt (render their formats too): "
+            + ", ".join(report.stale),
+            file=sys.stderr,
+        )
+    if report.orphaned and args.prune:
+        print(
+            "warning: no longer in the flow, kept as files of formats this run did not render "
+            f"(--prune with their --format deletes them): {', '.join(report.orphaned)}",
+            file=sys.stderr,
+        )
+    elif report.orphaned:
         print(
             f"warning: no longer in the flow (kept; --prune deletes them): {', '.join(report.orphaned)}",
             file=sys.stderr,
@@ -557,9 +772,12 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    if args.verbose and args.log_quiet:
+        parser.error("-v (debug messages) and -q (errors only) contradict each other")
+    # one level for every logger, so every server's messages (HTTP, Wyoming, AudioSocket) follow
+    # -v and -q alike; errors are always logged
+    level = logging.DEBUG if args.verbose else logging.ERROR if args.log_quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.command](args)
     except (EmottsError, ValueError) as exc:

@@ -69,6 +69,12 @@ class ServerConfig:
     audiosocket: str | None = None
     """``HOST:PORT`` of the AudioSocket server for Asterisk calls (``[::1]:9092`` for IPv6); none runs no
     server."""
+    zeroconf: bool = True
+    """Announce the Wyoming server on the local network (``_wyoming._tcp``, so Home Assistant finds
+    it) when it listens on an address other than loopback; ``emotts serve --no-zeroconf`` turns it off."""
+    cors_origins: str | None = None
+    """Browser origins allowed to call the HTTP API (CORS), comma-separated (``https://app.example``),
+    or ``*`` for any; none (the default) sends no CORS headers."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from emotts_plugin.adapters.http import create_app
 from emotts_plugin.adapters.ivr import AUDIOSOCKET, CALLS, FRAME_MS
 from emotts_plugin.synthesizer import Synthesizer
 
+from conftest import needs_sox
 from evaluation import transcribe, word_error_rate
 
 pytestmark = pytest.mark.asyncio
@@ -131,6 +132,7 @@ def pcm(frames) -> np.ndarray:
 # -- prompt files by URL ----------------------------------------------------------------
 
 
+@needs_sox
 async def test_prompt_file_has_content_type_etag_and_reads_in_sox(client, tmp_path):
     response = await client.get("/v1/ivr/prompt.wav", params={"text": SHORT, "emotion": "calm"})
     assert response.status == 200, await response.text()
@@ -192,8 +194,8 @@ async def test_prompt_file_bad_requests_say_what_is_wrong(client, url, params, s
 @pytest.mark.parametrize(
     "ext, content_type, rate, width",
     [
-        ("sln", "audio/L16;rate=8000;channels=1", 8000, 2),
-        ("sln16", "audio/L16;rate=16000;channels=1", 16000, 2),
+        ("sln", "audio/pcm;rate=8000;channels=1;format=s16le", 8000, 2),  # little-endian: not audio/L16
+        ("sln16", "audio/pcm;rate=16000;channels=1;format=s16le", 16000, 2),
         ("alaw", "audio/x-alaw-basic", 8000, 1),
     ],
 )

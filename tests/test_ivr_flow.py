@@ -1,7 +1,8 @@
-"""``emotts ivr render``: flow files, prompt files read back by sox, skipping, interruption.
+"""``emotts ivr render``: flow files, prompt files read back by sox, formats side by side,
+skipping, interruption.
 
-Prompts are short and rendered by the real ``joe`` voice (noise on: each prompt key seeds it,
-so the same prompt renders the same bytes).
+Prompts are short and rendered by the real ``joe`` voice (noise on: each prompt's take key seeds
+it, so the same prompt renders the same bytes, and the same take in every format).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import signal
 import struct
 import subprocess
@@ -18,7 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 
 from emotts_plugin import Synthesizer, cli, load_config
 from emotts_plugin.adapters import telephony
@@ -28,17 +30,19 @@ from emotts_plugin.adapters.ivr_flow import (
     FlowPrompt,
     load_flow,
     parse_flow,
+    parse_formats,
     read_manifest,
     render_flow,
 )
 from emotts_plugin.adapters.telephony import Prompt, TelephoneFormat
 from emotts_plugin.errors import ConfigError, FlowError
 
+from conftest import ASTERISK_SOUNDS, needs_asterisk_sounds, needs_sox
+
 ROOT = Path(__file__).resolve().parents[1]
 EMOTTS = str(Path(sys.executable).with_name("emotts"))
 EXAMPLE = ROOT / "examples" / "ivr" / "customer-service.yaml"
-ASTERISK_PROMPT = Path("/usr/share/asterisk/sounds/en_US_f_Allison/vm-goodbye.wav")
-needs_sox = pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed")
+ASTERISK_PROMPT = ASTERISK_SOUNDS / "vm-goodbye.wav"
 
 SMALL_FLOW = """\
 defaults:
@@ -58,6 +62,7 @@ prompts:
 # format, soxi encoding, sox raw decoding options (None: a WAV file)
 FORMATS = [
     ("wav", "Signed Integer PCM", None),
+    ("wav16", "Signed Integer PCM", None),
     ("wav-ulaw", "u-law", None),
     ("wav-alaw", "A-law", None),
     ("sln", None, ["-e", "signed-integer", "-b", "16", "-r", "8000"]),
@@ -65,6 +70,9 @@ FORMATS = [
     ("ulaw", None, ["-e", "u-law", "-b", "8", "-r", "8000"]),
     ("alaw", None, ["-e", "a-law", "-b", "8", "-r", "8000"]),
 ]
+#: The formats Asterisk keeps side by side in one folder (one file name each).
+ASTERISK_FORMATS = ("sln", "sln16", "ulaw", "alaw", "wav", "wav16")
+RAW_OPTIONS = {name: raw for name, _, raw in FORMATS}
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +135,7 @@ def riff_fields(data: bytes) -> dict:
 
 def sox_samples(path: Path, raw: list[str] | None) -> int:
     """Samples in ``path`` as sox decodes it (a raw file with ``raw`` options, else by its header)."""
-    args = ["sox", *(["-t", "raw", *raw, "-c", "1"] if raw else []), str(path), "-n", "stat"]
+    args = ["sox", *(["-t", "raw", *raw, "-L", "-c", "1"] if raw else []), str(path), "-n", "stat"]
     done = subprocess.run(args, capture_output=True, text=True, check=True)
     line = next(row for row in done.stderr.splitlines() if row.startswith("Samples read:"))
     return int(line.split()[-1])
@@ -367,21 +375,21 @@ def test_prompt_files_read_back_by_sox(synth, tmp_path, name, encoding, raw):
     assert report.rendered == ("hello",)
     path = tmp_path / f"hello.{fmt.extension}"
     data = path.read_bytes()
-    entry = manifest(tmp_path)["prompts"]["hello"]
-    assert (entry["file"], entry["format"], entry["size"]) == (path.name, name, len(data))
+    entry = manifest(tmp_path)["prompts"]["hello"]["files"][name]
+    assert (entry["file"], entry["sample_rate"], entry["size"]) == (path.name, fmt.sample_rate, len(data))
     assert entry["sha256"] == hashlib.sha256(data).hexdigest()
     samples = sox_samples(path, raw)
-    assert samples == round(entry["duration_s"] * fmt.sample_rate)
+    assert samples == entry["samples"] == round(entry["duration_s"] * fmt.sample_rate)
     assert 0.4 < entry["duration_s"] < 3.0
     if encoding:
-        assert (soxi(path, "-r"), soxi(path, "-c"), soxi(path, "-e")) == ("8000", "1", encoding)
+        assert (soxi(path, "-r"), soxi(path, "-c"), soxi(path, "-e")) == (str(fmt.sample_rate), "1", encoding)
         assert int(soxi(path, "-s")) == samples
     else:
         assert len(data) == samples * fmt.bytes_per_sample
     assert report.seconds == pytest.approx(entry["duration_s"])
 
 
-@pytest.mark.skipif(not ASTERISK_PROMPT.is_file(), reason="asterisk-core-sounds-en-wav is not installed")
+@needs_asterisk_sounds
 def test_wav_prompt_has_the_header_of_asterisk_prompts(synth, tmp_path):
     render_flow(synth, parse_flow(P + "id: hello\n    text: Hello there.\n"), tmp_path, "wav")
     ours = riff_fields((tmp_path / "hello.wav").read_bytes())
@@ -399,15 +407,14 @@ def test_manifest_records_each_prompt(synth, tmp_path):
     out = tmp_path / "sounds"
     report = render_flow(synth, flow, out, "sln")
     data = manifest(out)
-    assert (data["manifest_version"], data["format"], data["sample_rate"], data["flow"]) == (
-        1,
-        "sln",
-        8000,
-        flow.path,
-    )
+    assert (data["manifest_version"], data["formats"], data["flow"]) == (2, ["sln"], flow.path)
     assert list(data["prompts"]) == ["hello", "menu", "bye"]
     menu = data["prompts"]["menu"]
-    assert menu["key"] == telephony.prompt_key(synth, flow.prompts[1].prompt, "sln")
+    take = telephony.take_key(synth, flow.prompts[1].prompt)
+    assert menu["take"] == take and list(menu["files"]) == ["sln"]
+    sln = menu["files"]["sln"]
+    assert sln["key"] == telephony.prompt_key(synth, flow.prompts[1].prompt, "sln")
+    assert (sln["file"], sln["take"], sln["sample_rate"]) == ("menu.sln", take, 8000)
     assert menu["ssml"] == '<speak>Press <say-as interpret-as="digits">1</say-as>.</speak>'
     assert "text" not in menu and (menu["emotion"], menu["intensity"], menu["voice"]) == (
         "neutral",
@@ -415,9 +422,11 @@ def test_manifest_records_each_prompt(synth, tmp_path):
         None,
     )
     assert sorted(p.name for p in out.iterdir()) == ["bye.sln", "hello.sln", MANIFEST_NAME, "menu.sln"]
-    assert report.seconds == pytest.approx(sum(e["duration_s"] for e in data["prompts"].values()))
+    durations = [e["files"]["sln"]["duration_s"] for e in data["prompts"].values()]
+    assert report.seconds == pytest.approx(sum(durations))
     entries, warnings = read_manifest(out)
     assert warnings == [] and entries["bye"].prompt == Prompt("Goodbye!", emotion="cheerful", intensity=0.5)
+    assert entries["menu"].file_of(TelephoneFormat.SLN).duration_s == sln["duration_s"]
 
 
 def test_unchanged_flow_renders_nothing(synth, tmp_path, calls):
@@ -490,13 +499,131 @@ def test_prompts_left_out_of_the_flow_are_kept_then_pruned(synth, tmp_path):
     assert pruned.summary().startswith("rendered 0, unchanged 1, pruned 2: ")
 
 
-def test_another_format_replaces_the_files(synth, tmp_path):
+@needs_sox
+def test_every_asterisk_format_side_by_side_read_back_by_sox(synth, tmp_path):
+    """All of Asterisk's formats in one folder, from one render each prompt: soxi and sox read every
+    file, the 8 kHz ones hold the same number of samples and the 16 kHz ones twice as many."""
+    out = tmp_path / "sounds"
+    report = render_flow(synth, parse_flow(SMALL_FLOW), out, ASTERISK_FORMATS)
+    assert report.formats == tuple(TelephoneFormat(name) for name in ASTERISK_FORMATS)
+    data = manifest(out)
+    assert data["formats"] == list(ASTERISK_FORMATS)
+    for prompt_id in ("hello", "menu", "bye"):
+        files = data["prompts"][prompt_id]["files"]
+        assert list(files) == list(ASTERISK_FORMATS)
+        counted = {}
+        for name, record in files.items():
+            fmt = TelephoneFormat(name)
+            path = out / record["file"]
+            assert path.name == f"{prompt_id}.{fmt.extension}"
+            counted[name] = sox_samples(path, RAW_OPTIONS[name])
+            if fmt.container == "WAV":
+                assert (soxi(path, "-r"), soxi(path, "-e")) == (str(fmt.sample_rate), "Signed Integer PCM")
+                assert int(soxi(path, "-s")) == counted[name]
+            assert counted[name] == record["samples"]
+            assert record["take"] == data["prompts"][prompt_id]["take"]
+        narrow = counted["sln"]
+        print(f"{prompt_id}: samples {counted}")
+        assert {counted[name] for name in ("sln", "ulaw", "alaw", "wav")} == {narrow}
+        assert counted["sln16"] == counted["wav16"] == 2 * narrow
+        assert len({record["duration_s"] for record in files.values()}) == 1
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [MANIFEST_NAME]
+        + [f"{i}.{TelephoneFormat(n).extension}" for i in ("hello", "menu", "bye") for n in ASTERISK_FORMATS]
+    )
+
+
+def test_another_format_joins_the_folder_with_the_same_take(synth, tmp_path, calls):
+    """A-law rendered into a µ-law folder: the µ-law files stay as they were, and the A-law ones
+    hold the same take (the same length to the sample, the same audio within G.711's error)."""
+    out = tmp_path / "out"
+    flow = parse_flow(SMALL_FLOW)
+    render_flow(synth, flow, out, "ulaw")
+    before = snapshot(out)
+    report = render_flow(synth, flow, out, "alaw")
+    assert report.rendered == ("hello", "menu", "bye") and len(calls) == 6
+    after = snapshot(out)
+    assert {name: after[name] for name in before if name != MANIFEST_NAME} == {
+        name: state for name, state in before.items() if name != MANIFEST_NAME
+    }
+    data = manifest(out)
+    assert data["formats"] == ["ulaw", "alaw"]
+    for prompt_id, entry in data["prompts"].items():
+        ulaw, alaw = entry["files"]["ulaw"], entry["files"]["alaw"]
+        assert ulaw["samples"] == alaw["samples"] and ulaw["take"] == alaw["take"] == entry["take"]
+        mu = soundfile.read(out / ulaw["file"], format="RAW", subtype="ULAW", samplerate=8000, channels=1)[0]
+        a = soundfile.read(out / alaw["file"], format="RAW", subtype="ALAW", samplerate=8000, channels=1)[0]
+        assert np.corrcoef(mu, a)[0, 1] > 0.99, prompt_id
+    # both formats current: nothing renders; one run may name both
+    again = render_flow(synth, flow, out, ["alaw", "ulaw"])
+    assert (again.rendered, again.skipped) == ((), ("hello", "menu", "bye")) and len(calls) == 6
+    assert snapshot(out) == after
+
+
+def test_each_prompt_is_rendered_once_for_all_its_formats(synth, tmp_path, calls):
+    out = tmp_path / "out"
+    report = render_flow(synth, parse_flow(SMALL_FLOW), out, ["ulaw", "alaw", "sln16"])
+    assert report.rendered == ("hello", "menu", "bye") and len(calls) == 3
+    assert report.summary().startswith("rendered 3, unchanged 0, pruned 0: ")
+    assert " s of ulaw, alaw, sln16 audio in " in report.summary()
+    (out / "menu.alaw").unlink()
+    report = render_flow(synth, parse_flow(SMALL_FLOW), out, ["ulaw", "alaw", "sln16"])
+    assert (report.rendered, len(calls)) == (("menu",), 4)
+
+
+def test_files_of_formats_not_rendered_are_kept_and_flagged_when_stale(synth, tmp_path):
+    out = tmp_path / "out"
+    render_flow(synth, parse_flow(SMALL_FLOW), out, ["ulaw", "alaw"])
+    alaw_before = (out / "bye.alaw").read_bytes()
+    changed = parse_flow(SMALL_FLOW.replace("Goodbye!", "Goodbye, and thanks!"))
+    report = render_flow(synth, changed, out, "ulaw")
+    assert report.rendered == ("bye",) and report.stale == ("bye.alaw",)
+    assert (out / "bye.alaw").read_bytes() == alaw_before  # never deleted nor rewritten
+    entry = manifest(out)["prompts"]["bye"]
+    assert entry["files"]["alaw"]["take"] != entry["take"] == entry["files"]["ulaw"]["take"]
+    report = render_flow(synth, changed, out, "alaw")
+    assert report.rendered == ("bye",) and report.stale == ()
+
+
+def test_formats_with_one_file_name_replace_each_other(synth, tmp_path):
+    """wav and wav-ulaw are both <id>.wav: they cannot share a run, and one replaces the other."""
+    with pytest.raises(ValueError, match="formats wav and wav-ulaw both write <id>.wav"):
+        parse_formats(["wav", "ulaw", "wav-ulaw"])
+    assert parse_formats("ulaw") == (TelephoneFormat.ULAW,)
+    assert parse_formats(["alaw", "ulaw", "alaw"]) == (TelephoneFormat.ALAW, TelephoneFormat.ULAW)
     out = tmp_path / "out"
     flow = parse_flow(P + "id: hello\n    text: Hello there.\n")
-    render_flow(synth, flow, out, "wav")
-    report = render_flow(synth, flow, out, "ulaw")
+    render_flow(synth, flow, out, ["wav", "alaw"])
+    render_flow(synth, flow, out, "wav-ulaw")
+    assert list(manifest(out)["prompts"]["hello"]["files"]) == ["alaw", "wav-ulaw"]
+    assert soundfile.info(out / "hello.wav").subtype == "ULAW"
+    assert sorted(p.name for p in out.iterdir()) == ["hello.alaw", "hello.wav", MANIFEST_NAME]
+
+
+def test_prune_deletes_only_the_formats_it_renders(synth, tmp_path):
+    out = tmp_path / "out"
+    render_flow(synth, parse_flow(SMALL_FLOW), out, ["ulaw", "alaw"])
+    shorter = parse_flow(SMALL_FLOW.split("  - id: menu")[0])
+    report = render_flow(synth, shorter, out, "ulaw", prune=True)
+    assert (report.pruned, report.orphaned) == (("menu", "bye"), ("menu", "bye"))
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["bye.alaw", "hello.alaw", "hello.ulaw", MANIFEST_NAME, "menu.alaw"]
+    assert list(manifest(out)["prompts"]["bye"]["files"]) == ["alaw"]
+    report = render_flow(synth, shorter, out, "alaw", prune=True)
+    assert (report.pruned, report.orphaned) == (("menu", "bye"), ())
+    assert sorted(p.name for p in out.iterdir()) == ["hello.alaw", "hello.ulaw", MANIFEST_NAME]
+
+
+def test_a_manifest_of_the_first_version_is_replaced(synth, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MANIFEST_NAME).write_text(json.dumps({"manifest_version": 1, "format": "wav", "prompts": {}}))
+    report = render_flow(synth, parse_flow(P + "id: hello\n    text: Hello there.\n"), out)
     assert report.rendered == ("hello",)
-    assert sorted(p.name for p in out.iterdir()) == ["hello.ulaw", MANIFEST_NAME]
+    assert (
+        "manifest version 1 was written by an older emotts; every prompt renders again" in report.warnings[0]
+    )
+    assert manifest(out)["manifest_version"] == 2
 
 
 def test_flow_with_a_bad_prompt_writes_nothing(synth, tmp_path, calls):
@@ -519,7 +646,7 @@ def test_unusable_manifest_is_ignored_with_a_warning(synth, tmp_path, calls):
     out = tmp_path / "out"
     render_flow(synth, parse_flow(SMALL_FLOW), out)
     data = manifest(out)
-    data["prompts"]["menu"]["size"] = "big"
+    data["prompts"]["menu"]["files"]["wav"]["size"] = "big"
     data["prompts"]["../../x"] = data["prompts"]["bye"]
     (out / MANIFEST_NAME).write_text(json.dumps(data))
     report = render_flow(synth, parse_flow(SMALL_FLOW), out)
@@ -585,7 +712,8 @@ def test_killed_render_leaves_no_partial_file_and_resumes(tmp_path):
         entry = entries.get(path.stem)
         data = path.read_bytes()
         if entry is not None:  # recorded: exactly what the manifest says
-            assert (len(data), hashlib.sha256(data).hexdigest()) == (entry["size"], entry["sha256"])
+            record = entry["files"]["wav"]
+            assert (len(data), hashlib.sha256(data).hexdigest()) == (record["size"], record["sha256"])
             current.add(path.stem)
         else:  # killed between the file's rename and the manifest's: still a whole file
             assert complete_wav(path), path
@@ -600,7 +728,8 @@ def test_killed_render_leaves_no_partial_file_and_resumes(tmp_path):
     final = manifest(out)["prompts"]
     assert sorted(final) == [f"p{i}" for i in range(1, 7)]
     for prompt_id, entry in final.items():
-        assert hashlib.sha256((out / entry["file"]).read_bytes()).hexdigest() == entry["sha256"]
+        record = entry["files"]["wav"]
+        assert hashlib.sha256((out / record["file"]).read_bytes()).hexdigest() == record["sha256"]
 
 
 @needs_sox
@@ -619,9 +748,10 @@ def test_example_flow_end_to_end(tmp_path):
         .startswith(f"rendered {len(data['prompts'])}, unchanged 0, pruned 0: ")
     )
     for entry in data["prompts"].values():
-        path = out / entry["file"]
+        record = entry["files"]["wav-ulaw"]
+        path = out / record["file"]
         assert soxi(path, "-e") == "u-law" and soxi(path, "-r") == "8000"
-        assert int(soxi(path, "-s")) == round(entry["duration_s"] * 8000)
+        assert int(soxi(path, "-s")) == record["samples"] == round(record["duration_s"] * 8000)
     started = time.monotonic()
     again = subprocess.run([*command, "--quiet"], capture_output=True, text=True, timeout=60)
     print(
@@ -672,3 +802,43 @@ def test_cli_unknown_format_is_a_usage_error(tmp_path, capsys):
 def test_cli_missing_flow_file(tmp_path, capsys):
     assert cli.main(["ivr", "render", str(tmp_path / "nope.yaml"), "--out", str(tmp_path)]) == 2
     assert "error: cannot read flow file" in capsys.readouterr().err
+
+
+def test_cli_renders_several_formats_side_by_side(tmp_path, capsys):
+    flow = write_flow(tmp_path, SMALL_FLOW)
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "hello.sln").write_bytes(b"\0\0" * 800)  # a file of another format, not in the manifest
+    argv = ["ivr", "render", str(flow), "--out", str(out), "--format", "ulaw", "--format", "alaw", "-q"]
+    assert cli.main(argv) == 0
+    summary = capsys.readouterr().err.strip().splitlines()[-1]
+    assert (
+        summary.startswith("rendered 3, unchanged 0, pruned 0: ") and " s of ulaw, alaw audio in " in summary
+    )
+    assert (out / "hello.sln").read_bytes() == b"\0\0" * 800  # never deleted
+    assert sorted(p.name for p in out.glob("*.?law")) == [
+        f"{i}.{ext}" for i in ("bye", "hello", "menu") for ext in ("alaw", "ulaw")
+    ]
+    # the prompt changes, one format is rendered: the other is named as stale
+    write_flow(tmp_path, SMALL_FLOW.replace("Goodbye!", "Bye now!"))
+    assert cli.main(["ivr", "render", str(flow), "--out", str(out), "--format", "ulaw", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: these files hold an earlier version of their prompt" in err and "bye.alaw" in err
+
+
+def test_cli_formats_sharing_a_file_name_exit_two(tmp_path, capsys):
+    flow = write_flow(tmp_path, SMALL_FLOW)
+    argv = [
+        "ivr",
+        "render",
+        str(flow),
+        "--out",
+        str(tmp_path / "out"),
+        "--format",
+        "wav",
+        "--format",
+        "wav-alaw",
+    ]
+    assert cli.main(argv) == 2
+    assert "error: formats wav and wav-alaw both write <id>.wav" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

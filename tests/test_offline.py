@@ -159,12 +159,14 @@ async def _drive(base: str, wyoming_port: int) -> set[tuple[str, str]]:
             "/v1/emotions",
             "/v1/audio/voices",
             "/v1/audio/models",
+            "/v1/models",
             "/",
             "/v1/webui/options",
             "/v1/references",
         ):
             await call("GET", pattern, 200)
         await call("GET", "/static/{name}", 200, {"name": "app.js"})
+        await call("GET", "/v1/models/{model}", 200, {"model": "tts-1"})
         await call(
             "POST",
             "/v1/plan",

@@ -2,7 +2,10 @@
 
 A real server runs on a free loopback port in a background thread (one voice, noise
 off); the SDK is pointed at its base URL, plain and streaming. Audio is judged by
-decoding it (rate, duration), never byte for byte.
+decoding it (rate, duration), never byte for byte. Every ``response_format`` is read by
+readers that share no code with the encoder: the container's own length fields parsed here
+(WAV through Python's ``wave``, FLAC's STREAMINFO, the Ogg Opus end granule, the MP3 Xing/LAME
+tag), and a decoder (sox where it reads the format, else PyAV, else libsndfile's decoder).
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ import dataclasses
 import importlib.util
 import io
 import json
+import shutil
+import struct
+import subprocess
 import threading
+import wave
 
 import numpy as np
 import openai
@@ -23,7 +30,9 @@ from aiohttp import web
 
 from emotts_plugin import load_config
 from emotts_plugin.adapters.http import create_app
-from emotts_plugin.adapters.openai_api import MODELS, VOICE_ALIASES
+from emotts_plugin.adapters.openai_api import FORMATS, MODELS, VOICE_ALIASES
+from emotts_plugin.adapters.requests import WARNING_TEXTS_CHARS, warning_headers
+from emotts_plugin.plan import ParseWarning
 from emotts_plugin.synthesizer import Synthesizer
 
 from conftest import gate_after_first_chunk
@@ -32,6 +41,7 @@ HELLO = "Hello there."
 TWO = "We looked everywhere for the keys. In the end they were in the car."
 THREE = "The first sentence is short. The second one takes a little longer to say. And this is the last."
 HAS_AV = importlib.util.find_spec("av") is not None
+SOX = shutil.which("sox")
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +150,263 @@ def test_aac_is_a_clear_400_without_an_encoder_or_adts_with_one(client):
     assert "use mp3, opus, flac, wav or pcm" in error.message
 
 
+# -- every response_format through the SDK, with exact lengths --------------------------------
+
+#: Samples per frame of MPEG audio layer III: MPEG-1, and MPEG-2 / 2.5 (24 kHz is MPEG-2).
+MP3_FRAME = {3: 1152, 2: 576, 0: 576}
+#: Samples an AAC encoder primes an ADTS stream with (ADTS has no field that says so).
+AAC_PRIMING = 1024
+#: How far every reader's duration may be from the plan's rendered audio.
+TOLERANCE_S = 0.05
+
+
+def sox_formats() -> frozenset[str]:
+    """The file types this sox reads (its optional handlers, mp3 among them, may be absent)."""
+    if SOX is None:
+        return frozenset()
+    text = subprocess.run([SOX, "-h"], capture_output=True, text=True, check=False).stdout
+    line = next((line for line in text.splitlines() if line.startswith("AUDIO FILE FORMATS:")), ":")
+    return frozenset(line.split(":", 1)[1].split())
+
+
+def sox_read(data: bytes, fmt: str, tmp_path) -> tuple[int, int]:
+    """Samples and rate as sox decodes them (its own decoders: libFLAC, libmad, …)."""
+    path = tmp_path / f"speech.{fmt}"
+    path.write_bytes(data)
+    rate = int(subprocess.run(["soxi", "-r", str(path)], capture_output=True, text=True, check=True).stdout)
+    raw = subprocess.run(
+        [SOX, str(path), "-t", "raw", "-e", "signed", "-b", "16", "-c", "1", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return len(raw) // 2, rate
+
+
+def av_read(data: bytes) -> tuple[int, int]:
+    """Samples and rate as FFmpeg (PyAV) decodes them."""
+    import av
+
+    samples, rate = 0, 0
+    with av.open(io.BytesIO(data)) as container:
+        for frame in container.decode(audio=0):
+            samples, rate = samples + frame.samples, frame.sample_rate
+    return samples, rate
+
+
+def soundfile_read(data: bytes) -> tuple[int, int]:
+    with soundfile.SoundFile(io.BytesIO(data)) as sound:
+        return len(sound.read(dtype="int16")), sound.samplerate
+
+
+def flac_streaminfo(data: bytes) -> tuple[int, int]:
+    """Total samples and rate written in FLAC's STREAMINFO block (the first after ``fLaC``)."""
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO
+    (bits,) = struct.unpack(">Q", data[18:26])  # rate 20 bits, channels 3, depth 5, samples 36
+    return bits & (1 << 36) - 1, bits >> 44
+
+
+def ogg_opus_length(data: bytes) -> tuple[int, bool]:
+    """Samples (48 kHz) an Ogg Opus stream says it holds: its last granule position less the
+    pre-skip of its ``OpusHead`` (RFC 7845), and whether its last page ends the stream."""
+    at, pre_skip, granule, ended = 0, None, -1, False
+    while at < len(data):
+        assert data[at : at + 4] == b"OggS", at
+        flags = data[at + 5]
+        (page_granule,) = struct.unpack("<q", data[at + 6 : at + 14])
+        segments = data[at + 27 : at + 27 + data[at + 26]]
+        body = at + 27 + len(segments)
+        if pre_skip is None:
+            assert data[body : body + 8] == b"OpusHead"
+            (pre_skip,) = struct.unpack("<H", data[body + 10 : body + 12])
+        granule = page_granule if page_granule >= 0 else granule
+        ended = bool(flags & 0x04)
+        at = body + sum(segments)
+    return granule - pre_skip, ended
+
+
+def mp3_lengths(data: bytes) -> tuple[int, int, int, int]:
+    """From the Xing/Info and LAME tags of an MP3's first frame: samples in its frames, encoder
+    delay, end padding, and the rate (the audio is ``frames - delay - padding`` samples)."""
+    at = 0
+    if data[:3] == b"ID3":
+        at = 10 + (data[6] << 21 | data[7] << 14 | data[8] << 7 | data[9])
+    (header,) = struct.unpack(">I", data[at : at + 4])
+    assert header >> 21 == 0x7FF  # frame sync
+    version, rate_index, mono = header >> 19 & 3, header >> 10 & 3, header >> 6 & 3 == 3
+    rate = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}[version][rate_index]
+    side = (17 if mono else 32) if version == 3 else (9 if mono else 17)
+    tag = at + 4 + side
+    assert data[tag : tag + 4] in (b"Xing", b"Info"), data[tag : tag + 4]
+    (flags,) = struct.unpack(">I", data[tag + 4 : tag + 8])
+    assert flags & 1, "no frame count in the Xing tag"
+    (frames,) = struct.unpack(">I", data[tag + 8 : tag + 12])
+    lame = tag + 12 + 4 * bool(flags & 2) + 100 * bool(flags & 4) + 4 * bool(flags & 8)
+    assert data[lame : lame + 4] == b"LAME", data[lame : lame + 9]
+    a, b, c = data[lame + 21 : lame + 24]
+    return frames * MP3_FRAME[version], a << 4 | b >> 4, (b & 0x0F) << 8 | c, rate
+
+
+def readings(data: bytes, fmt: str, tmp_path) -> dict[str, tuple[float, int]]:
+    """Seconds and rate of ``data`` by every independent reader there is here for ``fmt``."""
+    found: dict[str, tuple[float, int]] = {}
+
+    def note(name: str, samples: int, rate: int) -> None:
+        found[name] = (samples / rate, rate)
+
+    if fmt == "pcm":
+        note("raw s16le at 24 kHz", len(data) // 2, 24000)
+    elif fmt == "wav":
+        with wave.open(io.BytesIO(data)) as wav:
+            note("wave header", wav.getnframes(), wav.getframerate())
+        note("soundfile", *soundfile_read(data))
+    elif fmt == "flac":
+        note("STREAMINFO", *flac_streaminfo(data))
+        note("soundfile (libFLAC)", *soundfile_read(data))
+    elif fmt == "opus":
+        samples, ended = ogg_opus_length(data)
+        assert ended, "the last Ogg page does not end the stream"
+        note("Ogg granule less pre-skip", samples, 48000)
+        note(*(("PyAV", *av_read(data)) if HAS_AV else ("soundfile (libopus)", *soundfile_read(data))))
+    elif fmt == "mp3":
+        samples, delay, padding, rate = mp3_lengths(data)
+        note("Xing/LAME tag", samples - delay - padding, rate)
+        if "mp3" in sox_formats():  # sox 14.4 decodes every frame: the encoder's delay and padding too
+            decoded, sox_rate = sox_read(data, fmt, tmp_path)
+            assert decoded == samples, "the Xing frame count differs from the frames decoded"
+            note("sox (libmad) less LAME delay and padding", decoded - delay - padding, sox_rate)
+        note(*(("PyAV", *av_read(data)) if HAS_AV else ("soundfile (mpg123)", *soundfile_read(data))))
+    elif fmt == "aac":
+        decoded, rate = av_read(data)
+        note("PyAV less AAC priming", decoded - AAC_PRIMING, rate)
+    if fmt in ("wav", "flac") and SOX is not None:
+        note("sox", *sox_read(data, fmt, tmp_path))
+    return found
+
+
+@pytest.fixture(scope="module")
+def planned(synth) -> np.ndarray:
+    """TWO as the synthesizer renders it in-process at 24 kHz: the plan's audio."""
+    return synth.synthesize(TWO, sample_rate=24000).audio
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_response_format_says_its_exact_length(client, planned, fmt, tmp_path):
+    if fmt == "aac" and not HAS_AV:
+        pytest.skip("no AAC encoder or decoder is installed here (PyAV: pip install av)")
+    response = client.audio.speech.create(model="tts-1", voice="alloy", input=TWO, response_format=fmt)
+    data, headers = response.content, response.response.headers
+    rate = 48000 if fmt == "opus" else 24000
+    expected = len(planned) / 24000
+    if fmt != "pcm":  # pcm is streamed unless stream: false, so has no length up front
+        assert headers["content-length"] == str(len(data))
+        assert float(headers["x-emotts-duration"]) == pytest.approx(expected, abs=0.001)
+    found = readings(data, fmt, tmp_path)
+    assert found
+    for reader, (took, got_rate) in found.items():
+        assert got_rate == rate, reader
+        assert took == pytest.approx(expected, abs=TOLERANCE_S), reader
+    if fmt == "wav":
+        with wave.open(io.BytesIO(data)) as wav:
+            assert wav.getnframes() == len(planned) == (len(data) - 44) // 2
+    if fmt in ("wav", "flac", "opus"):  # sample-exact containers: header and decoders agree to the sample
+        assert len({round(took * rate) for took, _ in found.values()}) == 1, found
+
+
+def test_pcm_is_whole_with_its_length_on_request(client, planned):
+    response = client.audio.speech.create(
+        model="tts-1", voice="alloy", input=TWO, response_format="pcm", extra_body={"stream": False}
+    )
+    assert response.response.headers["content-length"] == str(2 * len(planned)) == str(len(response.content))
+    error = bad_request(client, extra_body={"stream": "yes"})
+    assert error.code == "InvalidField" and "'stream'" in error.message
+
+
+# -- models -----------------------------------------------------------------------------------
+
+
+def test_sdk_lists_and_retrieves_the_models_the_speech_route_takes(client):
+    page = client.models.list()
+    assert [model.id for model in page.data] == list(MODELS)
+    for model in page.data:
+        assert (model.object, model.owned_by, model.created) == ("model", "emotts", 0)
+        assert client.models.retrieve(model.id) == model
+        assert speak(client, model=model.id, input="Hi.", response_format="pcm")
+    snapshot = client.models.retrieve("gpt-4o-mini-tts-2025-03-20")
+    assert snapshot.id == "gpt-4o-mini-tts-2025-03-20" and snapshot.object == "model"
+    for unknown in ("whisper-1", "tts-2", "a/b"):
+        with pytest.raises(openai.NotFoundError) as info:
+            client.models.retrieve(unknown)
+        assert info.value.status_code == 404
+        assert info.value.code == "model_not_found" and info.value.type == "invalid_request_error"
+        assert f"the model {unknown!r} does not exist" in info.value.message
+
+
+# -- warnings' texts --------------------------------------------------------------------------
+
+
+MARKED = "Hello & there, <bold>café <wé>x</wé></bold>. See you soon."
+
+
+def warning_texts(headers) -> list[str]:
+    value = headers["x-emotts-warning-texts"]
+    assert value.isascii() and len(value) <= WARNING_TEXTS_CHARS
+    return json.loads(value)
+
+
+@pytest.mark.parametrize("extra", [{}, {"stream": True}])
+def test_warning_texts_come_in_a_json_header(client, extra):
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-1",
+        voice="alloy",
+        input=MARKED,
+        response_format="wav",
+        instructions="like a pirate",
+        extra_body=extra,
+    ) as response:
+        response.read()
+        texts = warning_texts(response.headers)
+        raw = response.headers["x-emotts-warning-texts"]
+    assert int(response.headers["x-emotts-warnings"]) == len(texts) == 4
+    assert texts[0] == "line 1, column 7: bare '&' read as text"
+    assert texts[1].startswith("line 1, column 16: unknown element <bold> ignored")
+    assert "<wé>" in texts[2] and "<w\\u00e9>" in raw  # non-ASCII travels escaped
+    assert texts[-1] == "instructions: understood: nothing; not understood: pirate"
+    no_warnings = client.audio.speech.create(model="tts-1", voice="alloy", input=HELLO, response_format="pcm")
+    assert no_warnings.response.headers["x-emotts-warnings"] == "0"
+    assert "x-emotts-warning-texts" not in no_warnings.response.headers
+
+
+def test_many_warnings_are_cut_with_a_note_and_all_reach_the_sse_done_event(client):
+    many = " ".join(f"<tag{n}>word</tag{n}>" for n in range(60)) + "."
+    response = client.audio.speech.create(model="tts-1", voice="alloy", input=many, response_format="flac")
+    texts = warning_texts(response.response.headers)
+    assert response.response.headers["x-emotts-warnings"] == "60"
+    shown = texts[:-1]
+    assert 10 < len(shown) < 60 and texts[-1] == f"... {60 - len(shown)} more not shown"
+    assert all(
+        text.endswith(f"unknown element <tag{n}> ignored; its text is kept") for n, text in enumerate(shown)
+    )
+    *_, done = sse_events(client, input=many, response_format="pcm")
+    assert len(done["warnings"]) == 60 and done["warnings"][: len(shown)] == shown
+
+
+def test_warning_headers_are_bounded_whatever_the_texts():
+    assert warning_headers([]) == {"X-Emotts-Warnings": "0"}
+    long = [ParseWarning("é\x7f\n" * 1000, 1, 1), "plain"]
+    headers = warning_headers(long)
+    value = headers["X-Emotts-Warning-Texts"]
+    assert value.isascii() and value.isprintable() and len(value) <= WARNING_TEXTS_CHARS
+    first, second = json.loads(value)
+    assert first.startswith("line 1, column 1: é\x7f\n") and first.endswith("...") and second == "plain"
+    headers = warning_headers(["x" * 300] * 100)
+    texts = json.loads(headers["X-Emotts-Warning-Texts"])
+    assert (
+        headers["X-Emotts-Warnings"] == "100"
+        and len(headers["X-Emotts-Warning-Texts"]) <= WARNING_TEXTS_CHARS
+    )
+    assert texts[-1] == f"... {100 - len(texts) + 1} more not shown"
+
+
 # -- streaming ------------------------------------------------------------------------------
 
 
@@ -161,15 +428,20 @@ def test_streaming_response_delivers_the_first_sentence_before_the_rest_is_rende
 
 
 def test_streamed_wav_and_mp3_decode(client):
-    for fmt in ("wav", "mp3"):
+    for fmt, extra in (("wav", {"stream": True}), ("wav", {}), ("mp3", {})):
         with client.audio.speech.with_streaming_response.create(
-            model="tts-1", voice="echo", input=TWO, response_format=fmt
+            model="tts-1", voice="echo", input=TWO, response_format=fmt, extra_body=extra
         ) as response:
             data = response.read()
+            length = response.headers.get("content-length")
         audio, rate = decode(data, fmt)
         assert rate == 24000 and len(audio) / rate == pytest.approx(
             seconds(speak(client, input=TWO, response_format="pcm")), abs=0.08
         )
+        if extra.get("stream"):  # sent sentence by sentence: the header cannot know the length
+            assert length is None and data[4:8] == data[40:44] == b"\xff\xff\xff\xff"
+        else:
+            assert length == str(len(data))
 
 
 def sse_events(client, **params) -> list[dict]:
@@ -195,6 +467,17 @@ def test_sse_sends_audio_deltas_then_done(client, fmt):
     if fmt == "pcm":
         assert len(deltas) == 2  # one per sentence
         assert done["usage"]["audio_seconds"] == pytest.approx(reference, abs=0.002)
+
+
+def test_sse_wav_has_exact_sizes_only_when_not_streamed(client, planned):
+    for extra, exact in (({"stream": False}, True), ({}, False)):
+        *deltas, done = sse_events(client, response_format="wav", extra_body=extra)
+        data = b"".join(base64.b64decode(e["audio"]) for e in deltas)
+        assert done["type"] == "speech.audio.done" and done["warnings"] == []
+        with wave.open(io.BytesIO(data)) as wav:
+            frames = wav.getnframes()
+        assert (frames == len(planned)) is exact and (len(data) - 44) // 2 == len(planned)
+        assert (data[4:8] == b"\xff\xff\xff\xff") is not exact
 
 
 def test_sse_reports_a_failure_after_the_start_as_an_error_event(client, synth, monkeypatch):

@@ -33,6 +33,8 @@ from emotts_plugin.reference import (
 )
 from emotts_plugin.synthesizer import Synthesizer
 
+from conftest import needs_asterisk_sounds
+
 # Not the text benchmarks/reference.py fits the gains on.
 ENGLISH = (
     "The package was left at the front door this morning. Please check the porch when you get home tonight."
@@ -264,6 +266,7 @@ def test_explicit_prosody_still_composes_on_a_reference(synth):
 # -- real human speech ------------------------------------------------------------------
 
 
+@needs_asterisk_sounds
 def test_asterisk_prompts_are_analysed_and_stable(synth):
     results = []
     for path in ALLISON:

@@ -1,15 +1,13 @@
 """Telephone encodings and prompt rendering, checked against sox and Asterisk's own prompts.
 
 The reference is Debian's ``asterisk-core-sounds-en-wav`` (8 kHz 16-bit PCM mono WAV with a
-44-byte header); tests that need it or ``sox`` skip when they are missing.
+44-byte header); tests that need it or ``sox`` skip, naming the Debian package, when it is missing.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,24 +18,23 @@ from emotts_plugin.adapters import telephony
 from emotts_plugin.adapters.telephony import Prompt, TelephoneFormat
 from emotts_plugin.models.measure import level_db
 
-ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+from conftest import ASTERISK_SOUNDS, needs_sox
+from conftest import needs_asterisk_sounds as needs_asterisk
+
 ASTERISK_PROMPTS = sorted(
     p for p in ASTERISK_SOUNDS.glob("*.wav") if "beep" not in p.name and "tone" not in p.name
 )
-needs_asterisk = pytest.mark.skipif(
-    len(ASTERISK_PROMPTS) < 20, reason="asterisk-core-sounds-en-wav is not installed"
-)
-needs_sox = pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed")
 
 NEUTRAL = "Thank you for calling. Please hold while we connect you."
 
 # format, extension, sample rate, bytes per sample, content type
 FORMATS = [
-    ("sln", "sln", 8000, 2, "audio/L16;rate=8000;channels=1"),
-    ("sln16", "sln16", 16000, 2, "audio/L16;rate=16000;channels=1"),
+    ("sln", "sln", 8000, 2, "audio/pcm;rate=8000;channels=1;format=s16le"),
+    ("sln16", "sln16", 16000, 2, "audio/pcm;rate=16000;channels=1;format=s16le"),
     ("ulaw", "ulaw", 8000, 1, "audio/basic"),
     ("alaw", "alaw", 8000, 1, "audio/x-alaw-basic"),
     ("wav", "wav", 8000, 2, "audio/wav"),
+    ("wav16", "wav16", 16000, 2, "audio/wav"),
     ("wav-ulaw", "wav", 8000, 1, "audio/wav"),
     ("wav-alaw", "wav", 8000, 1, "audio/wav"),
 ]
@@ -71,7 +68,8 @@ def test_format_table(name, extension, rate, width, content_type):
 def test_unknown_format_names_the_allowed_ones():
     with pytest.raises(
         ValueError,
-        match=r"unknown telephone format 'gsm'; use one of sln, sln16, ulaw, alaw, wav, wav-ulaw, wav-alaw",
+        match=r"unknown telephone format 'gsm'; use one of sln, sln16, ulaw, alaw, wav, wav16, wav-ulaw, "
+        r"wav-alaw$",
     ):
         TelephoneFormat.parse("gsm")
 
@@ -188,3 +186,92 @@ def test_prompt_key_follows_what_is_heard(synth):
 def test_prompt_key_refuses_bad_prompts(synth, prompt, message):
     with pytest.raises(ValueError, match=message):
         telephony.prompt_key(synth, prompt, "wav")
+
+
+# -- one take in every format ---------------------------------------------------------------
+
+
+def decoded(data: bytes, fmt: TelephoneFormat) -> np.ndarray:
+    """Float samples of ``fmt`` bytes, read by libsndfile (raw formats with their layout)."""
+    import io
+
+    if fmt.container == "WAV":
+        return soundfile.read(io.BytesIO(data), dtype="float32")[0]
+    subtype = {1: "ULAW" if "ulaw" in fmt.value else "ALAW", 2: "PCM_16"}[fmt.bytes_per_sample]
+    return soundfile.read(
+        io.BytesIO(data),
+        dtype="float32",
+        format="RAW",
+        subtype=subtype,
+        samplerate=fmt.sample_rate,
+        channels=1,
+        endian="LITTLE",
+    )[0]
+
+
+def test_every_format_holds_the_same_take(synth):
+    """One render, encoded in every format: the same length to the sample at each rate (twice as
+    many at 16 kHz), the PCM data identical, the G.711 data within its companding error."""
+    prompt = Prompt("Thank you for calling Northwind Energy.", emotion="calm")
+    files = telephony.render_formats(synth, prompt, list(TelephoneFormat))
+    audio = {fmt: decoded(data, fmt) for fmt, data in files.items()}
+    narrow = len(audio[TelephoneFormat.SLN])
+    lengths = {fmt.value: len(samples) for fmt, samples in audio.items()}
+    print(f"samples per format: {lengths}")
+    assert lengths == {fmt.value: narrow * fmt.sample_rate // 8000 for fmt in TelephoneFormat}
+    assert files[TelephoneFormat.WAV][44:] == files[TelephoneFormat.SLN]
+    assert files[TelephoneFormat.WAV16][44:] == files[TelephoneFormat.SLN16]
+    pcm = audio[TelephoneFormat.SLN]
+    for fmt in (
+        TelephoneFormat.ULAW,
+        TelephoneFormat.ALAW,
+        TelephoneFormat.WAV_ULAW,
+        TelephoneFormat.WAV_ALAW,
+    ):
+        error = audio[fmt] - pcm
+        snr_db = 10 * np.log10(np.sum(pcm**2) / np.sum(error**2))
+        assert snr_db > 30.0, f"{fmt.value}: {snr_db:.1f} dB"  # G.711 gives about 38 dB on speech
+    # the 16 kHz take is the 8 kHz one: band-limited to 4 kHz and decimated, it matches it
+    from scipy.signal import resample_poly
+
+    down = resample_poly(audio[TelephoneFormat.SLN16].astype(np.float64), 1, 2)[:narrow]
+    assert np.corrcoef(down, pcm)[0, 1] > 0.99
+
+
+def test_the_seed_does_not_depend_on_the_format(synth):
+    prompt = Prompt("Please hold.", emotion="sad", intensity=0.4)
+    take = telephony.take_key(synth, prompt)
+    keys = {fmt: telephony.prompt_key(synth, prompt, fmt) for fmt in TelephoneFormat}
+    assert len(set(keys.values())) == len(TelephoneFormat)  # one content address (ETag) per format
+    assert {key[:32] for key in keys.values()} == {take[:32]}
+    assert {telephony.seed_for(key) for key in keys.values()} == {telephony.seed_for(take)}
+    # rendered one format at a time (as GET /v1/ivr/prompt does), the take is still the same
+    ulaw = telephony.render_prompt(synth, prompt, "ulaw", key=keys[TelephoneFormat.ULAW])
+    alaw = telephony.render_prompt(synth, prompt, "alaw", key=keys[TelephoneFormat.ALAW])
+    assert len(ulaw) == len(alaw)
+    both = telephony.render_formats(synth, prompt, ["ulaw", "alaw"])
+    assert (both[TelephoneFormat.ULAW], both[TelephoneFormat.ALAW]) == (ulaw, alaw)
+
+
+@pytest.mark.parametrize("length", [1, 2, 441, 22049, 22050, 22051, 48_317])
+def test_prepare_take_lengths_agree_to_the_sample(length):
+    rng = np.random.default_rng(length)
+    audio = (0.1 * rng.standard_normal(length)).astype(np.float32)
+    takes = telephony.prepare_take(audio, 22050, [16000, 8000])
+    assert len(takes[8000]) == -(-length * 8000 // 22050)  # ceil
+    assert len(takes[16000]) == 2 * len(takes[8000])
+
+
+def test_prepare_take_refuses_a_rate_that_is_not_telephone():
+    with pytest.raises(ValueError, match="multiples of 8000 Hz, got 11025"):
+        telephony.prepare_take(np.zeros(100, np.float32), 22050, [11025])
+
+
+def test_raw_pcm_is_not_labelled_big_endian():
+    """RFC 2586's audio/L16 is big-endian (network order); Asterisk's .sln is little-endian, so it
+    is served under a type that says so, and its bytes stay as Asterisk reads them."""
+    for fmt in (TelephoneFormat.SLN, TelephoneFormat.SLN16):
+        assert not fmt.content_type.lower().startswith("audio/l16")
+        assert fmt.content_type.endswith(";format=s16le")
+    data = telephony.encode(np.array([0.5, -0.25], np.float32), 8000, "sln")
+    assert data == (16384).to_bytes(2, "little", signed=True) + (-8192).to_bytes(2, "little", signed=True)

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import socket
 import threading
+import time
 from typing import Callable
 
 import numpy as np
@@ -140,11 +141,19 @@ def test_describe_lists_voices_with_emotion_speakers(port, synth):
     assert program.attribution.name == "emotts" and isinstance(program.attribution.url, str)
     assert program.version == __version__
     voices = {voice.name: voice for voice in program.voices}
-    assert set(voices) == {v.name for v in synth.voices()}
+    labels = list(synth.runtime.space.labels)
+    emotional = [label for label in labels if label != "neutral"]
+    # every voice as itself, and once per emotion as VOICE+EMOTION
+    assert set(voices) == {
+        name for v in synth.voices() for name in [v.name, *(f"{v.name}+{label}" for label in emotional)]
+    }
     joe = voices["joe"]
-    assert joe.languages == ["en-US"]
-    assert [s.name for s in joe.speakers] == list(synth.runtime.space.labels)
+    assert joe.languages == ["en-US"] and joe.installed
+    assert [s.name for s in joe.speakers] == labels
     assert {"calm", "afraid", "shouting"} <= {s.name for s in joe.speakers}
+    calm = voices["joe+calm"]
+    assert calm.languages == ["en-US"] and calm.installed and not calm.speakers
+    assert calm.description == "joe, calm"
 
 
 def test_every_emotion_speaker_speaks_and_changes_the_pitch(port, synth):
@@ -250,44 +259,127 @@ def test_client_leaving_mid_stream_does_not_hurt_the_next(port):
     assert events[-1].type == "audio-stop"
 
 
-def test_serve_command_runs_wyoming_alone(tmp_path):
-    import socket
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _ServeProcess:
+    """``emotts ARGS`` in a child process; its standard error read line by line as it comes."""
+
+    def __init__(self, *args: str) -> None:
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("emotts")), *args], stderr=subprocess.PIPE, text=True
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, prefix: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [line for line in self.lines if line.startswith(prefix)]
+            if found:
+                return found[0]
+            assert self.process.poll() is None, "\n".join(self.lines)
+            time.sleep(0.05)
+        raise AssertionError(f"no line starting {prefix!r} in {self.lines}")
+
+    def stop(self) -> str:
+        """SIGTERM; the exit status must be 0; everything it wrote to standard error."""
+        self.process.terminate()
+        assert self.process.wait(timeout=30) == 0
+        self._reader.join(timeout=5)
+        return "\n".join(self.lines)
+
+
+def _unknown_voice(port: int) -> Error:
+    async def go():
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            await client.write_event(Synthesize(text="Hi.", voice=SynthesizeVoice(name="nobody")).event())
+            return await client.read_event()
+
+    return Error.from_event(run(go()))
+
+
+def test_serve_command_runs_wyoming_alone_says_ready_and_logs_errors():
     import subprocess
     import sys
     from pathlib import Path
 
-    from wyoming.client import AsyncTcpClient
-    from wyoming.info import Describe, Info
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     emotts = str(Path(sys.executable).with_name("emotts"))
     assert (
         subprocess.run([emotts, "serve", "--no-http"], capture_output=True, text=True, timeout=60).returncode
         == 2
     )
-    server = subprocess.Popen(
-        [emotts, "serve", "--no-http", "--wyoming", f"tcp://127.0.0.1:{port}"], stderr=subprocess.PIPE
-    )
+    port = _free_port()
+    server = _ServeProcess("serve", "--no-http", "--wyoming", f"tcp://127.0.0.1:{port}")
     try:
+        ready = server.wait_for("emotts: ready:")
+        assert ready == f"emotts: ready: Wyoming tcp://127.0.0.1:{port} (Ctrl+C to stop)"
 
         async def describe():
-            for _ in range(100):
-                try:
-                    async with AsyncTcpClient("127.0.0.1", port) as client:
-                        await client.write_event(Describe().event())
-                        return await client.read_event()
-                except OSError:
-                    await asyncio.sleep(0.2)
-            raise AssertionError("the server did not start listening")
+            async with AsyncTcpClient("127.0.0.1", port) as client:
+                await client.write_event(Describe().event())
+                return await client.read_event()
 
-        event = asyncio.run(describe())
+        event = run(describe())  # listening by the time it says so
         assert Info.is_type(event.type)
         assert Info.from_event(event).tts[0].voices[0].name == "joe"
+        assert _unknown_voice(port).code == "WyomingRequestError"
+        # without -v: the error is logged, debug messages are not
+        logged = server.wait_for("ERROR emotts_plugin.adapters.wyoming: Wyoming client 127.0.0.1:")
+        assert "unknown voice 'nobody'" in logged
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        err = server.stop()
+    assert "DEBUG" not in err
+
+
+def test_serve_names_every_address_when_ready_and_honours_quiet_and_verbose():
+    http, wyoming, audiosocket = _free_port(), _free_port(), _free_port()
+    server = _ServeProcess(
+        "serve",
+        "-q",
+        "--port",
+        str(http),
+        "--wyoming",
+        f"tcp://127.0.0.1:{wyoming}",
+        "--audiosocket",
+        f"127.0.0.1:{audiosocket}",
+    )
+    try:
+        ready = server.wait_for("emotts: ready:")
+        assert ready == (
+            f"emotts: ready: HTTP http://127.0.0.1:{http}, AudioSocket 127.0.0.1:{audiosocket}, "
+            f"Wyoming tcp://127.0.0.1:{wyoming} (Ctrl+C to stop)"
+        )
+        for port in (http, wyoming, audiosocket):  # each one listens
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        _unknown_voice(wyoming)
+        server.wait_for("ERROR emotts_plugin.adapters.wyoming:")  # -q: errors still logged
+    finally:
+        err = server.stop()
+    assert not [line for line in err.splitlines() if line.startswith(("WARNING", "INFO", "DEBUG"))]
+
+    port = _free_port()
+    server = _ServeProcess("serve", "--no-http", "--wyoming", f"tcp://127.0.0.1:{port}", "-v")
+    try:
+        server.wait_for("emotts: ready:")
+        _unknown_voice(port)
+        server.wait_for("ERROR emotts_plugin.adapters.wyoming:")
+        # -v after the command, too: the Wyoming server's debug messages
+        server.wait_for("DEBUG emotts_plugin.adapters.wyoming: Wyoming server on 127.0.0.1 is not announced")
+    finally:
+        server.stop()
 
 
 def test_unix_socket_server(synth, tmp_path):
