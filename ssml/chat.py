@@ -14,7 +14,7 @@ it, keeping the caller's offsets for warnings. Decisions, each documented in the
 - **Links** speak their text (``[text](url)``); images are not spoken; bare URLs and e-mail
   addresses are passed to the text stage whole (:mod:`.normalize` says them short).
 - **Code**: inline code is read plainly (backticks dropped, ``_`` as a space); a fenced block is
-  not read line by line: one sentence says there is a code example (naming its language) in the
+  not read line by line: one sentence says there is a code example in the
   written reply.
 - **Tables** are read row by row, each row a phrase of its cells; the separator row is dropped.
 - **Stage directions** ``[whispers]``, ``[very happy]``, ``(sighs)``, ``*laughs*``, ``[in a
@@ -322,10 +322,8 @@ class ChatStage:
                 element = mark != "~~"
                 self._closing[close] = mark
                 self._emphasis.append(_Emphasis(mark, close, element))
-                if element:
+                if element:  # "~~struck~~" keeps its words and no emphasis
                     self.scanner.open_element("emphasis", "<emphasis>", start)
-                else:
-                    self._closing[close] = mark
                 return m.end()
         return m.end()  # a marker with no partner: dropped
 
