@@ -158,8 +158,8 @@ def offered_voices(synthesizer) -> list[OfferedVoice]:
             offered.append(OfferedVoice(info, info.languages, problem=notes, extra=next(iter(missing))))
         else:
             offered.append(OfferedVoice(info, tuple(languages), note=notes))
-    # voices whose files are broken: the synthesizer refuses them with this text (no public list yet)
-    for info in synthesizer._unusable.values():
+    # voices whose files are broken: the synthesizer refuses them with this text
+    for info in synthesizer.unusable_voices():
         offered.append(OfferedVoice(info, info.languages, problem=info.problem or "cannot be loaded"))
     return offered
 

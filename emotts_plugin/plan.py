@@ -40,6 +40,18 @@ class ParseWarning:
         return f"line {self.line}, column {self.column}: {self.message}"
 
 
+#: A segment's ``voice`` when its ``<voice>`` asked by language or gender, not by name
+#: (``auto:female`` asks for a female voice): the synthesizer picks the nearest installed voice.
+AUTO_VOICE = "auto"
+
+
+def auto_voice_gender(voice: str | None) -> str | None:
+    """The gender an :data:`AUTO_VOICE` request asks for (``""``: any); ``None`` for a named voice."""
+    if not voice or voice.split(":")[0] != AUTO_VOICE:
+        return None
+    return voice.partition(":")[2]
+
+
 @dataclass(frozen=True, slots=True)
 class Segment:
     """A run of text spoken with one emotion, prosody, voice and language."""

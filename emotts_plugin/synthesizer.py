@@ -24,7 +24,7 @@ from .emotion import EmotionVector
 from .errors import ConfigError, LimitError, MarkupError, PluginError, UnknownVoiceError, VoiceFileError
 from .models.base import RenderPiece, RenderWarning, VoiceBackend
 from .options import SpeechOptions, with_changes
-from .plan import ParseWarning, Plan
+from .plan import ParseWarning, Plan, auto_voice_gender
 from .planner import (
     FRAME_S,
     Calibration,
@@ -236,6 +236,10 @@ class Synthesizer:
         """Every voice the loaded backends offer (:class:`~emotts_plugin.models.base.VoiceInfo`)."""
         return [info for _, info in self._voices.values()]
 
+    def unusable_voices(self):
+        """The voices found but refused (broken files), each with its ``problem``."""
+        return list(self._unusable.values())
+
     def _check_voice(self, name: str) -> None:
         if name in self._voices:
             return
@@ -297,7 +301,7 @@ class Synthesizer:
 
             vector = getattr(options.reference, "vector", options.reference)
             plan = blend(plan, self.runtime.space, vector, options.reference_weight)
-        if any(segment.voice and segment.voice.split(":")[0] == "auto" for segment in plan.segments):
+        if any(auto_voice_gender(segment.voice) is not None for segment in plan.segments):
             plan = self._choose_voices(plan, config.voice)
         if options.speed != 1.0:
             delta = EmotionVector(rate=options.speed, pause=1.0 / options.speed)
@@ -312,10 +316,10 @@ class Synthesizer:
         gender if one does; a warning says what could not be matched."""
         segments, warnings = [], list(plan.warnings)
         for segment in plan.segments:
-            if not segment.voice or segment.voice.split(":")[0] != "auto":
+            gender = auto_voice_gender(segment.voice)
+            if gender is None:
                 segments.append(segment)
                 continue
-            gender = segment.voice.partition(":")[2]
             name, problem = choose_voice(self.voices(), segment.lang, gender, default)
             if problem:
                 warnings.append(ParseWarning(f"<voice> for {segment.text[:30]!r}: {problem}", 1, 1))

@@ -35,13 +35,11 @@ from typing import Callable, Protocol
 from emotts_plugin.emotion import EmotionSpace
 
 from .instructions import DIRECTION_WORDS, SOUNDS, Direction, direction_kind, read_direction
-from .sentences import EMOJI, split_sentences
+from .sentences import EMOJI, EMOJI_CHARS, EMOJI_PATTERN, split_sentences
 
 #: Where a token can start: at a line start, or at one of these characters (a quick test before the
 #: alternatives are tried keeps the scan of long plain text fast).
-FIRST = (
-    r"(?=^|[<&>\[(*_~`|!\n0-9\#hw\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF\u3030\u303D])"
-)
+FIRST = r"(?=^|[<&>\[(*_~`|!\n0-9\#hw" + EMOJI_CHARS + "])"
 #: Token alternatives tried before markup tags (``re.VERBOSE``; ``#`` is escaped).
 BEFORE_TAGS = r"""
     (?P<think><(?P<think_tag>think|thinking|reasoning)>.*?(?:</(?P=think_tag)>|\Z))
@@ -51,7 +49,8 @@ BEFORE_TAGS = r"""
         (?:\n.*?(?:\n[ \t]{0,3}(?P=fence_mark)[ \t]*(?=\n|\Z)|\Z)|\Z))
 """
 #: Token alternatives tried after markup tags and entities, before bracket cues.
-AFTER_TAGS = r"""
+AFTER_TAGS = (
+    r"""
     (?P<table>(?:^[ \t]{0,3}\|[^\n]*\|[ \t]*(?:\n|\Z))+
       | ^[^\n|]*\|[^\n]*\n[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)+\|?[ \t]*(?:\n|\Z)
         (?:^[^\n]*\|[^\n]*(?:\n|\Z))*)
@@ -68,9 +67,11 @@ AFTER_TAGS = r"""
   | (?P<url>(?<![\w@/.])(?:https?://|www\.)[^\s<>"'\[\]()]*[^\s<>"'\[\]().,;:!?*_])
   | (?P<code>`{1,2}(?P<code_text>[^`\n]{1,500})`{1,2})
   | (?P<marker>\*{1,3}|(?<![\w])_{1,3}|_{1,3}(?![\w])|~~)
-  | (?P<emoji>(?:[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\u2300-\u23FF\u3030\u303D]
-        [\uFE0F\u200D\U0001F3FB-\U0001F3FF]*)+)
+  | (?P<emoji>"""
+    + EMOJI_PATTERN
+    + """)
 """
+)
 #: The groups handled here.
 GROUPS = frozenset(
     "think think_tail autolink fence table rule heading bullet keycap pipe quote paragraph image link url "

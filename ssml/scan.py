@@ -348,7 +348,7 @@ class _Repairer:
             if value is None:
                 value = attr.group("bare")
                 self.out.warn(f"unquoted attribute value {key}={value} on <{name}> quoted", offset)
-            value = value.replace("&", "&amp;").replace('"', "&quot;").replace(">", "&gt;")
+            value = _quote(value)
             parts.append(f' {key}="{value}"')
         return "".join(parts)
 
@@ -413,4 +413,5 @@ class _Repairer:
 
 
 def _quote(value: str) -> str:
-    return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+    """``value`` ready for a double-quoted XML attribute."""
+    return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")

@@ -74,10 +74,9 @@ MAX_CUE_CHARS, MAX_PAREN_CHARS = 60, 40
 #: Elements holding a chat model's reasoning: never spoken, never cut.
 REASONING_ELEMENTS = frozenset({"think", "thinking", "reasoning"})
 #: Emoji (and their joiners and modifiers), as the chat stage reads them.
-EMOJI = re.compile(
-    "(?:[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff\u3030\u303d]"
-    "[\ufe0f\u200d\U0001f3fb-\U0001f3ff]*)+"
-)
+EMOJI_CHARS = "\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff\u3030\u303d"
+EMOJI_PATTERN = f"(?:[{EMOJI_CHARS}][\ufe0f\u200d\U0001f3fb-\U0001f3ff]*)+"
+EMOJI = re.compile(EMOJI_PATTERN)
 
 #: Abbreviations that end a sentence only when a word that starts sentences follows (titles,
 #: street types and Latin shorthands: "Dr. Smith", "St. Louis", but "on Main St. The house").

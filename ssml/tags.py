@@ -15,7 +15,7 @@ from lxml import etree
 from emotts_plugin.emotion import EmotionVector, parse_intensity
 from emotts_plugin.errors import UnknownEmotionError
 from emotts_plugin.hookspecs import hookimpl
-from emotts_plugin.plan import Emphasis
+from emotts_plugin.plan import AUTO_VOICE, Emphasis
 
 from . import prosody, sayas
 from .parser import ParseContext, TagAction, TagHandler
@@ -367,11 +367,6 @@ def sentence(ctx: ParseContext, element: etree._Element) -> TagAction:
 def skip(ctx: ParseContext, element: etree._Element) -> TagAction:
     """Elements whose content is never spoken (``desc``, ``meta``, ``lexicon``, …)."""
     return TagAction.SKIP
-
-
-#: The voice of a segment whose ``<voice>`` asked by language or gender, not by name: the
-#: synthesizer picks the nearest installed voice (``auto:female`` asks for a female one).
-AUTO_VOICE = "auto"
 
 
 def voice(ctx: ParseContext, element: etree._Element) -> None:
