@@ -103,6 +103,7 @@ def main() -> None:
         ("SSML 100 KB (lenient)", "<speak>" + BLOCK * (100_000 // len(BLOCK)) + "</speak>", "lenient"),
         ("chat 100 KB with repairs (lenient)", CHAT * (100_000 // len(CHAT)), "lenient"),
         ("plain text 500 KB", "The quick brown fox jumps over the lazy dog. " * 11_000, "lenient"),
+        ("unpaired emphasis markers 100 KB (lenient)", "*a " * 34_000, "lenient"),
     ]
     print(f"{'case':40s} {'size KB':>9s} {'median ms':>10s} {'ms/KB':>8s}")
     worst = 0.0

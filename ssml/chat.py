@@ -28,6 +28,7 @@ it, keeping the caller's offsets for warnings. Decisions, each documented in the
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -105,6 +106,8 @@ CODE_OPERATORS = (
     (">", " greater than "),
     ("_", " "),
 )
+#: Longest emphasis looked for: a marker whose partner is further away is dropped.
+MAX_EMPHASIS_CHARS = 1000
 #: Pauses (ms) the structure of a reply adds.
 HEADING_PAUSE_MS = 400
 ITEM_PAUSE_MS = 250
@@ -154,6 +157,7 @@ class ChatStage:
         self.text = scanner.text
         self._emphasis: list[_Emphasis] = []
         self._closing: dict[int, str] = {}  # offset of a partner delimiter → its mark
+        self._closers: dict[str, list[int]] = {}  # mark → offsets where it could close
         #: what to write at offsets of the text, before the text there
         self.inserts: dict[int, list[Callable[[], None]]] = {}
         if EMOJI.search(self.text):
@@ -339,19 +343,28 @@ class ChatStage:
         return m.end()
 
     def _partner(self, mark: str, start: int) -> int | None:
-        """Offset of the delimiter closing ``mark`` opened just before ``start``, in its paragraph."""
+        """Offset of the delimiter closing ``mark`` opened just before ``start``, in its paragraph
+        and within :data:`MAX_EMPHASIS_CHARS`."""
         text = self.text
-        limit = text.find("\n\n", start)
-        limit = len(text) if limit == -1 else limit
-        pattern = re.escape(mark) if mark[0] != "_" else re.escape(mark) + r"(?!\w)"
-        for found in re.finditer(rf"(?<=\S){pattern}(?!{re.escape(mark[0])})", text[start:limit]):
-            at = start + found.start()
-            if text[at - 1] == mark[0]:
-                continue
-            if "<" in text[start:at] or "\n" in text[start:at] and mark == "*":
-                return None
-            return at
-        return None
+        window = min(len(text), start + MAX_EMPHASIS_CHARS)  # bounded: a scan stays linear
+        limit = text.find("\n\n", start, window)
+        limit = window if limit == -1 else limit
+        closers = self._closers.get(mark)
+        if closers is None:  # every place this mark could close, found once per input
+            pattern = re.escape(mark) if mark[0] != "_" else re.escape(mark) + r"(?!\w)"
+            closers = [
+                found.start()
+                for found in re.finditer(rf"(?<=\S){pattern}(?!{re.escape(mark[0])})", text)
+                if text[found.start() - 1] != mark[0]
+            ]
+            self._closers[mark] = closers
+        index = bisect.bisect_left(closers, start)
+        if index == len(closers) or closers[index] >= limit:
+            return None
+        at = closers[index]
+        if "<" in text[start:at] or "\n" in text[start:at] and mark == "*":
+            return None
+        return at
 
     # -- emotions -------------------------------------------------------------------------------
 
