@@ -43,9 +43,9 @@ from .models.base import RenderWarning
 _LOGGER = logging.getLogger(__name__)
 
 #: Bumped when what an entry holds, or how audio is rendered, changes.
-SCHEMA = 1
+SCHEMA = 2
 #: Bumped when the bytes of :meth:`RenderedUtterance.to_bytes` change (files of another are misses).
-FORMAT = 1
+FORMAT = 2
 #: Packages whose versions are part of every key.
 VERSIONED = (
     "emotts",
@@ -96,6 +96,10 @@ class RenderedUtterance:
     """What the voice could not say (repeated on every hit)."""
     spoken: bool
     """Whether any of it was speech."""
+    words: tuple[tuple[int, int, float, float], ...] = ()
+    """``(piece, word index in the piece, start s, end s)`` of each spoken word."""
+    visemes: tuple[tuple[int, float, float], ...] = ()
+    """``(viseme id, start s, end s)`` covering the whole utterance (none when the voice gave no phones)."""
 
     @property
     def nbytes(self) -> int:
@@ -110,6 +114,8 @@ class RenderedUtterance:
             "spans": self.spans,
             "warnings": [w.message for w in self.warnings],
             "spoken": self.spoken,
+            "words": self.words,
+            "visemes": self.visemes,
         }
         buffer = io.BytesIO()
         np.savez(buffer, audio=self.audio.astype(np.float32), meta=np.array(json.dumps(meta)))
@@ -134,6 +140,8 @@ class RenderedUtterance:
             spans=tuple((int(i), float(a), float(b)) for i, a, b in meta["spans"]),
             warnings=tuple(RenderWarning(str(w)) for w in meta["warnings"]),
             spoken=bool(meta["spoken"]),
+            words=tuple((int(p), int(i), float(a), float(b)) for p, i, a, b in meta["words"]),
+            visemes=tuple((int(v), float(a), float(b)) for v, a, b in meta["visemes"]),
         )
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 import numpy as np
 
 from . import audio as audio_utils
+from . import timings
 from .cache import RenderCache, RenderedUtterance, content_key
 from .config import Config, Limits, MarkupMode, load_config
 from .emotion import EmotionVector
@@ -118,6 +119,10 @@ class AudioChunk:
     """False when the voice could say none of the chunk's text (the chunk is silence)."""
     spans: tuple[Span, ...] = ()
     """Where each segment of the plan is heard in this chunk (times from the start of the output)."""
+    words: tuple[timings.Word, ...] = ()
+    """Each word spoken in this chunk, when it is heard (times from the start of the output)."""
+    visemes: tuple[timings.Viseme, ...] = ()
+    """Mouth shapes covering the chunk from its start to its end; empty when the voice gave no phones."""
 
     @property
     def duration_s(self) -> float:
@@ -180,6 +185,8 @@ class Synthesis:
     """Where each segment of the plan is heard."""
     plan: Plan | None = None
     """The plan that was rendered."""
+    timings: timings.Timings = timings.Timings()
+    """Sentences, words, marks and visemes placed in time."""
 
     @property
     def duration_s(self) -> float:
@@ -283,7 +290,7 @@ class Synthesizer:
         """
         options = with_changes(options, changes)
         plan, config = self.plan(text, options)
-        return self.render_plan(plan, config, options=options)
+        return self.render_plan(plan, config, options=options, source=text)
 
     def plan(self, text: str, options: SpeechOptions | None = None, **changes: Any) -> tuple[Plan, Config]:
         """Parse ``text`` with per-call options (as :meth:`stream`); the plan and the configuration
@@ -327,7 +334,13 @@ class Synthesizer:
         return dataclasses.replace(plan, segments=tuple(segments), warnings=tuple(warnings))
 
     def render_plan(
-        self, plan: Plan, config: Config, *, options: SpeechOptions | None = None, batch: bool = False
+        self,
+        plan: Plan,
+        config: Config,
+        *,
+        options: SpeechOptions | None = None,
+        batch: bool = False,
+        source: str | None = None,
     ) -> Chunks[AudioChunk]:
         """Render a plan from :meth:`plan` utterance by utterance (see :meth:`stream`).
 
@@ -336,17 +349,28 @@ class Synthesizer:
         :param batch: first render every utterance not in the cache in one pass of the voice
             model, where its backend does that faster (the torch engine on CUDA); the first
             chunk then comes when all are rendered.
+        :param source: the text the plan was parsed from; its words' character spans are then given
+            (:attr:`~emotts_plugin.timings.Word.source`).
         """
         options = options or SpeechOptions()
         items = utterances(plan, default_voice=config.voice, transition_ms=config.transition_ms)
         items = [self._usable_voice(utt, config, options.mode) for utt in items]
-        chunks = self._render_items(plan, config, items, options.seed, options.sample_rate, batch)
+        spans = timings.source_spans(plan, source) if source is not None else None
+        chunks = self._render_items(plan, config, items, options.seed, options.sample_rate, batch, spans)
         return Chunks(chunks, len(items))
 
     def _render_items(
-        self, plan: Plan, config: Config, items: list, seed: int | None, sample_rate: int | None, batch: bool
+        self,
+        plan: Plan,
+        config: Config,
+        items: list,
+        seed: int | None,
+        sample_rate: int | None,
+        batch: bool,
+        source_spans: list[list[tuple[int, int] | None]] | None,
     ) -> Iterator[AudioChunk]:
         pending_warnings: list[ParseWarning | RenderWarning] = list(plan.warnings)
+        said: dict[int, int] = {}  # words of each segment placed so far
         out_rate = sample_rate or self._voices[config.voice][1].sample_rate
         offset_s = 0.0
         seeds = [None if seed is None else seed + index for index in range(len(items))]
@@ -367,6 +391,8 @@ class Synthesizer:
                 spans=tuple(
                     Span(seg, offset_s + start, offset_s + end) for seg, start, end in rendered.spans
                 ),
+                words=self._words(utt, rendered, offset_s, said, source_spans),
+                visemes=tuple(timings.Viseme(v, offset_s + a, offset_s + b) for v, a, b in rendered.visemes),
             )
             pending_warnings = []
             offset_s += chunk.duration_s
@@ -375,11 +401,40 @@ class Synthesizer:
                 raise _over_audio_limit(offset_s, config.limits)
             yield chunk
 
+    @staticmethod
+    def _words(
+        utt: Utterance,
+        rendered: RenderedUtterance,
+        offset_s: float,
+        said: dict[int, int],
+        source_spans: list[list[tuple[int, int] | None]] | None,
+    ) -> tuple[timings.Word, ...]:
+        """The chunk's :class:`~emotts_plugin.timings.Word`s; ``said`` counts each segment's words
+        placed by earlier chunks (a segment's sentences may fall in several)."""
+        first_word: list[int] = []
+        tokens: list[list[str]] = []
+        for piece in utt.pieces:
+            first_word.append(said.get(piece.segment, 0))
+            tokens.append(timings.word_tokens(piece.text))
+            said[piece.segment] = first_word[-1] + len(tokens[-1])
+        words = []
+        for piece_index, index, start, end in rendered.words:
+            segment = utt.pieces[piece_index].segment
+            source = None
+            if source_spans is not None:
+                spans = source_spans[segment]
+                at = first_word[piece_index] + index
+                source = spans[at] if at < len(spans) else None
+            words.append(
+                timings.Word(tokens[piece_index][index], offset_s + start, offset_s + end, segment, source)
+            )
+        return tuple(words)
+
     def synthesize(self, text: str, options: SpeechOptions | None = None, **changes: Any) -> Synthesis:
         """Render ``text`` whole; takes the same options as :meth:`stream`."""
         options = with_changes(options, changes)
         plan, config = self.plan(text, options)
-        chunks = list(self.render_plan(plan, config, options=options, batch=True))
+        chunks = list(self.render_plan(plan, config, options=options, batch=True, source=text))
         check_spoken(chunks)
         audio = np.concatenate([chunk.audio for chunk in chunks]) if chunks else np.zeros(0, np.float32)
         return Synthesis(
@@ -389,6 +444,7 @@ class Synthesizer:
             warnings=tuple(w for chunk in chunks for w in chunk.warnings),
             spans=tuple(span for chunk in chunks for span in chunk.spans),
             plan=plan,
+            timings=timings.Timings.of_chunks(chunks),
         )
 
     def _usable_voice(self, utt: Utterance, config: Config, mode) -> tuple[Utterance, list[RenderWarning]]:
@@ -479,7 +535,9 @@ class Synthesizer:
         before = audio_utils.silence(utt.silence_before_ms, rate)
         after = audio_utils.silence(utt.silence_after_ms, rate)
         if len(voice_audio) == 0:
-            return RenderedUtterance(np.concatenate([before, after]), rate, (), (), rendered.warnings, False)
+            silent = np.concatenate([before, after])
+            visemes = ((0, 0.0, len(silent) / rate),) if len(silent) else ()
+            return RenderedUtterance(silent, rate, (), (), rendered.warnings, False, visemes=visemes)
         calibration = self.calibration(utt.voice)
         starts_s = [start / rate for start in rendered.piece_starts]
         curves = controls(
@@ -493,7 +551,14 @@ class Synthesizer:
         shaped = shape(voice_audio, rate, curves, seed=seed or 0)
         frame_times = np.arange(len(shaped.time_map)) * FRAME_S
         lead = len(before) / rate
-        out_starts = [lead + float(np.interp(start, frame_times, shaped.time_map)) for start in starts_s]
+
+        def heard(samples: np.ndarray | list[int]) -> np.ndarray:
+            """Output seconds (from the utterance's start) of input sample offsets."""
+            return lead + np.interp(
+                np.asarray(samples, dtype=np.float64) / rate, frame_times, shaped.time_map
+            )
+
+        out_starts = [float(t) for t in heard(rendered.piece_starts)]
         out_ends = out_starts[1:] + [lead + len(shaped.audio) / rate]
         spans = tuple(
             (piece.segment, start, end) for piece, start, end in zip(utt.pieces, out_starts, out_ends)
@@ -507,7 +572,34 @@ class Synthesizer:
         bleeps = [(start, end) for piece, (_, start, end) in zip(utt.pieces, spans) if piece.bleep]
         if bleeps:
             audio = audio_utils.bleep(audio, rate, bleeps)
-        return RenderedUtterance(audio, rate, marks, spans, rendered.warnings, True)
+        words, visemes = self._timings(utt, rendered, heard, len(audio) / rate)
+        return RenderedUtterance(audio, rate, marks, spans, rendered.warnings, True, words, visemes)
+
+    @staticmethod
+    def _timings(utt: Utterance, rendered: Rendered, heard, total_s: float):
+        """Words and visemes of one utterance in output seconds (``heard`` maps input samples)."""
+        n = len(rendered.audio)
+        bounds = list(zip(rendered.piece_starts, [*rendered.piece_starts[1:], n]))
+        placed = timings.place_words([piece.text for piece in utt.pieces], rendered.phones, bounds)
+        edges = heard([sample for _, _, a, b in placed for sample in (a, b)]) if placed else []
+        words = tuple(
+            (piece, index, round(float(edges[2 * k]), 4), round(float(edges[2 * k + 1]), 4))
+            for k, (piece, index, _, _) in enumerate(placed)
+        )
+        if not rendered.phones:
+            return words, ()
+        spans = timings.visemes(rendered.phones, n)
+        cuts = [0.0, *(round(float(t), 4) for t in heard([start for _, start, _ in spans] + [n])), total_s]
+        out: list[list] = []
+        for vid, start, end in zip([0, *(vid for vid, _, _ in spans), 0], cuts[:-1], cuts[1:]):
+            if end <= start:
+                continue
+            if out and out[-1][0] == vid:
+                out[-1][2] = end
+            else:
+                out.append([vid, start, end])
+        visemes = tuple((vid, start, end) for vid, start, end in out)
+        return words, visemes
 
 
 def choose_voice(voices, lang: str, gender: str, default: str) -> tuple[str, str | None]:

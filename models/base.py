@@ -91,6 +91,20 @@ class RenderWarning:
 
 
 @dataclass(frozen=True, slots=True)
+class Phone:
+    """One symbol the voice spoke, and where (what word timings and visemes are made from)."""
+
+    symbol: str
+    """IPA symbol as the voice read it; a space is a word boundary, punctuation a pause."""
+    start: int
+    """First sample."""
+    end: int
+    """One past the last sample."""
+    piece: int
+    """Index of the input piece it belongs to."""
+
+
+@dataclass(frozen=True, slots=True)
 class Rendered:
     """A backend's output for one utterance."""
 
@@ -104,6 +118,9 @@ class Rendered:
     """Emotion dimensions already rendered inside the model."""
     warnings: tuple[RenderWarning, ...] = ()
     """Things skipped (e.g. characters the voice cannot say)."""
+    phones: tuple[Phone, ...] = ()
+    """Every symbol spoken with its samples, in order; empty when the backend cannot say (words
+    are then spread over their piece by letter count, and no visemes are given)."""
 
 
 class VoiceBackend(abc.ABC):

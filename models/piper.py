@@ -22,7 +22,7 @@ import numpy as np
 
 from emotts_plugin.errors import ConfigError, VoiceFileError, VoiceLoadError
 
-from .base import ESPEAK_LOCK, Rendered, RenderPiece, RenderWarning, VoiceBackend, VoiceInfo
+from .base import ESPEAK_LOCK, Phone, Rendered, RenderPiece, RenderWarning, VoiceBackend, VoiceInfo
 from .graph_cache import GraphCache
 
 _LOGGER = logging.getLogger(__name__)
@@ -375,6 +375,24 @@ class Phonemized:
             self.piece_starts(id_samples, len(audio)),
             native,
             self.warnings,
+            self.phones(id_samples, len(audio)),
+        )
+
+    def phones(self, id_samples: np.ndarray | None, n_samples: int) -> tuple[Phone, ...]:
+        """Each phoneme with its samples (a phoneme's span runs to the next one's start, so it holds
+        the pad after it); none without the alignment output."""
+        if id_samples is None:
+            return ()
+        id_index = self.id_index()
+        sample_at = np.minimum(np.concatenate([[0], np.cumsum(id_samples)]), n_samples)
+        last = len(sample_at) - 1
+        bounds = [int(sample_at[min(index, last)]) for index in id_index]
+        piece_of = (
+            np.searchsorted(np.asarray(self.piece_first), np.arange(len(self.phonemes)), side="right") - 1
+        )
+        return tuple(
+            Phone(symbol, bounds[k], bounds[k + 1], int(piece_of[k]))
+            for k, symbol in enumerate(self.phonemes)
         )
 
     def piece_starts(self, id_samples: np.ndarray | None, n_samples: int) -> tuple[int, ...]:
