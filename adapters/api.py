@@ -107,7 +107,7 @@ def plan_speech(synth: Synthesizer, speech: SpeechRequest) -> tuple[Plan, Any]:
 def start_speech(synth: Synthesizer, speech: SpeechRequest) -> Iterator[AudioChunk]:
     """Parse now (errors surface here) and return the lazy sentence-by-sentence render."""
     plan, config = plan_speech(synth, speech)
-    return synth.render_plan(plan, config, options=speech.options)
+    return synth.render_plan(plan, config, options=speech.options, source=speech.text)
 
 
 #: Encoded output kept in memory up to this size, then in an unnamed temporary file.
