@@ -3,8 +3,8 @@
 Routes (all JSON in and out except audio; errors in the shape of :mod:`.requests`):
 
 - ``POST /v1/synthesize``: ``input`` (text or markup), ``voice``, ``emotion``, ``intensity``,
-  ``transition_ms``, ``format``, ``sample_rate``, ``seed``, ``strict``, ``stream``, and
-  ``reference`` (an id from ``POST /v1/references``) with ``reference_weight`` → audio.
+  ``transition_ms``, ``format``, ``sample_rate``, ``seed``, ``strict``, ``stream``, ``timings``,
+  and ``reference`` (an id from ``POST /v1/references``) with ``reference_weight`` → audio.
 - ``POST /v1/plan``: ``input``, ``strict`` (and ``voice``, ``emotion``, ``intensity``) → the
   ``emotts parse --json`` plan.
 - ``GET /v1/voices``, ``GET /v1/emotions``.
@@ -17,14 +17,34 @@ audio as soon as it is ready: ``pcm16``, ``ulaw`` and ``alaw`` are sent as is; `
 a header whose RIFF and data sizes are 0xFFFFFFFF (unknown length, as live WAV streams do),
 followed by 16-bit PCM.
 Input over ``limits.max_input_bytes`` is ``413``, like a body over ``limits.max_body_bytes``.
+
+Timings (``timings: true``): when each sentence, word, ``<mark>`` and mouth shape is heard
+(:class:`~emotts_plugin.timings.Timings`, seconds from the start of the audio), beside the audio.
+
+- A whole answer becomes JSON: ``{"format", "sample_rate", "duration", "warnings", "timings",
+  "audio"}``, ``audio`` being the encoded file (any ``format``) in base64 and ``timings``
+  :meth:`Timings.to_dict() <emotts_plugin.timings.Timings.to_dict>`. It is spooled and sent
+  with its length like the audio alone, ``audio`` last, so that a reader of the stream gets the
+  rest first.
+- A stream (``stream: true``) becomes an event stream (``text/event-stream``; each event has an
+  ``event:`` line naming its ``type`` and one ``data:`` line of JSON): ``audio`` events
+  ``{"type": "audio", "audio": base64}`` carry exactly the bytes the plain stream would send, in
+  order (a ``wav`` stream's header first, alone); after each sentence's audio, a ``timings`` event
+  ``{"type": "timings", "start", "end", "sentences", "words", "marks", "visemes", "viseme_set"}``
+  holds that sentence's share (``start`` and ``end`` bound the audio sent so far for it; the
+  lists as in ``Timings.to_dict()``); last, ``{"type": "done", "format", "sample_rate",
+  "duration", "warnings"}``. A failure after the stream started is an ``error`` event
+  (``{"type": "error", "error": {"message", "type", "code"}}``) that ends it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import io
+import json
 import logging
 import struct
 import tempfile
@@ -39,6 +59,7 @@ from emotts_plugin.models.base import RenderWarning
 from emotts_plugin.options import SpeechOptions
 from emotts_plugin.plan import ParseWarning, Plan
 from emotts_plugin.synthesizer import AudioChunk, Synthesizer, check_spoken
+from emotts_plugin.timings import Timings
 
 from .requests import (
     METRICS,
@@ -48,12 +69,15 @@ from .requests import (
     check_input,
     client_went_away,
     emotion_field,
+    error_event,
     error_for,
+    event_stream_response,
     mode_field,
     optional,
     read_json,
     render,
     render_iter,
+    sse_event,
     text_field,
 )
 
@@ -75,6 +99,7 @@ _SYNTHESIZE_FIELDS = (
     "seed",
     "strict",
     "stream",
+    "timings",
     "reference",
     "reference_weight",
 )
@@ -132,6 +157,8 @@ class Encoded:
     """Seconds of audio."""
     warnings: tuple[ParseWarning | RenderWarning, ...]
     """Parse repairs and rendering problems (counted in ``X-Emotts-Warnings``)."""
+    timings: Timings = Timings()
+    """When each sentence, word, mark and mouth shape is heard."""
 
     def close(self) -> None:
         self.file.close()
@@ -167,9 +194,9 @@ async def render_encoded(
                 encoder.close()
         spool.close()
         raise
-    return Encoded(
-        spool, size, encoder.sample_rate, encoder.duration_s, tuple(w for c in said for w in c.warnings)
-    )
+    timings = dataclasses.replace(Timings.of_chunks(said), duration_s=encoder.duration_s)
+    warnings = tuple(w for c in said for w in c.warnings)
+    return Encoded(spool, size, encoder.sample_rate, encoder.duration_s, warnings, timings)
 
 
 async def send_encoded(
@@ -183,6 +210,30 @@ async def send_encoded(
         encoded.file.seek(0)
         while block := await asyncio.to_thread(encoded.file.read, SEND_BLOCK_BYTES):
             await response.write(block)
+        await response.write_eof()
+        return response
+    finally:
+        encoded.close()
+
+
+async def send_encoded_json(
+    request: web.Request, encoded: Encoded, fields: Mapping[str, Any], headers: Mapping[str, str]
+) -> web.StreamResponse:
+    """Send ``fields`` and the spooled audio as one JSON object, ``{**fields, "audio": base64}``,
+    with its length; the base64 is made block by block from the spool (memory does not grow
+    with the audio), which is closed afterwards."""
+    try:
+        head = json.dumps(dict(fields), separators=(",", ":"))[:-1].encode() + b',"audio":"'
+        tail = b'"}'
+        response = web.StreamResponse(headers={"Content-Type": "application/json", **headers})
+        response.content_length = len(head) + 4 * -(-encoded.size // 3) + len(tail)
+        await response.prepare(request)
+        await response.write(head)
+        encoded.file.seek(0)
+        block_bytes = SEND_BLOCK_BYTES - SEND_BLOCK_BYTES % 3  # whole base64 quanta until the last
+        while block := await asyncio.to_thread(encoded.file.read, block_bytes):
+            await response.write(base64.b64encode(block))
+        await response.write(tail)
         await response.write_eof()
         return response
     finally:
@@ -294,6 +345,7 @@ async def synthesize(request: web.Request) -> web.StreamResponse:
         **reference_fields(request, body),
     )
     speech = SpeechRequest(text, options)
+    timings = optional(body, "timings", bool, "true or false")
     if optional(body, "stream", bool, "true or false"):
         if fmt not in STREAM_FORMATS:
             allowed = ", ".join(f.value for f in STREAM_FORMATS)
@@ -302,18 +354,30 @@ async def synthesize(request: web.Request) -> web.StreamResponse:
                 f"format {fmt.value!r} cannot be streamed; with stream: true use one of {allowed}",
                 code="UnsupportedFormat",
             )
+        if timings:
+            return await _event_stream(request, speech, fmt)
         return await _stream(request, speech, fmt)
     encoded = await render_encoded(
         request, speech, lambda file, rate: StreamEncoder.for_format(file, rate, fmt)
     )
     request.app[METRICS].audio_seconds += encoded.duration_s
     headers = {
-        "Content-Type": content_type(fmt, encoded.sample_rate),
         "X-Emotts-Warnings": str(len(encoded.warnings)),
         "X-Emotts-Sample-Rate": str(encoded.sample_rate),
         "X-Emotts-Duration": f"{encoded.duration_s:.3f}",
     }
-    return await send_encoded(request, encoded, headers)
+    if timings:
+        fields = {
+            "format": fmt.value,
+            "sample_rate": encoded.sample_rate,
+            "duration": round(encoded.duration_s, 3),
+            "warnings": [str(warning) for warning in encoded.warnings],
+            "timings": encoded.timings.to_dict(),
+        }
+        return await send_encoded_json(request, encoded, fields, headers)
+    return await send_encoded(
+        request, encoded, {"Content-Type": content_type(fmt, encoded.sample_rate), **headers}
+    )
 
 
 def _chunk_bytes(chunk: AudioChunk, fmt: AudioFormat) -> bytes:
@@ -335,6 +399,74 @@ async def _stream(request: web.Request, speech: SpeechRequest, fmt: AudioFormat)
         if fmt is AudioFormat.WAV:
             await response.write(wav_stream_header(rate))
         ok = await write_chunks(request, response, head, chunks, lambda chunk: _chunk_bytes(chunk, fmt))
+    if ok:
+        await response.write_eof()
+    return response
+
+
+def chunk_timings(chunk: AudioChunk) -> dict[str, Any]:
+    """What one chunk places in time, in the lists of :meth:`Timings.to_dict`, with the ``start``
+    and ``end`` of the chunk's audio (seconds from the start of the output)."""
+    placed = Timings.of_chunks([chunk]).to_dict()
+    del placed["duration"]
+    return {"start": round(chunk.start_s, 3), "end": round(chunk.start_s + chunk.duration_s, 3), **placed}
+
+
+def _native_event(payload: Mapping[str, Any]) -> bytes:
+    return sse_event(payload, str(payload["type"]))
+
+
+async def _event_stream(request: web.Request, speech: SpeechRequest, fmt: AudioFormat) -> web.StreamResponse:
+    """``stream`` with ``timings``: the audio of :func:`_stream` in ``audio`` events, each
+    sentence's timings after its audio, then ``done`` (see the module's docstring)."""
+    chunks, head = await open_stream(request, speech)
+    async with contextlib.aclosing(chunks):
+        rate = head[0].sample_rate
+        response = event_stream_response(
+            {
+                "X-Emotts-Warnings": str(sum(len(c.warnings) for c in head)),
+                "X-Emotts-Sample-Rate": str(rate),
+            }
+        )
+        await response.prepare(request)
+        seconds = 0.0
+        warnings: list[ParseWarning | RenderWarning] = []
+
+        def audio_event(data: bytes) -> bytes:
+            return _native_event({"type": "audio", "audio": base64.b64encode(data).decode("ascii")})
+
+        def to_events(chunk: AudioChunk) -> bytes:
+            nonlocal seconds
+            seconds += chunk.duration_s
+            warnings.extend(chunk.warnings)
+            events = audio_event(_chunk_bytes(chunk, fmt))
+            if chunk.words or chunk.marks or chunk.visemes:
+                events += _native_event({"type": "timings", **chunk_timings(chunk)})
+            return events
+
+        try:
+            if fmt is AudioFormat.WAV:
+                await response.write(audio_event(wav_stream_header(rate)))
+            ok = await write_chunks(
+                request,
+                response,
+                head,
+                chunks,
+                to_events,
+                error_event=lambda error: error_event(error, "error"),
+            )
+            if ok:
+                done = {
+                    "type": "done",
+                    "format": fmt.value,
+                    "sample_rate": rate,
+                    "duration": round(seconds, 3),
+                    "warnings": [str(warning) for warning in warnings],
+                }
+                await response.write(_native_event(done))
+        except ConnectionResetError:
+            client_went_away(request)
+            return response
     if ok:
         await response.write_eof()
     return response

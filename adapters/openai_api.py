@@ -47,6 +47,21 @@ unless ``stream: false``; the other formats as pieces of the whole file), then o
 ``input_tokens`` and delta events as ``output_tokens`` (emotts has no tokens) and adds
 ``audio_seconds``; ``warnings`` holds the text of every warning.
 
+Word timestamps (extra field ``timestamps: true``, SSE only): after each delta whose sentence
+has words comes ``{"type": "speech.audio.timestamps", "timestamps": [{"word", "start_time",
+"end_time"}, …]}``, the words of that sentence with their times in seconds from the start of
+the audio (for a format sent as pieces of the whole file, one such event after the last delta).
+The word objects have the names Kokoro-FastAPI's captioned speech (``/dev/captioned_speech``)
+gives its ``timestamps`` list, so code written for that list reads them unchanged; they travel
+in events of their own, not beside the audio as Kokoro sends them, so that every
+``speech.audio.delta`` stays exactly as OpenAI's (and the audio, deltas and ``done`` are the same
+bytes with or without timestamps). The SDKs do not parse the speech event stream (the Python
+SDK returns it as bytes), and clients that do pick events by ``type``; still, they are sent only
+when asked, because clients written against OpenAI's two event types may treat every event
+before ``done`` as audio. Without ``stream_format: "sse"`` the field is checked (true or false)
+and ignored: an audio answer is the same bytes with or without it. Sentences, marks and mouth
+shapes: the native API's ``timings`` (``POST /v1/synthesize``).
+
 Warnings: ``X-Emotts-Warnings`` counts them (markup repairs, rendering problems, and the
 ``X-Emotts-Instructions`` note as one) and ``X-Emotts-Warning-Texts`` gives their texts, a JSON
 array of ASCII strings, bounded in size (:func:`~.requests.warning_headers`). Headers go out
@@ -62,7 +77,6 @@ import contextlib
 import dataclasses
 import importlib.util
 import io
-import json
 import logging
 import unicodedata
 from typing import Any, Mapping
@@ -75,6 +89,7 @@ from emotts_plugin.audio import StreamEncoder
 from emotts_plugin.options import RANGES
 from emotts_plugin.ssml.instructions import Direction, read_direction
 from emotts_plugin.synthesizer import AudioChunk, Synthesizer
+from emotts_plugin.timings import Word
 
 from .api import (
     SpeechRequest,
@@ -92,8 +107,11 @@ from .requests import (
     check_input,
     client_went_away,
     emotion_field,
+    error_event,
+    event_stream_response,
     optional,
     read_json,
+    sse_event,
     text_field,
     warning_headers,
 )
@@ -390,6 +408,7 @@ async def speech(request: web.Request) -> web.StreamResponse:
         raise ApiError(
             400, f"unsupported stream_format {stream_format!r}; use 'audio' or 'sse'", code="InvalidField"
         )
+    timestamps = bool(optional(body, "timestamps", bool, "true or false")) and stream_format == "sse"
     direction = instructions_direction(body, synth)
     emotion, intensity = emotion_and_intensity(body, synth, direction)
     options = speech_options(
@@ -404,7 +423,7 @@ async def speech(request: web.Request) -> web.StreamResponse:
     notes = {"X-Emotts-Instructions": note} if note is not None else {}
     speech_request = SpeechRequest(text, options)
     if streams(body, fmt, stream_format):
-        return await _progressive(request, speech_request, fmt, stream_format, text, notes)
+        return await _progressive(request, speech_request, fmt, stream_format, text, notes, timestamps)
     encoded = await render_encoded(request, speech_request, lambda file, rate: open_encoder(file, rate, fmt))
     request.app[METRICS].audio_seconds += encoded.duration_s
     warnings = [*encoded.warnings, *_note_warnings(notes)]
@@ -417,7 +436,7 @@ async def speech(request: web.Request) -> web.StreamResponse:
     if stream_format == "audio":
         return await send_encoded(request, encoded, {"Content-Type": MEDIA_TYPES[fmt], **headers})
     try:
-        response = _sse_response(headers)
+        response = event_stream_response(headers)
         await response.prepare(request)
         encoded.file.seek(0)
         deltas = 0
@@ -425,6 +444,8 @@ async def speech(request: web.Request) -> web.StreamResponse:
             while piece := await asyncio.to_thread(encoded.file.read, SSE_PIECE_BYTES):
                 await response.write(_delta(piece))
                 deltas += 1
+            if timestamps and encoded.timings.words:
+                await response.write(_timestamps(encoded.timings.words))
             await response.write(_done(text, deltas, encoded.duration_s, warnings))
         except ConnectionResetError:
             client_went_away(request)
@@ -440,24 +461,17 @@ def _note_warnings(notes: Mapping[str, str]) -> list[str]:
     return [f"instructions: {note}" for name, note in notes.items() if name == "X-Emotts-Instructions"]
 
 
-def _sse_response(headers: Mapping[str, str]) -> web.StreamResponse:
-    return web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **headers}
-    )
-
-
-def _event(payload: Mapping[str, Any]) -> bytes:
-    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
-
-
 def _delta(data: bytes) -> bytes:
-    return _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")})
+    return sse_event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode("ascii")})
 
 
-def _error_event(error: ApiError) -> bytes:
-    return _event(
-        {"type": "error", "error": {"message": error.message, "type": error.type, "code": error.code}}
-    )
+def _timestamps(words: tuple[Word, ...]) -> bytes:
+    """The ``speech.audio.timestamps`` event of ``words`` (Kokoro-FastAPI's word objects)."""
+    timestamps = [
+        {"word": word.text, "start_time": round(word.start_s, 3), "end_time": round(word.end_s, 3)}
+        for word in words
+    ]
+    return sse_event({"type": "speech.audio.timestamps", "timestamps": timestamps})
 
 
 def _done(text: str, deltas: int, audio_seconds: float, warnings: list) -> bytes:
@@ -468,7 +482,7 @@ def _done(text: str, deltas: int, audio_seconds: float, warnings: list) -> bytes
         "total_tokens": words + deltas,
         "audio_seconds": round(audio_seconds, 3),
     }
-    return _event({"type": "speech.audio.done", "usage": usage, "warnings": [str(w) for w in warnings]})
+    return sse_event({"type": "speech.audio.done", "usage": usage, "warnings": [str(w) for w in warnings]})
 
 
 async def _progressive(
@@ -478,10 +492,12 @@ async def _progressive(
     stream_format: str,
     text: str,
     notes: Mapping[str, str],
+    timestamps: bool = False,
 ) -> web.StreamResponse:
     """``pcm`` or ``wav``, written sentence by sentence as each is rendered; ``notes`` are
-    headers that each count as one warning. The warning headers hold what is known before the
-    first byte: the warnings of ``head`` (every parse warning comes with the first chunk)."""
+    headers that each count as one warning; ``timestamps``: each SSE delta is followed by its
+    sentence's word timestamps. The warning headers hold what is known before the first byte:
+    the warnings of ``head`` (every parse warning comes with the first chunk)."""
     chunks, head = await open_stream(request, speech_request)
     async with contextlib.aclosing(chunks):
         known = [w for c in head for w in c.warnings]
@@ -500,16 +516,26 @@ async def _progressive(
                 request, response, head, chunks, lambda chunk: encode_pcm(chunk.audio, chunk.sample_rate)
             )
         else:
-            response = _sse_response(headers)
+            response = event_stream_response(headers)
             await response.prepare(request)
-            ok = await _sse_chunks(request, response, head, chunks, fmt, rate, text, _note_warnings(notes))
+            ok = await _sse_chunks(
+                request, response, head, chunks, fmt, rate, text, _note_warnings(notes), timestamps
+            )
     if ok:
         await response.write_eof()
     return response
 
 
 async def _sse_chunks(
-    request, response, head, chunks, fmt: str, rate: int, text: str, noted: list[str]
+    request,
+    response,
+    head,
+    chunks,
+    fmt: str,
+    rate: int,
+    text: str,
+    noted: list[str],
+    timestamps: bool = False,
 ) -> bool:
     deltas = 0
     seconds = 0.0
@@ -520,7 +546,8 @@ async def _sse_chunks(
         deltas += 1
         seconds += chunk.duration_s
         warnings.extend(chunk.warnings)
-        return _delta(encode_pcm(chunk.audio, chunk.sample_rate))
+        delta = _delta(encode_pcm(chunk.audio, chunk.sample_rate))
+        return delta + _timestamps(chunk.words) if timestamps and chunk.words else delta
 
     try:
         if fmt == "wav":
@@ -529,7 +556,7 @@ async def _sse_chunks(
     except ConnectionResetError:
         client_went_away(request)
         return False
-    ok = await write_chunks(request, response, head, chunks, to_delta, error_event=_error_event)
+    ok = await write_chunks(request, response, head, chunks, to_delta, error_event=error_event)
     if not ok:
         return False
     try:

@@ -14,6 +14,8 @@ Shared by the route modules (:mod:`.api`, :mod:`.openai_api`, :mod:`.webui`, :mo
 - clients that go away: :func:`client_gone`, :func:`client_went_away`;
 - what an answer's warnings say: :func:`warning_headers` (``X-Emotts-Warnings``, the count, and
   ``X-Emotts-Warning-Texts``, their texts as bounded ASCII JSON);
+- event streams (``text/event-stream``): :func:`event_stream_response`, :func:`sse_event` and
+  :func:`error_event`, the error shape as an event for failures after the answer started;
 - renders through the application's queue, bounded by ``limits.request_timeout_s``:
   :func:`render`, :func:`render_iter`, :func:`app_render_iter`.
 """
@@ -230,6 +232,30 @@ def _cut(text: str, limit: int) -> str:
 def _json_text(text: str) -> str:
     """``text`` as a JSON string of printable ASCII (DEL, which JSON leaves as is, escaped too)."""
     return json.dumps(text, ensure_ascii=True).replace("\x7f", "\\u007f")
+
+
+# -- event streams ----------------------------------------------------------------------------
+
+
+def event_stream_response(headers: Mapping[str, str]) -> web.StreamResponse:
+    """A not yet prepared ``text/event-stream`` answer with ``headers``."""
+    return web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **headers}
+    )
+
+
+def sse_event(payload: Mapping[str, Any], name: str | None = None) -> bytes:
+    """One server-sent event: ``payload`` as compact JSON on one ``data:`` line, after an
+    ``event: name`` line when ``name`` is given."""
+    head = f"event: {name}\n" if name else ""
+    return f"{head}data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
+
+
+def error_event(error: ApiError, name: str | None = None) -> bytes:
+    """``{"type": "error", "error": {"message", "type", "code"}}``: the error shape as an event,
+    for a failure after an event stream started (its status cannot change any more)."""
+    body = {"message": error.message, "type": error.type, "code": error.code}
+    return sse_event({"type": "error", "error": body}, name)
 
 
 # -- reading fields -------------------------------------------------------------------------

@@ -11,7 +11,9 @@ Routes:
   transition_ms, mode, reference, reference_weight}`` (``reference``: an id
   from ``POST /v1/references``, where the page's file picker uploads) and
   answer the WAV (base64) with everything the page draws: the plan, where each
-  segment is heard, and the rendered pitch and loudness every 10 ms.
+  segment is heard, the rendered pitch and loudness every 10 ms, and ``timings``
+  (:meth:`~emotts_plugin.timings.Timings.to_dict`: where each word is heard,
+  shown under the plot and highlighted as it plays).
 
 Rendering and analysis run in the render queue's worker threads, never on
 the event loop; bad input is a 400 in the server's error shape, which the page
@@ -233,6 +235,7 @@ def render_and_analyse(synth: Synthesizer, text: str, options: SpeechOptions | N
         "plan": result.plan.to_dict(),
         "spans": _spans(result),
         "marks": [{"name": mark.name, "time_s": round(mark.time_s, 4)} for mark in result.marks],
+        "timings": result.timings.to_dict(),
         "pitch": {
             "times": [round(float(t), 3) for t in times],
             "hz": [round(float(hz), 2) if hz > 0 else None for hz in f0],

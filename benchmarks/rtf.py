@@ -6,7 +6,9 @@
 RTF = processing seconds / audio seconds (median of --repeat runs, noise on as
 in normal use). Targets (issue 3, on the 2-core machine): emotional RTF at most
 1.6 × plain Piper's; first audio of a three-sentence reply within 0.4 s;
-peak RSS at most 600 MB with Piper alone.
+peak RSS at most 600 MB with Piper alone. Word timings (issue 20) add at most 5 %
+to render time: renders with them against renders with their computation skipped,
+in alternating pairs, and the time spent in it measured directly.
 
 With torch installed (the ``[torch]`` extra) it then times the voice model alone on both
 engines: onnxruntime rendering ``--batches`` sentences one by one, and torch rendering them in
@@ -152,6 +154,66 @@ def engine_rtf(batches: list[int], repeat: int, threads: int) -> None:
             )
 
 
+#: Emotions the timing overhead is measured over: slow, fast, neutral and whispered renders.
+TIMING_LABELS = ("neutral", "sad", "excited", "whispering")
+
+
+def timings_overhead(synth: Synthesizer, repeat: int) -> float:
+    """Render time with word timings against the same renders with their computation skipped
+    (Piper's phones, source offsets, words and visemes), in alternating pairs; prints both, the
+    ratio and the time spent computing timings, measured inside; returns the ratio."""
+    from emotts_plugin import timings
+    from emotts_plugin.models.piper import Phonemized
+
+    spent = [0.0]
+
+    def timed(fn):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - started
+
+        return wrapper
+
+    real = (Phonemized.phones, Synthesizer.__dict__["_timings"], timings.source_spans)
+    timed_parts = (timed(real[0]), staticmethod(timed(real[1].__func__)), timed(real[2]))
+    skipped = (
+        lambda self, id_samples, n_samples: (),
+        staticmethod(lambda *args: ((), ())),
+        lambda *args: None,
+    )
+
+    def render(parts) -> float:
+        Phonemized.phones, Synthesizer._timings, timings.source_spans = parts
+        started = time.perf_counter()
+        for label in TIMING_LABELS:
+            synth.synthesize(TEXT, emotion=label, seed=1)
+        return time.perf_counter() - started
+
+    with_timings, without, inside = [], [], []
+    try:
+        for round_ in range(repeat):
+            order = [(True, timed_parts), (False, skipped)]
+            for on, parts in order if round_ % 2 == 0 else order[::-1]:
+                spent[0] = 0.0
+                seconds = render(parts)
+                (with_timings if on else without).append(seconds)
+                if on:
+                    inside.append(spent[0] / seconds)
+    finally:
+        Phonemized.phones, Synthesizer._timings, timings.source_spans = real
+    ratio = statistics.median(with_timings) / statistics.median(without)
+    print(
+        f"word timings ({', '.join(TIMING_LABELS)}; {len(TIMING_LABELS)} renders a round): "
+        f"{statistics.median(with_timings) * 1000:.0f} ms with, {statistics.median(without) * 1000:.0f} ms "
+        f"skipped: {ratio:.3f} x; computing them took {statistics.median(inside) * 100:.2f} % of the "
+        f"render (target <= 5 %): {'PASS' if max(ratio - 1.0, statistics.median(inside)) <= 0.05 else 'FAIL'}"
+    )
+    return ratio
+
+
 def rss_child() -> None:
     """One Synthesizer (Piper alone) rendering every emotion; prints its peak RSS in MB."""
     synth = Synthesizer()
@@ -182,6 +244,7 @@ def main() -> None:
         "--batches", type=int, nargs="+", default=[1, 4, 16], help="batch sizes for the engine comparison"
     )
     parser.add_argument("--skip-emotions", action="store_true", help="only the engine comparison")
+    parser.add_argument("--timings-only", action="store_true", help="only the word timings overhead")
     parser.add_argument(
         "--engine", choices=ENGINES, default="onnxruntime", help="engine of the emotion table"
     )
@@ -199,6 +262,10 @@ def main() -> None:
         )
         synth = Synthesizer(config)
         synth.synthesize("Warm up.")
+        if args.timings_only:
+            print(f"== {threads} thread(s), median of {args.repeat}, engine {args.engine}")
+            timings_overhead(synth, args.repeat)
+            continue
         plain = plain_piper_rtf(threads, args.repeat)
         print(f"== {threads} thread(s), median of {args.repeat}, engine {args.engine}")
         print(f"{'plain piper-tts':24s} RTF {plain:.3f}")
@@ -216,6 +283,9 @@ def main() -> None:
             f"first audio of a 3-sentence reply: {first * 1000:.0f} ms (target <= 400 ms): "
             f"{'PASS' if first <= 0.4 else 'FAIL'}"
         )
+        timings_overhead(synth, args.repeat)
+    if args.timings_only:
+        return
     peak_mb = peak_rss_mb()
     print(
         f"peak RSS of one Synthesizer rendering every emotion (separate process): {peak_mb:.0f} MB "

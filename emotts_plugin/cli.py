@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from . import ports
+from . import ports, subtitles
 from .audio import AudioFormat, StreamEncoder, format_for_path, open_output
 from .config import DEVICES, ENGINES, Config, load_config, split_wyoming_uri
 from .emotion import EmotionVector
@@ -27,6 +27,7 @@ from .options import SpeechOptions
 from .runtime import Runtime
 from .ssml.encoding import decode_markup
 from .synthesizer import Synthesizer, check_spoken
+from .timings import Timings
 
 if TYPE_CHECKING:
     from .registry import ServeContext, Server
@@ -100,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HZ",
         help="output sample rate (default: the voice's; 48000 for opus, 8000 for ulaw and alaw; "
         "sln is 8000, sln16 and wav16 16000)",
+    )
+    p_say.add_argument(
+        "--timings",
+        metavar="OUT.json",
+        help="also write when each sentence, word, <mark> and mouth shape (viseme) is heard, as JSON "
+        "(- for stdout when OUT is a file)",
+    )
+    p_say.add_argument(
+        "--subtitles",
+        metavar="OUT.vtt|OUT.srt",
+        help="also write subtitles of the spoken words: WebVTT (.vtt) or SRT (.srt), by the extension",
     )
     p_say.add_argument("--seed", type=int, help="seed for the voice's natural variation (repeatable output)")
     p_say.add_argument("--strict", action="store_true", help="report markup problems as errors (exit 2)")
@@ -439,11 +451,59 @@ def _say_rate(fmt: SayFormat, asked: int | None) -> int | None:
     return rate
 
 
+def _check_side_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before anything is rendered, a ``--subtitles`` extension that is not ``.vtt`` or
+    ``.srt``, two outputs that are one file, and a folder for ``--timings`` or ``--subtitles`` that is
+    not there."""
+    named = {"-o": args.output, "--timings": args.timings, "--subtitles": args.subtitles}
+    if args.subtitles is not None:
+        try:
+            subtitles.subtitle_format(args.subtitles)
+        except ValueError as exc:
+            raise ConfigError(f"--subtitles: {exc}") from None
+    if args.timings == "-" and args.output == "-":
+        raise ConfigError("-o - and --timings - both ask for standard output: give --timings a file")
+    seen: dict[str, str] = {}
+    for option, path in named.items():
+        if path is None or path == "-":
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise ConfigError(f"{seen[key]} and {option} name the same file, {path!r}: give each its own")
+        seen[key] = option
+        if option != "-o" and (os.path.isdir(path) or not os.path.isdir(os.path.dirname(key))):
+            problem = "is a folder" if os.path.isdir(path) else "is in a folder that does not exist"
+            raise ConfigError(f"cannot write {option} {path!r}: it {problem}")
+
+
+def _write_side_outputs(args: argparse.Namespace, found: Timings) -> None:
+    """Write ``--timings`` (JSON) and ``--subtitles`` of the render whose audio was just written."""
+    if args.timings == "-":
+        json.dump(found.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    elif args.timings is not None:
+        with open(args.timings, "w", encoding="utf-8") as handle:
+            json.dump(found.to_dict(), handle, ensure_ascii=False, indent=2)
+            handle.write("\n")
+        counts = [(found.words, "word"), (found.sentences, "sentence"), (found.marks, "mark")]
+        counted = ", ".join(_count(len(items), noun) for items, noun in [*counts, (found.visemes, "viseme")])
+        print(f"wrote {args.timings} ({counted})", file=sys.stderr)
+    if args.subtitles is not None:
+        made = subtitles.write(args.subtitles, found)
+        kind = subtitles.subtitle_format(args.subtitles)
+        print(f"wrote {args.subtitles} ({_count(len(made), 'cue')}, {kind})", file=sys.stderr)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def cmd_say(args: argparse.Namespace) -> int:
     if (args.text is None) == (args.file is None):
         raise ConfigError("give the text to say, or -f FILE (not both)")
     fmt = say_format(args.output, args.format)
     sample_rate = _say_rate(fmt, args.sample_rate)
+    _check_side_outputs(args)
     if args.text is not None:
         text = _argument_text(args.text, strict=args.strict)
     else:
@@ -493,6 +553,9 @@ def cmd_say(args: argparse.Namespace) -> int:
                 encoder.close()  # finishes the stream; on an error the file is then removed
     if args.output != "-":
         print(f"wrote {args.output} ({total:.2f} s, {fmt.name}, {encoder.sample_rate} Hz)", file=sys.stderr)
+    if args.timings is not None or args.subtitles is not None:
+        # the chunks kept hold no audio, so the length is the one the encoder was given
+        _write_side_outputs(args, dataclasses.replace(Timings.of_chunks(said), duration_s=total))
     return 0
 
 

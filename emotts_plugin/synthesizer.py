@@ -384,7 +384,7 @@ class Synthesizer:
                 audio=chunk_audio,
                 sample_rate=out_rate,
                 start_s=offset_s,
-                text=" ".join(piece.text for piece in utt.pieces),
+                text=_joined(piece.text for piece in utt.pieces),
                 marks=tuple(Mark(name, offset_s + t) for name, t in rendered.marks),
                 warnings=(*pending_warnings, *voice_warning, *rendered.warnings),
                 spoken=rendered.spoken,
@@ -582,14 +582,18 @@ class Synthesizer:
         bounds = list(zip(rendered.piece_starts, [*rendered.piece_starts[1:], n]))
         placed = timings.place_words([piece.text for piece in utt.pieces], rendered.phones, bounds)
         edges = heard([sample for _, _, a, b in placed for sample in (a, b)]) if placed else []
+
+        def at(t) -> float:  # rounded, never past the end
+            return min(round(float(t), 4), total_s)
+
         words = tuple(
-            (piece, index, round(float(edges[2 * k]), 4), round(float(edges[2 * k + 1]), 4))
+            (piece, index, at(edges[2 * k]), at(edges[2 * k + 1]))
             for k, (piece, index, _, _) in enumerate(placed)
         )
         if not rendered.phones:
             return words, ()
         spans = timings.visemes(rendered.phones, n)
-        cuts = [0.0, *(round(float(t), 4) for t in heard([start for _, start, _ in spans] + [n])), total_s]
+        cuts = [0.0, *(at(t) for t in heard([start for _, start, _ in spans] + [n])), total_s]
         out: list[list] = []
         for vid, start, end in zip([0, *(vid for vid, _, _ in spans), 0], cuts[:-1], cuts[1:]):
             if end <= start:
@@ -600,6 +604,16 @@ class Synthesizer:
                 out.append([vid, start, end])
         visemes = tuple((vid, start, end) for vid, start, end in out)
         return words, visemes
+
+
+def _joined(texts: Iterable[str]) -> str:
+    """Piece texts as one line: a space between them, none before closing punctuation."""
+    out = ""
+    for text in texts:
+        if out and text and not (text[0] in ".,;:!?…)]}\"'" or out[-1].isspace()):
+            out += " "
+        out += text
+    return out
 
 
 def choose_voice(voices, lang: str, gender: str, default: str) -> tuple[str, str | None]:

@@ -110,6 +110,10 @@ POLLY_VISEMES: dict[int, str] = {
 }
 #: Symbols that are not sounds of their own: stress, length and other modifiers.
 _MODIFIERS = frozenset("ˈˌːˑʲʰʷ̩̯̃‿")
+#: Stress marks: written before the vowel they stress, whose sound starts where they do (a voice
+#: gives them samples of their own; measured against a forced aligner, stressed vowels start at
+#: the mark, ~40 ms before their own symbol).
+_STRESS = frozenset("ˈˌ")
 
 
 def viseme_of(symbol: str) -> int | None:
@@ -130,8 +134,8 @@ def viseme_of(symbol: str) -> int | None:
 
 def visemes(phones: Sequence["Phone"], n_samples: int) -> list[tuple[int, int, int]]:
     """``(viseme id, start sample, end sample)`` covering ``[0, n_samples)`` with no gap or overlap:
-    each phone's mouth shape, modifiers joined to the phone before, silence (0) elsewhere; runs
-    of one id merged."""
+    each phone's mouth shape, stress marks joined to the phone after them and other modifiers to
+    the phone before, silence (0) elsewhere; runs of one id merged."""
     spans: list[list[int]] = []
 
     def add(vid: int, start: int, end: int) -> None:
@@ -151,19 +155,24 @@ def visemes(phones: Sequence["Phone"], n_samples: int) -> list[tuple[int, int, i
             spans.append([vid, start, end])
 
     index = 0
+    stress_start: int | None = None  # where a stress mark waiting for its phone started
     while index < len(phones):
         phone = phones[index]
+        start = phone.start if stress_start is None else min(stress_start, phone.start)
         pair = phone.symbol + phones[index + 1].symbol if index + 1 < len(phones) else ""
         if pair in DIPHTHONGS:
-            add(DIPHTHONGS[pair], phone.start, phones[index + 1].end)
-            index += 2
+            add(DIPHTHONGS[pair], start, phones[index + 1].end)
+            index, stress_start = index + 2, None
             continue
         vid = viseme_of(phone.symbol)
-        if vid is None:
-            if spans:  # a modifier lengthens the mouth shape before it
+        if phone.symbol in _STRESS:  # it marks the phone after it, which is heard from here
+            stress_start = start
+        elif vid is None:
+            if spans:  # a length mark or other modifier lengthens the mouth shape before it
                 add(spans[-1][0], phone.start, phone.end)
         else:
-            add(vid, phone.start, phone.end)
+            add(vid, start, phone.end)
+            stress_start = None
         index += 1
     if not spans:
         return [(0, 0, n_samples)] if n_samples > 0 else []
@@ -261,7 +270,8 @@ def place_words(
 
     :param texts: each piece's text.
     :param phones: what the backend spoke (may be empty: words are then spread over their
-        piece by letter count).
+        piece by letter count, as they are over its speech when there are too many to align with
+        what the voice said, which happens when it skipped a script it cannot read).
     :param piece_bounds: ``(start, end)`` sample of each piece.
     :returns: ``(piece, word index in the piece, start sample, end sample)`` in speaking order.
     """
@@ -275,8 +285,12 @@ def place_words(
         if not found:
             start, end = piece_bounds[piece]
             found = [(start, end, sum(letters))]
+        try:
+            groups = align_groups(letters, [n for _, _, n in found])
+        except ValueError:  # far more tokens than the voice said (it skipped a script it cannot read)
+            groups = [(0, len(tokens), 0, len(found))]
         spans: list[tuple[int, int]] = []
-        for first, count, word, words in align_groups(letters, [n for _, _, n in found]):
+        for first, count, word, words in groups:
             start, end = found[word][0], found[word + words - 1][1]
             if count == 1:
                 spans.append((start, end))
@@ -366,10 +380,24 @@ def _find_visible(haystack: str, needle: str, start: int, hidden: list[bool]) ->
 
 
 def _visible_span(source: str, hidden: list[bool], left: int, right: int) -> tuple[int, int] | None:
+    """The visible text of ``source[left:right]``, without the punctuation around it ("3pm," → "3pm";
+    a full stop stays: "Dr.")."""
     visible = [i for i in range(left, right) if not hidden[i] and not source[i].isspace()]
+    while len(visible) > 1 and _opening(source[visible[0]]):
+        visible.pop(0)
+    while len(visible) > 1 and _closing(source[visible[-1]]):
+        visible.pop()
     if not visible:
         return None
     return visible[0], visible[-1] + 1
+
+
+def _opening(char: str) -> bool:
+    return unicodedata.category(char) in ("Ps", "Pi", "Po")
+
+
+def _closing(char: str) -> bool:
+    return char != "." and unicodedata.category(char) in ("Pe", "Pf", "Po")
 
 
 # --------------------------------------------------------------------------

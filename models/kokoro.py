@@ -78,7 +78,7 @@ import numpy as np
 
 from emotts_plugin.errors import ConfigError, MissingExtraError
 
-from .base import ESPEAK_LOCK, Rendered, RenderPiece, RenderWarning, VoiceBackend, VoiceInfo
+from .base import ESPEAK_LOCK, Phone, Rendered, RenderPiece, RenderWarning, VoiceBackend, VoiceInfo
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -610,6 +610,7 @@ class KokoroBackend(VoiceBackend):
         kept_samples = 0
         f0_offset = 0
         piece_starts = [0] * len(pieces)
+        phones: list[Phone] = []
         for (start, end), dur, style, energy in zip(chunks, durations, styles, energy_parts):
             n_f0 = energy.shape[-1]
             feeds = {
@@ -624,6 +625,11 @@ class KokoroBackend(VoiceBackend):
             trim = max(0, int(dur[0]) - self.lead_frames) * FRAME_SAMPLES
             chunk = np.asarray(audio, dtype=np.float32).reshape(-1)[trim:]
             chunk_frames = int(dur.sum())
+            # token j of the chunk is dur[j - start + 1] frames long (dur starts with the lead pad)
+            edges = np.clip(np.cumsum(dur) * FRAME_SAMPLES - trim, 0, chunk.size) + kept_samples
+            for j in range(start, end):
+                k = j - start
+                phones.append(Phone(tokens.symbols[j], int(edges[k]), int(edges[k + 1]), tokens.owner[j]))
             for k, frame in enumerate(piece_frames):
                 if chunk_start_frame <= frame < chunk_start_frame + chunk_frames:
                     inside = (frame - chunk_start_frame) * FRAME_SAMPLES - trim
@@ -637,7 +643,7 @@ class KokoroBackend(VoiceBackend):
             np.float32, copy=False
         )
         piece_starts[0] = 0  # the lead-in silence belongs to the first piece
-        return Rendered(audio, SAMPLE_RATE, tuple(piece_starts), NATIVE, _typed(warnings))
+        return Rendered(audio, SAMPLE_RATE, tuple(piece_starts), NATIVE, _typed(warnings), tuple(phones))
 
     # -- internals ----------------------------------------------------------
 

@@ -42,6 +42,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 NEW_TEXT = 'Hello there. <emotion name="happy">This is wonderful news!</emotion>'
+NEW_WORDS = ["Hello", "there", "This", "is", "wonderful", "news"]
 HEX_COLOUR = re.compile(r"^#[0-9a-f]{6}$")
 
 
@@ -161,6 +162,26 @@ async def test_render_answers_audio_plan_spans_pitch_and_loudness(client):
     assert 60 <= np.median(voiced) <= 300
     assert max(loudness["db"]) - min(loudness["db"]) > 20  # speech against the break
     assert body["warnings"] == []
+
+
+@pytest.mark.asyncio
+async def test_render_answers_word_timings_within_the_audio(client):
+    response = await client.post("/v1/webui/render", json={"input": NEW_TEXT, "transition_ms": 0})
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    timings = body["timings"]
+    assert abs(timings["duration"] - body["duration_s"]) < 2e-3
+    words = timings["words"]
+    assert [word["text"] for word in words] == NEW_WORDS
+    assert [word["segment"] for word in words] == [0, 0, 1, 1, 1, 1]
+    for word in words:
+        assert 0.0 <= word["start"] < word["end"] <= body["duration_s"] + 1e-3, word
+        span = body["spans"][word["segment"]]
+        assert span["start_s"] - 0.02 <= word["start"] and word["end"] <= span["end_s"] + 0.02, (word, span)
+    for before, after in zip(words, words[1:]):
+        assert before["end"] <= after["start"], (before, after)
+    assert NEW_TEXT[slice(*words[4]["source"])] == "wonderful"
+    assert timings["visemes"] and timings["viseme_set"] == "azure"
 
 
 @pytest.mark.asyncio
@@ -458,3 +479,139 @@ def test_browser_uploads_a_reference_and_speaks_in_its_manner(page_at, synth, tm
     page.wait_for_selector("#error:not([hidden])", timeout=10_000)
     assert "not audio that can be read" in page.text_content("#error")
     assert "No reference" in page.text_content("#reference-info")
+
+
+WORDS_GEOMETRY_JS = """() => {
+  // where each word of #words is drawn, against the canvas's content box and its plot area
+  const canvas = document.querySelector('#plot');
+  const box = canvas.getBoundingClientRect();
+  const [x0, y0, x1, y1] = canvas.dataset.area.split(',').map(Number);
+  const left = box.left + canvas.clientLeft;
+  return {
+    plot: {x0: left + x0, x1: left + x1, bottom: box.bottom},
+    words: [...document.querySelectorAll('#words > li')].map((li) => {
+      const bar = li.querySelector('.word-span').getBoundingClientRect();
+      const text = li.querySelector('button').getBoundingClientRect();
+      return {text: li.textContent, bar: [bar.left, bar.right, bar.top],
+              box: [text.left, text.right, text.top, text.bottom]};
+    }),
+  };
+}"""
+
+SAMPLE_WORDS_JS = """async ([count, every]) => {
+  // every `every` ms, at the next animation frame: the player's time and the word(s) marked current
+  const player = document.querySelector('#player');
+  const samples = [];
+  for (let i = 0; i < count; i++) {
+    await new Promise((done) => setTimeout(done, every));
+    await new Promise((done) => requestAnimationFrame(() => done()));
+    samples.push({
+      time: player.currentTime,
+      paused: player.paused,
+      current: [...document.querySelectorAll('#words li.current')].map((li) => Number(li.dataset.index)),
+      aria: [...document.querySelectorAll('#words [aria-current]')].map((node) => node.textContent),
+    });
+  }
+  return samples;
+}"""
+
+SEEK_JS = """async (time) => {
+  // pause, seek to `time`, and say which word is marked current once the seek is done
+  const player = document.querySelector('#player');
+  player.pause();
+  await new Promise((done) => {
+    player.addEventListener('seeked', done, {once: true});
+    player.currentTime = time;
+  });
+  await new Promise((done) => requestAnimationFrame(() => done()));
+  return {
+    time: player.currentTime,
+    current: [...document.querySelectorAll('#words li.current')].map((li) => Number(li.dataset.index)),
+    aria: [...document.querySelectorAll('#words [aria-current]')].map((node) => node.textContent),
+  };
+}"""
+
+#: Seconds either side of a word's edge where the highlight may still show the word before
+#: (it follows the player at the next animation frame).
+EDGE_S = 0.05
+
+
+def _words_at(words: list[dict], time: float) -> list[int]:
+    return [index for index, word in enumerate(words) if word["start"] <= time < word["end"]]
+
+
+def test_browser_shows_the_words_under_the_plot_and_highlights_the_one_heard(page_at):
+    page = page_at(1280, 800)
+    assert page.is_hidden("#words")
+    page.fill("#text", NEW_TEXT)
+    with page.expect_response("**/v1/webui/render") as answer:
+        _generate_and_wait(page)
+    body = answer.value.json()
+    words, duration = body["timings"]["words"], body["duration_s"]
+    assert [word["text"] for word in words] == NEW_WORDS
+
+    # the words, as text in order, each under the plot at its start..end on the plot's time axis
+    assert page.is_visible("#words")
+    assert page.get_attribute("#words", "aria-label")
+    assert page.eval_on_selector_all("#words > li", "items => items.map(li => li.textContent)") == NEW_WORDS
+    geometry = page.evaluate(WORDS_GEOMETRY_JS)
+    plot = geometry["plot"]
+    x_of = lambda t: plot["x0"] + t / duration * (plot["x1"] - plot["x0"])  # noqa: E731
+    for word, drawn in zip(words, geometry["words"]):
+        bar_left, bar_right, bar_top = drawn["bar"]
+        assert abs(bar_left - x_of(word["start"])) < 1.5, (word, drawn, plot)
+        assert abs(bar_right - x_of(word["end"])) < 1.5, (word, drawn, plot)
+        assert plot["bottom"] <= bar_top < plot["bottom"] + 120, (word, drawn, plot)
+        text_left, text_right, text_top, text_bottom = drawn["box"]
+        assert abs(text_left - bar_left) < 1.5 and text_top >= bar_top  # the text starts at the bar
+    lefts = [drawn["box"][0] for drawn in geometry["words"]]
+    assert lefts == sorted(lefts)
+    assert page.eval_on_selector_all("#words li.current, #words [aria-current]", "nodes => nodes.length") == 0
+
+    # playing from the first word (a click: a user gesture, so the browser lets it play), the
+    # highlight follows the audio
+    page.click("#words > li:first-child button")
+    samples = page.evaluate(SAMPLE_WORDS_JS, [14, 120])
+    playing = [sample for sample in samples if not sample["paused"]]
+    assert len(playing) >= 10, samples
+    times = [sample["time"] for sample in playing]
+    assert times[0] >= words[0]["start"] - 0.01 and times == sorted(times) and times[-1] - times[0] > 1.0, (
+        times
+    )
+    checked, seen = 0, set()
+    for sample in playing:
+        seen.update(sample["current"])
+        assert len(sample["current"]) <= 1 and len(sample["aria"]) == len(sample["current"]), sample
+        if any(abs(sample["time"] - word[edge]) < EDGE_S for word in words for edge in ("start", "end")):
+            continue
+        checked += 1
+        expected = _words_at(words, sample["time"])
+        assert sample["current"] == expected, (sample, words)
+        assert sample["aria"] == [words[index]["text"] for index in expected], sample
+    assert checked >= 5, samples
+    assert len(seen) >= 3, samples  # the highlight moved from word to word
+
+    # seeking (paused) marks exactly the word whose span holds the new time, or none in a gap
+    for index, word in enumerate(words):
+        state = page.evaluate(SEEK_JS, (word["start"] + word["end"]) / 2)
+        assert state["current"] == [index] and state["aria"] == [word["text"]], (word, state)
+    gap = (words[1]["end"] + words[2]["start"]) / 2  # the pause between the sentences
+    state = page.evaluate(SEEK_JS, gap)
+    assert state["current"] == [] and state["aria"] == [], state
+
+    # one tab stop for the words; arrow keys and End move along them, Enter plays from one
+    page.focus("#words > li:first-child button")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.textContent") == "there"
+    page.keyboard.press("End")
+    assert page.evaluate("document.activeElement.textContent") == "news"
+    assert page.eval_on_selector_all("#words button", "buttons => buttons.map(b => b.tabIndex)") == [
+        -1
+    ] * 5 + [0]
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "(start) => { const p = document.querySelector('#player');"
+        " return p.currentTime >= start && !p.paused || p.ended; }",
+        arg=words[-1]["start"],
+        timeout=5_000,
+    )

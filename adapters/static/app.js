@@ -3,8 +3,12 @@
 // GET /v1/webui/options fills the controls; POST /v1/webui/render answers the
 // WAV (base64), the plan, where each segment is heard, and the rendered pitch
 // and loudness, which are drawn on #plot with one band per segment in its
-// emotion's colour. After drawing, #plot and #player carry data- attributes
-// saying what was drawn (the browser test reads them).
+// emotion's colour. The words of the answer's timings are listed in #words
+// under the plot, each placed at its start..end on the plot's time axis; the
+// one whose span holds the player's currentTime is marked current (class and
+// aria-current) while it plays or after a seek. After drawing, #plot, #player
+// and #words carry data- attributes saying what was drawn (the browser test
+// reads them).
 "use strict";
 
 (function () {
@@ -25,6 +29,7 @@
     player: $("#player"),
     download: $("#download"),
     plot: $("#plot"),
+    words: $("#words"),
     legend: $("#legend"),
     planBody: $("#plan tbody"),
     referenceFile: $("#reference-file"),
@@ -36,7 +41,18 @@
 
   const NEUTRAL_COLOUR = "#8a8f98";
   const PLOT = { left: 52, right: 52, top: 22, bottom: 30 };
-  const state = { colours: {}, result: null, audioUrl: null, busy: false, reference: null };
+  // Most rows the words under the plot take before a word that does not fit overlaps another.
+  const WORD_LANES = 4;
+  const state = {
+    colours: {},
+    result: null,
+    audioUrl: null,
+    busy: false,
+    reference: null,
+    wordNodes: [],
+    currentWord: -1,
+    wordsWidth: 0,
+  };
 
   // -- helpers ----------------------------------------------------------------
 
@@ -245,6 +261,7 @@
     showPlan(data);
     showLegend(data);
     drawPlot();
+    showWords(data);
   }
 
   function showWarnings(warnings) {
@@ -358,11 +375,15 @@
     return null;
   }
 
+  function plotWidth() {
+    return Math.max(200, els.plot.clientWidth);
+  }
+
   function drawPlot() {
     const canvas = els.plot;
     const data = state.result;
     const ratio = window.devicePixelRatio || 1;
-    const width = Math.max(200, canvas.clientWidth);
+    const width = plotWidth();
     const height = Math.max(160, canvas.clientHeight);
     if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
       canvas.width = Math.round(width * ratio);
@@ -511,8 +532,139 @@
     );
   }
 
+  // -- words under the plot ---------------------------------------------------
+
+  function wordsOf(data) {
+    return data && data.timings ? data.timings.words : [];
+  }
+
+  function showWords(data) {
+    const words = wordsOf(data);
+    state.wordNodes = words.map((word, index) => {
+      const segment = data.plan.segments[word.segment];
+      const emotion = segment ? dominant(segment.emotion) : "neutral";
+      const button = el("button", {
+        type: "button",
+        class: "word-button",
+        text: word.text,
+        title: `${word.start.toFixed(2)}\u2013${word.end.toFixed(2)} s: play from here`,
+        tabIndex: index === 0 ? 0 : -1,
+      });
+      button.addEventListener("click", () => playFrom(word.start));
+      const item = el("li", { class: "word", "data-index": String(index), "data-emotion": emotion }, [
+        el("span", { class: "word-span", "aria-hidden": "true" }),
+        button,
+      ]);
+      item.style.setProperty("--emotion", colourOf(emotion));
+      return item;
+    });
+    state.currentWord = -1;
+    state.wordsWidth = 0;
+    els.words.replaceChildren(...state.wordNodes);
+    els.words.hidden = words.length === 0;
+    els.words.dataset.count = String(words.length);
+    layoutWords();
+    highlightWord();
+  }
+
+  // Put each word's bar (.word-span) at its start..end on the plot's time axis and its text at
+  // its start (moved left where it would stick out past the right edge); a word whose text or
+  // bar would overlap one before it goes down a row, and where all WORD_LANES rows are taken
+  // its text moves right, after the row's last word.
+  function layoutWords() {
+    const data = state.result;
+    const nodes = state.wordNodes;
+    if (!data || !nodes.length || els.words.hidden) return;
+    const words = wordsOf(data);
+    const width = plotWidth();
+    const x0 = PLOT.left, x1 = width - PLOT.right;
+    const duration = Math.max(data.duration_s, 0.01);
+    const offset = els.plot.getBoundingClientRect().left + els.plot.clientLeft - els.words.getBoundingClientRect().left;
+    const xOf = (t) => offset + x0 + (Math.min(Math.max(t, 0), duration) / duration) * (x1 - x0);
+    const right = els.words.clientWidth;
+    const texts = nodes.map((node) => node.lastElementChild);
+    const sizes = texts.map((text) => [text.offsetWidth, text.offsetHeight]);  // one layout for all
+    const rowHeight = Math.max(...sizes.map((size) => size[1])) + 6;
+    const ends = [];  // right edge of the last word in each row
+    nodes.forEach((node, i) => {
+      const start = xOf(words[i].start);
+      const span = Math.max(xOf(words[i].end) - start, 1);
+      let left = Math.max(0, Math.min(start, right - sizes[i][0]));
+      let row = ends.findIndex((end) => end <= Math.min(left, start));
+      if (row < 0 && ends.length < WORD_LANES) row = ends.length;
+      if (row < 0) {  // every row is taken here: the text follows the row that frees first
+        row = ends.indexOf(Math.min(...ends));
+        left = Math.max(0, Math.min(Math.max(left, ends[row]), right - sizes[i][0]));
+      }
+      ends[row] = Math.max(left + sizes[i][0], start + span) + 3;
+      node.style.left = `${left}px`;
+      node.style.top = `${row * rowHeight}px`;
+      node.style.setProperty("--bar", `${start - left}px`);
+      node.style.setProperty("--span", `${span}px`);
+      node.dataset.row = String(row);
+    });
+    els.words.style.height = `${ends.length * rowHeight}px`;
+    state.wordsWidth = width;
+  }
+
+  // The index of the word whose [start, end) holds `time`, or -1 (before, after or between words).
+  function wordAt(words, time) {
+    let low = 0, high = words.length - 1, found = -1;
+    while (low <= high) {
+      const middle = (low + high) >> 1;
+      if (words[middle].start <= time) {
+        found = middle;
+        low = middle + 1;
+      } else {
+        high = middle - 1;
+      }
+    }
+    return found >= 0 && time < words[found].end ? found : -1;
+  }
+
+  function highlightWord() {
+    const player = els.player;
+    const time = player.currentTime;
+    const heard = player.src && (time > 0 || !player.paused);
+    const index = heard ? wordAt(wordsOf(state.result), time) : -1;
+    els.words.dataset.time = String(time);
+    els.words.dataset.current = String(index);
+    if (index === state.currentWord) return;
+    const before = state.wordNodes[state.currentWord];
+    if (before) {
+      before.classList.remove("current");
+      before.removeAttribute("aria-current");
+    }
+    const now = state.wordNodes[index];
+    if (now) {
+      now.classList.add("current");
+      now.setAttribute("aria-current", "true");
+    }
+    state.currentWord = index;
+  }
+
+  // One tab stop for the whole list: the word last focused; arrow keys, Home and End move
+  // between words.
+  function keepWordTabStop(event) {
+    if (!event.target.classList.contains("word-button")) return;
+    for (const node of state.wordNodes) node.lastElementChild.tabIndex = -1;
+    event.target.tabIndex = 0;
+  }
+
+  function moveWordFocus(event) {
+    const buttons = state.wordNodes.map((node) => node.lastElementChild);
+    const at = buttons.indexOf(document.activeElement);
+    if (at < 0) return;
+    const last = buttons.length - 1;
+    const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: last }[event.key];
+    if (to === undefined) return;
+    event.preventDefault();
+    buttons[Math.min(Math.max(to, 0), last)].focus();
+  }
+
   function animatePlayhead() {
     drawPlot();
+    highlightWord();
     if (!els.player.paused && !els.player.ended) requestAnimationFrame(animatePlayhead);
   }
 
@@ -540,6 +692,11 @@
   });
   els.player.addEventListener("play", () => requestAnimationFrame(animatePlayhead));
   els.player.addEventListener("seeked", drawPlot);
+  for (const name of ["timeupdate", "seeked", "pause", "ended", "emptied"]) {
+    els.player.addEventListener(name, highlightWord);
+  }
+  els.words.addEventListener("keydown", moveWordFocus);
+  els.words.addEventListener("focusin", keepWordTabStop);
   els.plot.addEventListener("click", (event) => {
     if (!state.result) return;
     const rect = els.plot.getBoundingClientRect();
@@ -547,6 +704,17 @@
     if (fraction >= 0 && fraction <= 1) playFrom(fraction * state.result.duration_s);
   });
   window.addEventListener("resize", drawPlot);
+  if (window.ResizeObserver) {
+    // the plot's width changes with the window and with a scroll bar; the next frame re-places
+    // the words (not inside the observer, which would then see its own change)
+    new ResizeObserver(() => {
+      requestAnimationFrame(() => {
+        if (plotWidth() !== state.wordsWidth) layoutWords();
+      });
+    }).observe(els.plot);
+  } else {
+    window.addEventListener("resize", layoutWords);
+  }
   drawPlot();
   loadOptions();
 })();
