@@ -67,9 +67,11 @@ class _Renderer:
         self.pending_warnings: list[RenderWarning] = []
         self.line = 1  # where the next fragment's source starts in the reply
         self.column = 1
+        self.char = 0
 
     def chunks(self, fragment: Fragment) -> Iterator["AudioChunk"]:
-        line, column = self.line, self.column
+        line, column, char = self.line, self.column, self.char
+        self.char += len(fragment.source)
         newlines = fragment.source.count("\n")
         self.line += newlines
         if newlines:
@@ -79,9 +81,9 @@ class _Renderer:
         if not fragment.speakable:
             _LOGGER.debug("fragment %r has no words; not rendered", fragment.source)
             return
-        yield from self._render(fragment, line, column)
+        yield from self._render(fragment, line, column, char)
 
-    def _render(self, fragment: Fragment, line: int, column: int) -> Iterator["AudioChunk"]:
+    def _render(self, fragment: Fragment, line: int, column: int, char: int) -> Iterator["AudioChunk"]:
         speaker = self.speaker
         options = speaker.options
         seed = None if options.seed is None else options.seed + 1009 * self.index
@@ -97,6 +99,19 @@ class _Renderer:
                         dataclasses.replace(s, start_s=base + s.start_s, end_s=base + s.end_s)
                         for s in chunk.spans
                     ),
+                    words=tuple(
+                        dataclasses.replace(
+                            w,
+                            start_s=base + w.start_s,
+                            end_s=base + w.end_s,
+                            source=_in_reply(w.source, fragment, char),
+                        )
+                        for w in chunk.words
+                    ),
+                    visemes=tuple(
+                        dataclasses.replace(v, start_s=base + v.start_s, end_s=base + v.end_s)
+                        for v in chunk.visemes
+                    ),
                     warnings=(
                         *self.pending_warnings,
                         *_reply_warnings(chunk.warnings, fragment, line, column),
@@ -111,6 +126,18 @@ class _Renderer:
             # lenient reading only fails when a fragment has nothing to say
             _LOGGER.warning("fragment %r not spoken: %s", fragment.source, exc)
             self.pending_warnings.append(RenderWarning(f"{fragment.source.strip()!r} not spoken: {exc}"))
+
+
+def _in_reply(span: tuple[int, int] | None, fragment: Fragment, char: int) -> tuple[int, int] | None:
+    """A word's span in a fragment's markup as a span in the reply (``char``: where the fragment's
+    source starts); ``None`` when it lies in markup the fragment re-opened."""
+    if span is None:
+        return None
+    shift = char - len(fragment.reopened)
+    start, end = span[0] + shift, span[1] + shift
+    if start < char or end > char + len(fragment.source):
+        return None
+    return start, end
 
 
 def _reply_warnings(
@@ -178,8 +205,9 @@ class ChatbotSpeaker:
         """Render each sentence as soon as the deltas complete it.
 
         Chunks carry the synthesizer's warnings (lenient repairs) and times
-        (``start_s``, marks, spans) from the start of the reply; spans index the
-        segments of their own sentence's plan.
+        (``start_s``, marks, spans, words, visemes) from the start of the reply; spans and words
+        index the segments of their own sentence's plan; a word's ``source`` is its span in the
+        whole reply.
         """
         assembler = self.assembler()
         renderer = _Renderer(self)

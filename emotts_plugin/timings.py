@@ -59,25 +59,30 @@ def word_tokens(text: str) -> list[str]:
 # Visemes
 # --------------------------------------------------------------------------
 
-#: IPA symbol → Azure viseme id (0 silence … 21 p/b/m), for the symbols espeak writes.
-#: Vowels of other languages go to the nearest English mouth shape.
+#: IPA symbol → Azure viseme id (0 silence … 21 p/b/m), for the symbols espeak writes and the
+#: extra ones of Kokoro's vocabulary (its one-letter diphthongs ``A I O W Y`` = eɪ aɪ oʊ aʊ ɔɪ,
+#: affricates ``ʦ ʧ ʤ``, Japanese ``ɴ``). Vowels of other languages go to the nearest English shape.
 VISEMES: dict[str, int] = {
-    **dict.fromkeys("æəʌɐ", 1),
+    **dict.fromkeys("æəʌɐᵊ", 1),
     **dict.fromkeys("ɑa", 2),
     **dict.fromkeys("ɔɒ", 3),
     **dict.fromkeys("ɛeʊœø", 4),
     **dict.fromkeys("ɜɝɚ", 5),
     **dict.fromkeys("jiɪᵻɨ", 6),
     **dict.fromkeys("wuyʏɯ", 7),
-    **dict.fromkeys("o", 8),
+    **dict.fromkeys("oO", 8),
+    "W": 9,
+    "Y": 10,
+    "I": 11,
+    "A": 4,
     **dict.fromkeys("hçxχɦ", 12),
     **dict.fromkeys("ɹrʁɾ", 13),
     **dict.fromkeys("lɫɬʎ", 14),
     **dict.fromkeys("sz", 15),
-    **dict.fromkeys("ʃʒɕʑ", 16),
+    **dict.fromkeys("ʃʒɕʑʦʨʥʧʤ", 16),
     **dict.fromkeys("ð", 17),
     **dict.fromkeys("fvʋ", 18),
-    **dict.fromkeys("dtnθɲʔ", 19),
+    **dict.fromkeys("dtnθɲʔɴ", 19),
     **dict.fromkeys("kgɡŋqɣ", 20),
     **dict.fromkeys("pbmɸβ", 21),
 }
@@ -312,7 +317,9 @@ _LOOKAHEAD = 400
 
 
 def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
+    """``text`` case-folded character by character, its length kept (a character that folds to
+    several, like ``ß`` or ``İ``, stays as it is), so offsets in it are offsets in ``text``."""
+    return "".join(folded if len(folded := char.casefold()) == 1 else char for char in text)
 
 
 def source_spans(plan: "Plan", source: str) -> list[list[tuple[int, int] | None]]:
@@ -324,8 +331,6 @@ def source_spans(plan: "Plan", source: str) -> list[list[tuple[int, int] | None]
     there is none.
     """
     folded = _fold(source)
-    if len(folded) != len(source):  # a character folded to several: search without folding
-        folded = source.lower()
     hidden = [False] * len(source)
     for match in _MARKUP.finditer(source):
         for index in range(match.start(), match.end()):
