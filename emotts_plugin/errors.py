@@ -19,6 +19,7 @@
     ├── QueueFull(RuntimeError)      the render queue is full: retry later
     ├── VoiceLoadError(RuntimeError) a voice file that exists but cannot be loaded
     ├── PluginError(RuntimeError)    a plugin that misbehaves                     .plugin
+    ├── RemoteError(ConnectionError) a remote emotts server unreachable or failing .url
     └── MissingExtraError(ImportError)  an optional feature whose extra is not installed  .extra
 
 Bad input always raises a ``ValueError`` subclass, so callers that only know
@@ -143,6 +144,15 @@ class PluginError(EmottsError, RuntimeError):
     def __init__(self, message: str, *, plugin: str | None = None) -> None:
         super().__init__(message)
         self.plugin = plugin
+
+
+class RemoteError(EmottsError, ConnectionError):
+    """A remote ``emotts serve`` (a framework plugin's ``url``) could not be reached or failed;
+    ``url`` is what was asked."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class MissingExtraError(EmottsError, ImportError):
