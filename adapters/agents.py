@@ -36,7 +36,7 @@ import numpy as np
 
 from emotts_plugin import errors
 from emotts_plugin.options import SpeechOptions, with_changes
-from emotts_plugin.timings import Word
+from emotts_plugin.timings import Viseme, Word
 
 if TYPE_CHECKING:  # pragma: no cover
     from emotts_plugin.synthesizer import AudioChunk, Synthesizer
@@ -62,6 +62,8 @@ class Spoken:
     """Its words, times from the start of the reply's audio."""
     warnings: tuple[str, ...] = ()
     """Repairs and problems met while rendering it."""
+    visemes: tuple[Viseme, ...] = ()
+    """Mouth shapes covering it (Azure ids), times from the start of the reply's audio."""
 
     @property
     def duration_s(self) -> float:
@@ -81,6 +83,7 @@ def _spoken(chunk: "AudioChunk") -> Spoken:
         chunk.text,
         chunk.words,
         tuple(str(warning) for warning in chunk.warnings),
+        chunk.visemes,
     )
 
 
@@ -178,15 +181,17 @@ class AgentVoice:
 
         assembler = SentenceAssembler(space=_builtin_space())
         offset = 0.0
+        char = 0  # where the next fragment's source starts in the reply
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60)
         async with aiohttp.ClientSession(timeout=timeout) as session:
 
             async def sentences(fragments) -> AsyncIterator[Spoken]:
-                nonlocal offset
+                nonlocal offset, char
                 for fragment in fragments:
+                    at, char = char, char + len(fragment.source)
                     if not fragment.speakable:
                         continue
-                    async for item in self._remote_sentence(session, fragment.markup, options, offset):
+                    async for item in self._remote_sentence(session, fragment, at, options, offset):
                         offset = item.start_s + item.duration_s
                         yield item
 
@@ -197,11 +202,12 @@ class AgentVoice:
                 yield item
 
     async def _remote_sentence(
-        self, session, markup: str, options: SpeechOptions, offset: float
+        self, session, fragment, char: int, options: SpeechOptions, offset: float
     ) -> AsyncIterator[Spoken]:
+        """One sentence (``fragment``, whose source starts at ``char`` in the reply) rendered remotely."""
         import aiohttp
 
-        body: dict[str, Any] = {"input": markup, "format": "pcm16", "stream": True, "timings": True}
+        body: dict[str, Any] = {"input": fragment.markup, "format": "pcm16", "stream": True, "timings": True}
         for name in _REMOTE_FIELDS:
             value = getattr(options, name)
             if value is not None:
@@ -217,7 +223,7 @@ class AgentVoice:
                     if kind == "audio":
                         audio += base64.b64decode(event["audio"])
                     elif kind == "timings":
-                        yield self._remote_spoken(bytes(audio), options, offset, event)
+                        yield self._remote_spoken(bytes(audio), options, offset, event, fragment, char)
                         offset += len(audio) / 2 / options.sample_rate
                         audio.clear()
                     elif kind == "error":
@@ -229,14 +235,28 @@ class AgentVoice:
             raise errors.RemoteError(f"emotts server at {self.url} failed: {exc}", url=url) from exc
 
     @staticmethod
-    def _remote_spoken(audio: bytes, options: SpeechOptions, offset: float, event: dict) -> Spoken:
+    def _remote_spoken(
+        audio: bytes, options: SpeechOptions, offset: float, event: dict, fragment, char: int
+    ) -> Spoken:
+        from .chatbot import _in_reply
+
         start = float(event.get("start", 0.0))
         words = tuple(
-            Word(w["text"], offset + w["start"] - start, offset + w["end"] - start, int(w.get("segment", 0)))
+            Word(
+                w["text"],
+                offset + w["start"] - start,
+                offset + w["end"] - start,
+                int(w.get("segment", 0)),
+                _in_reply(tuple(w["source"]) if w.get("source") else None, fragment, char),
+            )
             for w in event.get("words", ())
         )
+        visemes = tuple(
+            Viseme(int(v["id"]), offset + v["start"] - start, offset + v["end"] - start)
+            for v in event.get("visemes", ())
+        )
         text = " ".join(sentence["text"] for sentence in event.get("sentences", ()))
-        return Spoken(audio, options.sample_rate, offset, text, words)
+        return Spoken(audio, options.sample_rate, offset, text, words, visemes=visemes)
 
 
 #: Options a remote render sends (the fields ``POST /v1/synthesize`` takes).
@@ -266,13 +286,13 @@ def _remote_error(status: int, text: str, url: str) -> Exception:
     message alone), else :class:`~emotts_plugin.errors.RemoteError`."""
     try:
         error = json.loads(text)["error"]
-        message, kind = str(error.get("message", text)), str(error.get("type", ""))
+        message, kind = str(error.get("message", text)), str(error.get("code") or error.get("type") or "")
     except (ValueError, KeyError, TypeError, AttributeError):
         message, kind = text[:300], ""
     cls = getattr(errors, kind, None)
     if isinstance(cls, type) and issubclass(cls, errors.EmottsError) and issubclass(cls, ValueError):
         with contextlib.suppress(TypeError):  # a class that needs more than a message
             return cls(f"{message} (from {url})")
-    if 400 <= status < 500:
+    if 400 <= status < 500 and status not in (408, 429):  # a timeout or a full queue: try again later
         return ValueError(f"{message} (from {url}, HTTP {status})")
     return errors.RemoteError(f"{message} (from {url}, HTTP {status})", url=url)

@@ -4,8 +4,9 @@ Each factory takes a :class:`~emotts_plugin.runtime.Runtime`. ``http`` builds th
 server (native API, OpenAI-compatible speech, WebUI) and ``openai`` the OpenAI-compatible
 speech routes alone, ``ivr`` the telephony routes alone, each an ``aiohttp.web.Application``
 (aiohttp is imported only then); ``chatbot`` builds a speaker for LLM replies that arrive as a
-stream; ``wyoming`` a coroutine function ``serve(uri)`` running the Wyoming server for Home
-Assistant.
+stream; ``pipecat``, ``livekit`` and ``ovos`` the TTS of those voice-agent frameworks (each
+needs its extra); ``wyoming`` a coroutine function ``serve(uri)`` running the Wyoming server for
+Home Assistant.
 
 ``http`` and ``wyoming`` are also the servers of ``emotts serve`` (:class:`HttpServing`,
 :class:`WyomingServing`; see :mod:`emotts_plugin.registry` for how it runs them).
@@ -52,6 +53,36 @@ def chatbot_speaker(runtime):
     from .chatbot import ChatbotSpeaker
 
     return ChatbotSpeaker(Synthesizer(runtime=runtime))
+
+
+def _in_process(runtime):
+    from emotts_plugin.synthesizer import Synthesizer
+
+    return Synthesizer(runtime=runtime)
+
+
+def pipecat_service(runtime, **options):
+    """A Pipecat ``TTSService`` (:class:`~emotts_plugin.adapters.pipecat.EmottsTTSService`) rendering
+    on ``runtime``; needs the ``pipecat`` extra."""
+    from .pipecat import EmottsTTSService
+
+    return EmottsTTSService(_in_process(runtime), **options)
+
+
+def livekit_tts(runtime, **options):
+    """A LiveKit Agents ``tts.TTS`` (:class:`~emotts_plugin.adapters.livekit.EmottsTTS`) rendering on
+    ``runtime``; needs the ``livekit`` extra."""
+    from .livekit import EmottsTTS
+
+    return EmottsTTS(_in_process(runtime), **options)
+
+
+def ovos_tts(runtime, config=None):
+    """An OpenVoiceOS TTS plugin (:class:`~emotts_plugin.adapters.ovos.EmottsOVOSTTS`) rendering on
+    ``runtime``; needs the ``ovos`` extra (OVOS itself finds it by the ``opm.tts`` entry point)."""
+    from .ovos import EmottsOVOSTTS
+
+    return EmottsOVOSTTS(config, synthesizer=_in_process(runtime))
 
 
 def wyoming_server(runtime):
@@ -159,6 +190,17 @@ def emotts_register_adapters():
             "IVR: telephone prompt files by URL, Asterisk AudioSocket and Twilio Media Streams calls",
         ),
         AdapterSpec("chatbot", chatbot_speaker, "Speaks an LLM reply sentence by sentence while it streams"),
+        AdapterSpec(
+            "pipecat", pipecat_service, "Pipecat TTSService for voice-agent pipelines (emotts[pipecat])"
+        ),
+        AdapterSpec(
+            "livekit",
+            livekit_tts,
+            "LiveKit Agents tts.TTS with streaming and aligned words (emotts[livekit])",
+        ),
+        AdapterSpec(
+            "ovos", ovos_tts, "OpenVoiceOS TTS plugin, also found by its opm.tts entry point (emotts[ovos])"
+        ),
         AdapterSpec(
             "wyoming",
             wyoming_server,

@@ -427,11 +427,12 @@ def test_adapters_are_registered_as_plugins():
 
     pm = get_plugin_manager(autoload=False)
     specs = [spec for result in pm.hook.emotts_register_adapters() for spec in result]
-    assert [spec.name for spec in specs] == ["http", "openai", "ivr", "chatbot", "wyoming"]
+    names = ["http", "openai", "ivr", "chatbot", "pipecat", "livekit", "ovos", "wyoming"]
+    assert [spec.name for spec in specs] == names
     manifest = yaml.safe_load(resources.files("emotts_plugin").joinpath("plugin.yaml").read_text())[
         "manifest"
     ]
-    assert manifest["adapters"] == ["http", "openai", "ivr", "chatbot", "wyoming"]
+    assert manifest["adapters"] == names
     runtime = Runtime(load_config([]), pm=pm)
     routes = {
         spec.name: {r.resource.canonical for r in spec.factory(runtime).router.routes()} for spec in specs[:3]

@@ -301,7 +301,7 @@ def test_trace_plugins_prints_each_hook_call(tmp_path):
 
 def test_built_in_servers_are_adapter_specs():
     adapters = Runtime(load_config([]), pm=get_plugin_manager(autoload=False)).adapters()
-    assert list(adapters) == ["http", "openai", "ivr", "chatbot", "wyoming"]
+    assert list(adapters) == ["http", "openai", "ivr", "chatbot", "pipecat", "livekit", "ovos", "wyoming"]
     assert [name for name, spec in adapters.items() if spec.server is not None] == ["http", "wyoming"]
 
 
@@ -432,3 +432,32 @@ def test_serve_checks_a_plugin_server_s_address_before_loading(tmp_path):
     assert done.returncode == 2
     what = f"Echo port 127.0.0.1:{port} (ECHO_PLUGIN_PORT, ECHO_PLUGIN_PORT)"
     assert done.stderr.startswith(f"error: {what} is taken")
+
+
+@pytest.mark.parametrize(
+    ("name", "module", "cls"),
+    [
+        ("pipecat", "emotts_plugin.adapters.pipecat", "EmottsTTSService"),
+        ("livekit", "emotts_plugin.adapters.livekit", "EmottsTTS"),
+        ("ovos", "emotts_plugin.adapters.ovos", "EmottsOVOSTTS"),
+    ],
+)
+def test_framework_adapters_come_from_the_adapter_hook(name, module, cls):
+    """Each voice-agent framework's TTS is an adapter like the others: its factory builds the
+    framework's own TTS object on the runtime given (its extra installed), or fails naming the extra."""
+    import importlib
+
+    from emotts_plugin.errors import MissingExtraError
+
+    from conftest import extra_installed, extra_skip_reason
+
+    pm = get_plugin_manager(autoload=False)
+    specs = {spec.name: spec for result in pm.hook.emotts_register_adapters() for spec in result}
+    runtime = Runtime(load_config([]), pm=pm)
+    if not extra_installed(name):
+        with pytest.raises(MissingExtraError) as info:
+            specs[name].factory(runtime)
+        assert info.value.extra == name
+        pytest.skip(extra_skip_reason(name))
+    made = specs[name].factory(runtime)
+    assert isinstance(made, getattr(importlib.import_module(module), cls))
