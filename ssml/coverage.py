@@ -80,7 +80,12 @@ ELEMENTS: tuple[Coverage, ...] = (
     ),
     Coverage("Azure", "mstts:silence", RENDERED, "as a break"),
     Coverage("Azure", "bookmark", RENDERED, "as a mark"),
-    Coverage("Azure", "mstts:viseme", ACCEPTED, "no viseme events"),
+    Coverage(
+        "Azure",
+        "mstts:viseme",
+        ACCEPTED,
+        "no viseme events; every render's visemes are in its [timings](#timings)",
+    ),
     Coverage("Azure", "mstts:backgroundaudio", ACCEPTED, "never fetched"),
     Coverage("Azure", "mstts:audioduration", ACCEPTED, "the length is not forced"),
     Coverage("Azure", "mstts:ttsembedding", ACCEPTED, "its text is spoken"),
