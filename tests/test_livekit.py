@@ -353,8 +353,12 @@ async def test_closing_the_stream_mid_reply_stops_rendering(synth, monkeypatch):
     heard = len(received)
 
     assert await renders.settled(within_s=1.0)  # the sentence in the voice model ends, nothing after
+    settled_at = time.perf_counter()
     await asyncio.sleep(0.2)
-    assert [t for t in renders.started if t > closed_at] == []
+    # the step already handed to the render thread may begin its sentence just after the close
+    # (on a loaded machine it is still parsing then); nothing more starts
+    assert len([t for t in renders.started if t > closed_at]) <= 1
+    assert [t for t in renders.started if t > settled_at] == []
     assert len(received) == heard and listening.done()
     assert 1 <= len(renders.started) < 8
     await asyncio.gather(listening, feeding, return_exceptions=True)
